@@ -1,0 +1,80 @@
+"""Figures as the notebook draws them: each matrix as an image with its values printed on the cells."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display is needed or assumed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .data import CLASSES  # noqa: E402
+from .explain import formatter, scalar  # noqa: E402
+
+
+def draw_matrix(ax, array, title, decimals=2, marks=()):
+    """Show ``array`` on ``ax`` with each value written in its cell; ``marks`` are [row, col] to outline."""
+    array = np.asarray(array, dtype=float)
+    limit = np.abs(array).max() or 1.0
+    signed = array.min() < 0
+    ax.imshow(array, cmap="RdBu_r" if signed else "viridis",
+              vmin=-limit if signed else array.min(), vmax=limit)
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    middle = (array.min() + array.max()) / 2
+    write = formatter(array, decimals)
+    for (i, j), value in np.ndenumerate(array):
+        # Dark text on the light end of each colour map, white on the dark end.
+        light_cell = abs(value) < limit / 2 if signed else value > middle
+        ax.text(j, i, write(value), ha="center", va="center", fontsize=8,
+                color="black" if light_cell else "white")
+    for row, col in marks:
+        ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+
+
+def _panels(result):
+    g, fwd, bwd = result["given"], result["forward"], result["backward"]
+    return {
+        "input": (g["image"], f"Input image: {CLASSES[g['label']]} (label {g['label']})", ()),
+        "kernel": (g["conv_kernel"], "Convolution kernel", ()),
+        "conv": (fwd["conv_pre"], "Convolution result (conv_pre)", fwd["pool_argmax"]),
+        "pool": (fwd["pool"], "Max pooled map", ()),
+        "pool_gradient": (bwd["conv_relu"], "Gradient routed through pooling\n(dL/dconv_relu)", ()),
+        "kernel_gradient": (bwd["conv_kernel"], "Gradient of the loss w.r.t. the kernel\n(dL/dkernel)", ()),
+    }
+
+
+def walkthrough_figures(result, directory):
+    """Write one PNG per panel and an overview of the whole pass; returns the paths written."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    panels = _panels(result)
+    decimals = 4 if len(result["given"]["image"]) <= 5 else 2
+    paths = []
+    for name, (array, title, marks) in panels.items():
+        fig, ax = plt.subplots(figsize=(4, 4))
+        draw_matrix(ax, array, title, decimals, marks)
+        paths.append(_save(fig, directory / f"{name}.png"))
+    paths.append(_save(overview(result, decimals), directory / "overview.png"))
+    return paths
+
+
+def overview(result, decimals=3):
+    """All panels of one forward and backward pass in one figure, with z, output and loss."""
+    panels = _panels(result)
+    fig, axes = plt.subplots(2, 3, figsize=(12, 8))
+    for ax, (array, title, marks) in zip(axes.flat, panels.values()):
+        draw_matrix(ax, array, title, decimals, marks)
+    fwd, bwd = result["forward"], result["backward"]
+    fig.suptitle(f"One forward and backward pass: z = {fwd['fc_pre']:.4f}, output = {fwd['output']:.4f}, "
+                 f"loss = {scalar(fwd['loss'], 4)}, dL/dconv_bias = {scalar(bwd['conv_bias'], 4)}\n"
+                 "(red outlines: the conv positions max pooling chose)", fontsize=11)
+    return fig
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

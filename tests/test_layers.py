@@ -1,0 +1,139 @@
+"""Each layer: backward against central finite differences, forward against hand numbers and PyTorch."""
+
+import numpy as np
+import pytest
+
+from cnn_backprop.gradcheck import numerical_gradient, relative_error
+from cnn_backprop.layers import Conv2D, Dense, MaxPool2D, ReLU, SigmoidBCE, output_size, sigmoid
+
+TOL = 1e-7
+
+
+def check_layer_input_gradient(layer, x, rng):
+    """backward(g) must equal d(sum(g * forward(x)))/dx for a random upstream gradient g."""
+    out = layer.forward(x)
+    upstream = rng.normal(size=out.shape)
+    analytic = layer.backward(upstream)
+    numerical = numerical_gradient(lambda: float(np.sum(upstream * layer.forward(x))), x)
+    assert relative_error(analytic, numerical) < TOL
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 0), (1, 1), (2, 2), (3, 1)])
+def test_conv_backward_matches_finite_differences(stride, padding):
+    rng = np.random.default_rng(stride * 10 + padding)
+    conv = Conv2D(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3), stride, padding)
+    x = rng.normal(size=(2, 2, 7, 7))
+    check_layer_input_gradient(conv, x, rng)
+    upstream = rng.normal(size=conv.forward(x).shape)
+
+    def objective():
+        return float(np.sum(upstream * conv.forward(x)))
+
+    conv.forward(x)
+    conv.backward(upstream)
+    dL_dkernel, dL_dbias = conv.dL_dkernel.copy(), conv.dL_dbias.copy()
+    assert relative_error(dL_dkernel, numerical_gradient(objective, conv.kernel)) < TOL
+    assert relative_error(dL_dbias, numerical_gradient(objective, conv.bias)) < TOL
+
+
+def test_conv_forward_by_hand():
+    # 3x3 image of 1..9, 2x2 kernel [[1, 0], [0, -1]], bias 0.5: each output is
+    # x[i, j] - x[i + 1, j + 1] + 0.5 = -4 + 0.5 everywhere.
+    image = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    conv = Conv2D(np.array([[[[1.0, 0.0], [0.0, -1.0]]]]), np.array([0.5]))
+    np.testing.assert_array_equal(conv.forward(image), np.full((1, 1, 2, 2), -3.5))
+    # dL/dkernel[m, n] = sum of the window's pixels at offset (m, n) when dL/dout = 1.
+    conv.backward(np.ones((1, 1, 2, 2)))
+    np.testing.assert_array_equal(conv.dL_dkernel[0, 0], [[1 + 2 + 4 + 5, 2 + 3 + 5 + 6], [4 + 5 + 7 + 8, 5 + 6 + 8 + 9]])
+    np.testing.assert_array_equal(conv.dL_dbias, [4.0])
+
+
+def test_conv_padding_by_hand():
+    # A 1x1 image 2.0 with padding 1 and an all-ones 3x3 kernel: the single output sees only 2.0.
+    conv = Conv2D(np.ones((1, 1, 3, 3)), np.zeros(1), padding=1)
+    np.testing.assert_array_equal(conv.forward(np.full((1, 1, 1, 1), 2.0)), [[[[2.0]]]])
+
+
+def test_relu_backward_and_zero_convention(rng=np.random.default_rng(1)):
+    relu = ReLU()
+    x = np.array([[-1.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(relu.forward(x), [[0.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(relu.backward(np.array([[5.0, 5.0, 5.0]])), [[0.0, 0.0, 5.0]])
+    x = rng.normal(size=(2, 3, 4, 4))
+    check_layer_input_gradient(ReLU(), x, rng)
+
+
+@pytest.mark.parametrize("size,stride", [(2, 1), (2, 2), (3, 1), (3, 2), (1, 1)])
+def test_maxpool_backward_matches_finite_differences(size, stride):
+    rng = np.random.default_rng(size * 10 + stride)
+    x = rng.normal(size=(2, 3, 6, 6))
+    check_layer_input_gradient(MaxPool2D(size, stride), x, rng)
+
+
+def test_maxpool_overlapping_windows_sum_their_gradients():
+    # The centre 9 is the maximum of all four overlapping 2x2 windows: it must receive
+    # the sum 1 + 2 + 3 + 4, not the last window's 4 as the seed notebook wrote it.
+    x = np.array([[[[1.0, 2.0, 3.0], [4.0, 9.0, 5.0], [6.0, 7.0, 8.0]]]])
+    pool = MaxPool2D(2, 1)
+    np.testing.assert_array_equal(pool.forward(x), [[[[9.0, 9.0], [9.0, 9.0]]]])
+    np.testing.assert_array_equal(pool.argmax[0, 0].reshape(-1, 2), [[1, 1]] * 4)
+    grad = pool.backward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    np.testing.assert_array_equal(grad[0, 0], [[0, 0, 0], [0, 10.0, 0], [0, 0, 0]])
+
+
+def test_maxpool_tie_goes_to_first_in_row_major_order():
+    x = np.array([[[[5.0, 5.0], [5.0, 5.0]]]])
+    pool = MaxPool2D(2, 2)
+    pool.forward(x)
+    np.testing.assert_array_equal(pool.argmax[0, 0, 0, 0], [0, 0])
+    np.testing.assert_array_equal(pool.backward(np.ones((1, 1, 1, 1)))[0, 0], [[1, 0], [0, 0]])
+
+
+def test_dense_backward_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    dense = Dense(rng.normal(size=(2, 5)), rng.normal(size=2))
+    x = rng.normal(size=(4, 5))
+    check_layer_input_gradient(dense, x, rng)
+    upstream = rng.normal(size=(4, 2))
+
+    def objective():
+        return float(np.sum(upstream * dense.forward(x)))
+
+    dense.forward(x)
+    dense.backward(upstream)
+    dL_dweights, dL_dbias = dense.dL_dweights.copy(), dense.dL_dbias.copy()
+    assert relative_error(dL_dweights, numerical_gradient(objective, dense.weights)) < TOL
+    assert relative_error(dL_dbias, numerical_gradient(objective, dense.bias)) < TOL
+
+
+def test_sigmoid_bce_by_hand_and_finite_differences():
+    loss = SigmoidBCE()
+    z = np.array([[0.0], [np.log(3.0)]])  # sigmoid: 1/2 and 3/4
+    y = np.array([1, 0])
+    # mean of -log(1/2) and -log(1 - 3/4) = (log 2 + log 4) / 2 = 1.5 log 2
+    assert loss.forward(z, y) == pytest.approx(1.5 * np.log(2.0), abs=1e-15)
+    np.testing.assert_allclose(loss.backward(), [[(0.5 - 1) / 2], [(0.75 - 0) / 2]], atol=1e-15)
+    z = np.random.default_rng(4).normal(size=(5, 1)) * 3
+    y = np.array([0, 1, 1, 0, 1])
+    loss.forward(z, y)
+    assert relative_error(loss.backward(), numerical_gradient(lambda: loss.forward(z, y), z)) < TOL
+
+
+@pytest.mark.parametrize("z", [1e4, -1e4, 1000.0, -1000.0, 800.0, -800.0, 1e300, -1e300])
+def test_sigmoid_bce_stay_finite_and_exact_at_extremes(z):
+    loss = SigmoidBCE()
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is the point
+        for y in (0, 1):
+            value = loss.forward(np.array([[z]]), np.array([y]))
+            wrong = (z > 0) != (y == 1)
+            # A confident wrong answer costs |z| (log(1 + e^-|z|) rounds away); a right one costs ~0.
+            assert value == (abs(z) if wrong else 0.0)
+            assert loss.backward()[0, 0] == (1.0 if z > 0 else 0.0) - y
+        assert np.isfinite(sigmoid(np.array([z]))).all()
+
+
+def test_output_size_formula():
+    assert output_size(5, 3, 1, 0) == 3
+    assert output_size(3, 2, 1) == 2
+    assert output_size(3, 2, 2) == 1
+    assert output_size(28, 5, 2, 2) == 14

@@ -1,0 +1,103 @@
+"""The exercise instance and its answers: seeds, given values, and PyTorch agreement to 1e-9."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from cnn_backprop import walkthrough
+from cnn_backprop.validate import InputError
+
+from conftest import torch_pass
+
+VARIANTS = [{}, {"pool_stride": 2}, {"conv_padding": 1}, {"conv_padding": 1, "pool_stride": 2},
+            {"conv_stride": 2, "conv_padding": 1, "pool_size": 1}]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "seed")
+def test_walkthrough_matches_pytorch_on_many_instances(variant):
+    for seed in range(25):
+        given = walkthrough.complete_given(dict(variant), seed)
+        result = json.loads(walkthrough.to_json(walkthrough.run(given)))
+        network, image, labels = walkthrough.network_for(given)
+        tf, tb = torch_pass(network.arch, network.params, image, labels)
+        fwd, bwd = result["forward"], result["backward"]
+        for name in ("conv_pre", "conv_relu", "pool"):
+            np.testing.assert_allclose(fwd[name], tf[name][0, 0], rtol=0, atol=1e-9)
+        for name in ("fc_pre", "output", "loss"):
+            assert fwd[name] == pytest.approx(float(np.ravel(tf[name])[0]), abs=1e-9)
+        expected = {
+            "fc_pre": tb["fc_pre"][0, 0], "fc_weights": tb["fc_weights"][0], "fc_bias": tb["fc_bias"][0],
+            "pool": tb["pool"][0, 0], "conv_relu": tb["conv_relu"][0, 0], "conv_pre": tb["conv_pre"][0, 0],
+            "conv_kernel": tb["conv_kernel"][0, 0], "conv_bias": tb["conv_bias"][0], "image": tb["image"][0, 0],
+        }
+        assert set(bwd) == set(expected)
+        for name, value in expected.items():
+            np.testing.assert_allclose(bwd[name], value, rtol=0, atol=1e-9, err_msg=f"seed {seed} {name}")
+
+
+def test_json_layout_and_shapes():
+    result = json.loads(walkthrough.to_json(walkthrough.run(walkthrough.complete_given(seed=3))))
+    assert list(result) == ["given", "shapes", "forward", "backward"]
+    assert list(result["given"]) == list(walkthrough.GIVEN_KEYS)
+    assert result["shapes"] == {"input": [5, 5], "conv": [3, 3], "pool": [2, 2], "fc_input": [4]}
+    assert set(result["forward"]) == {"conv_pre", "conv_relu", "pool", "pool_argmax", "fc_pre", "output", "loss"}
+    assert np.shape(result["forward"]["pool_argmax"]) == (4, 2)
+    assert np.shape(result["backward"]["conv_kernel"]) == (3, 3)
+
+
+def test_pool_stride_two_gives_one_fc_input():
+    result = walkthrough.run(walkthrough.complete_given({"pool_stride": 2}, seed=0))
+    assert result["shapes"]["pool"] == [1, 1] and result["shapes"]["fc_input"] == [1]
+    assert len(result["given"]["fc_weights"]) == 1
+
+
+def test_seed_zero_is_the_same_on_every_machine():
+    # PCG64 streams are platform-independent; these digits are in the README.
+    given = walkthrough.complete_given(seed=0)
+    assert given["label"] == 1
+    assert given["image"][1, 0] == 0.3163371523854981
+    assert given["conv_kernel"][0, 0] == 0.6771968569751019
+    assert given["fc_weights"][0] == 0.9465426707531418
+    assert walkthrough.run(given)["forward"]["fc_pre"] == pytest.approx(7.33611829009405, abs=1e-12)
+
+
+def test_given_keys_override_and_the_rest_is_drawn():
+    drawn = walkthrough.complete_given(seed=4)
+    given = walkthrough.complete_given({"conv_bias": -2.5, "label": 0}, seed=4)
+    assert given["conv_bias"] == -2.5 and given["label"] == 0
+    np.testing.assert_array_equal(given["conv_kernel"], drawn["conv_kernel"])
+    # The label fixes the class; the cross is drawn from the same pixel draws.
+    assert given["image"][0, 2] > 0 and given["image"][1, 0] == 0
+
+
+def test_round_trip_of_given_through_json():
+    result = walkthrough.run(walkthrough.complete_given({"pool_stride": 2, "conv_padding": 1}, seed=8))
+    given_again = walkthrough.complete_given(json.loads(walkthrough.to_json(result))["given"], seed=123)
+    assert walkthrough.to_json(walkthrough.run(given_again)) == walkthrough.to_json(result)
+
+
+def test_tiny_instance_by_hand():
+    # All-ones 3x3 image and kernel, bias 0: conv_pre = [[9]], pooled (1x1 window) 9,
+    # z = 2 * 9 - 1 = 17, label 1.  dL/dz = s(17) - 1; dL/dkernel = dL/dz * 2 * ones.
+    given = {"image": [[1, 1, 1]] * 3, "label": 1, "conv_kernel": [[1, 1, 1]] * 3, "conv_bias": 0,
+             "pool_size": 1, "fc_weights": [2.0], "fc_bias": -1}
+    result = walkthrough.run(walkthrough.complete_given(given))
+    assert result["forward"]["conv_pre"].tolist() == [[9.0]]
+    assert result["forward"]["fc_pre"] == 17.0
+    dz = 1 / (1 + np.exp(-17.0)) - 1
+    assert result["backward"]["fc_pre"] == pytest.approx(dz, rel=1e-12)
+    np.testing.assert_allclose(result["backward"]["conv_kernel"], np.full((3, 3), 2 * dz), rtol=1e-12)
+    assert result["backward"]["conv_bias"] == pytest.approx(2 * dz, rel=1e-12)
+
+
+@pytest.mark.parametrize("given,message", [
+    ({"pool_stride": 2, "fc_weights": [1, 2, 3, 4]},
+     "pool size 2 at stride 2 on a 3x3 feature map gives 1x1, so fc_weights needs 1 value, got 4"),
+    ({"conv_kernal": [[1]]}, 'unknown key "conv_kernal" (did you mean "conv_kernel"?)'),
+    ({"conv_kernel": [[1] * 6] * 6}, "a 6x6 kernel does not fit a 5x5 image with padding 0"),
+])
+def test_inconsistent_given_is_refused(given, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        walkthrough.complete_given(given)
