@@ -21,6 +21,16 @@ SHAPE_INDICES = (CROSS_INDICES, RECTANGLE_INDICES)
 DRAWS_PER_IMAGE = len(CROSS_INDICES)
 
 
+def random_streams(seed, count=2):
+    """Independent generators from one seed: data, parameters, then (for training) shuffling.
+
+    Kept apart so that, say, a different pool stride (more or fewer FC weights to
+    draw) leaves the images drawn from the same seed unchanged.  Stream i is the
+    same whatever ``count`` is, and PCG64 gives the same numbers on every platform.
+    """
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(count)]
+
+
 def _last_draw_per_pixel(indices):
     """(rows, cols, draw) for each distinct pixel, with the index of the draw that stays."""
     last = {tuple(pixel): draw for draw, pixel in enumerate(indices)}

@@ -11,7 +11,7 @@ gradient to the first maximum in row-major order.
 """
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 
 def output_size(size, kernel, stride, padding=0):
@@ -20,25 +20,31 @@ def output_size(size, kernel, stride, padding=0):
 
 
 def windows(x, size, stride):
-    """All ``size x size`` windows of ``x`` at ``stride``: (N, C, H, W) -> (N, C, H', W', size, size).
+    """All ``size x size`` windows of ``x`` at ``stride``: (N, C, H, W) -> (N, H', W', C, size, size).
 
-    A read-only view: no data is copied.
+    A read-only view (no data is copied), ordered so that reshaping it to
+    (N * H' * W', C * size * size) gives the im2col matrix: one row per output
+    position, one column per kernel entry.
     """
-    return sliding_window_view(x, (size, size), axis=(2, 3))[:, :, ::stride, ::stride]
+    n, c, h, w = x.shape
+    out_h, out_w = output_size(h, size, stride), output_size(w, size, stride)
+    sn, sc, sh, sw = x.strides
+    return as_strided(x, (n, out_h, out_w, c, size, size), (sn, stride * sh, stride * sw, sc, sh, sw),
+                      writeable=False)
 
 
 def scatter_windows(grad_windows, input_shape, stride):
-    """Adjoint of ``windows``: add (N, C, H', W', K, K) back into a zero (N, C, H, W) array.
+    """Adjoint of ``windows``: add (N, H', W', C, K, K) back into a zero (N, C, H, W) array.
 
     Overlapping windows add up, which is what the chain rule asks for.  The loop
     runs over the K*K offsets in a window, never over pixels or samples.
     """
-    size = grad_windows.shape[-1]
-    out_h, out_w = grad_windows.shape[2:4]
+    _, out_h, out_w, _, size, _ = grad_windows.shape
     grad = np.zeros(input_shape, dtype=grad_windows.dtype)
+    per_offset = grad_windows.transpose(4, 5, 0, 3, 1, 2)  # (K, K, N, C, H', W')
     for m in range(size):
         for n in range(size):
-            grad[:, :, m:m + stride * out_h:stride, n:n + stride * out_w:stride] += grad_windows[..., m, n]
+            grad[:, :, m:m + stride * out_h:stride, n:n + stride * out_w:stride] += per_offset[m, n]
     return grad
 
 
@@ -49,8 +55,11 @@ class Conv2D:
               H' = (H - K + 2P) // S + 1, and the same for W'.
               conv_pre[n, f, i, j] = bias[f]
                   + sum_{c, m, n'} x_pad[n, c, S*i + m, S*j + n'] * kernel[f, c, m, n']
+              computed as one matrix product of the im2col matrix with the kernel.
     backward: dL/dconv_pre (N, F, H', W') -> dL/dx (N, C, H, W);
               sets dL_dkernel (F, C, K, K) and dL_dbias (F,).
+              With ``input_grad=False`` it skips dL/dx (the first layer of a
+              network being trained needs none) and returns None.
     """
 
     def __init__(self, kernel, bias, stride=1, padding=0):
@@ -63,17 +72,29 @@ class Conv2D:
 
     def forward(self, x):
         p = self.padding
-        x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+        if p:
+            n, c, h, w = x.shape
+            x_pad = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
+            x_pad[:, :, p:p + h, p:p + w] = x
+        else:
+            x_pad = x
         self._x_shape = x.shape
         self._x_pad_shape = x_pad.shape
-        self._cols = windows(x_pad, self.kernel.shape[-1], self.stride)
-        out = np.einsum("ncijmk,fcmk->nfij", self._cols, self.kernel, optimize=True)
-        return out + self.bias[None, :, None, None]
+        win = windows(x_pad, self.kernel.shape[-1], self.stride)
+        self._win_shape = win.shape
+        self._cols = win.reshape(-1, self.kernel[0].size)  # a copy: (N*H'*W', C*K*K), contiguous
+        out = self._cols @ self.kernel.reshape(len(self.kernel), -1).T + self.bias
+        n, out_h, out_w = win.shape[:3]
+        return out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
 
-    def backward(self, grad_out):
-        self.dL_dkernel = np.einsum("nfij,ncijmk->fcmk", grad_out, self._cols, optimize=True)
-        self.dL_dbias = grad_out.sum(axis=(0, 2, 3))
-        grad_cols = np.einsum("nfij,fcmk->ncijmk", grad_out, self.kernel, optimize=True)
+    def backward(self, grad_out, input_grad=True):
+        filters = len(self.kernel)
+        grad_rows = grad_out.transpose(0, 2, 3, 1).reshape(-1, filters)  # (N*H'*W', F)
+        self.dL_dkernel = (grad_rows.T @ self._cols).reshape(self.kernel.shape)
+        self.dL_dbias = grad_rows.sum(axis=0)
+        if not input_grad:
+            return None
+        grad_cols = (grad_rows @ self.kernel.reshape(filters, -1)).reshape(self._win_shape)
         grad_pad = scatter_windows(grad_cols, self._x_pad_shape, self.stride)
         p = self.padding
         h, w = self._x_shape[2:]
@@ -89,18 +110,18 @@ class ReLU:
 
     def forward(self, x):
         self._positive = x > 0
-        return np.where(self._positive, x, 0.0)
+        return x * self._positive
 
     def backward(self, grad_out):
-        return np.where(self._positive, grad_out, 0.0)
+        return grad_out * self._positive
 
 
 class MaxPool2D:
     """Max pooling over ``size x size`` windows at ``stride`` (windows may overlap).
 
     forward:  x (N, C, H, W) -> pool (N, C, H', W'), H' = (H - size) // stride + 1.
-              Sets ``argmax`` (N, C, H', W', 2): the [row, col] in x of each maximum
-              (the first in row-major order where several tie).
+              ``argmax`` (N, C, H', W', 2) is then the [row, col] in x of each
+              maximum (the first in row-major order where several tie).
     backward: dL/dpool (N, C, H', W') -> dL/dx (N, C, H, W).  Each window sends its
               gradient to its argmax; a pixel that is the max of several windows
               receives the sum of their gradients.
@@ -111,24 +132,31 @@ class MaxPool2D:
         self.stride = stride
 
     def forward(self, x):
-        win = windows(x, self.size, self.stride)
-        flat = win.reshape(win.shape[:4] + (self.size * self.size,))
-        offset = flat.argmax(axis=-1)
-        out_h, out_w = win.shape[2:4]
-        rows = self.stride * np.arange(out_h)[:, None] + offset // self.size
-        cols = self.stride * np.arange(out_w)[None, :] + offset % self.size
+        n, c, h, w = x.shape
+        win = windows(x, self.size, self.stride)  # (N, H', W', C, size, size)
+        flat = win.reshape(win.shape[:4] + (-1,))
+        self._offset = flat.argmax(axis=-1).transpose(0, 3, 1, 2)  # (N, C, H', W'), in 0..size*size-1
         self._x_shape = x.shape
-        self.argmax = np.stack([rows, cols], axis=-1)
-        self._flat_argmax = (rows * x.shape[3] + cols).reshape(x.shape[0] * x.shape[1], -1)
-        return np.take_along_axis(flat, offset[..., None], axis=-1)[..., 0]
+        return flat.max(axis=-1).transpose(0, 3, 1, 2)
+
+    @property
+    def argmax(self):
+        """[row, col] in the input of each window's maximum: (N, C, H', W', 2)."""
+        out_h, out_w = self._offset.shape[2:]
+        rows = self.stride * np.arange(out_h)[:, None] + self._offset // self.size
+        cols = self.stride * np.arange(out_w)[None, :] + self._offset % self.size
+        return np.stack([rows, cols], axis=-1)
 
     def backward(self, grad_out):
         n, c, h, w = self._x_shape
-        maps = n * c
-        # One flat index per window across the whole batch, so a single bincount
-        # sums the gradients of windows that share a maximum.
-        index = self._flat_argmax + (h * w) * np.arange(maps)[:, None]
-        grad = np.bincount(index.ravel(), weights=grad_out.ravel(), minlength=maps * h * w)
+        out_h, out_w = self._offset.shape[2:]
+        # Flat index of each window's maximum in the whole (N*C*H*W) input, so that one
+        # bincount adds up the gradients of all windows that share a maximum.
+        corner = (self.stride * w * np.arange(out_h)[:, None] + self.stride * np.arange(out_w)).ravel()
+        inside = (np.arange(self.size)[:, None] * w + np.arange(self.size)).ravel()
+        maps = (h * w) * np.arange(n * c)[:, None]
+        index = maps + corner + inside[self._offset.reshape(n * c, -1)]
+        grad = np.bincount(index.ravel(), weights=grad_out.ravel(), minlength=n * c * h * w)
         return grad.reshape(self._x_shape)
 
 

@@ -120,20 +120,26 @@ class Network:
             "output": self.loss_fn.output, "loss": float(loss),
         }
 
-    def backward(self):
-        """dL/d(everything) after ``forward``: a dict with the same names, plus the parameters'."""
+    def backward(self, image_grad=True):
+        """dL/d(everything) after ``forward``: a dict with the same names, plus the parameters'.
+
+        Training needs no dL/dimage; ``image_grad=False`` skips it (and leaves it out).
+        """
         dL_dfc_pre = self.loss_fn.backward()
         dL_dfc_input = self.fc.backward(dL_dfc_pre)
         dL_dpool = dL_dfc_input.reshape(self._pool.shape)
         dL_dconv_relu = self.pool.backward(dL_dpool)
         dL_dconv_pre = self.relu.backward(dL_dconv_relu)
-        dL_dimage = self.conv.backward(dL_dconv_pre)
-        return {
+        dL_dimage = self.conv.backward(dL_dconv_pre, input_grad=image_grad)
+        grads = {
             "fc_pre": dL_dfc_pre, "fc_weights": self.fc.dL_dweights, "fc_bias": self.fc.dL_dbias,
             "fc_input": dL_dfc_input, "pool": dL_dpool, "conv_relu": dL_dconv_relu,
             "conv_pre": dL_dconv_pre, "conv_kernel": self.conv.dL_dkernel,
-            "conv_bias": self.conv.dL_dbias, "image": dL_dimage,
+            "conv_bias": self.conv.dL_dbias,
         }
+        if image_grad:
+            grads["image"] = dL_dimage
+        return grads
 
     def loss(self, images, labels):
         """The mean BCE loss alone (what a finite-difference check perturbs)."""

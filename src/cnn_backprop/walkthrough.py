@@ -24,16 +24,6 @@ ARCH_KEYS = ("conv_stride", "conv_padding", "pool_size", "pool_stride")
 DEFAULTS = {"conv_stride": 1, "conv_padding": 0, "pool_size": 2, "pool_stride": 1}
 
 
-def random_streams(seed):
-    """Independent generators for the data and for the parameters, from one seed.
-
-    Kept apart so that, say, a different pool stride (more or fewer FC weights to
-    draw) leaves the image drawn from the same seed unchanged.  PCG64 gives the
-    same numbers on every platform.
-    """
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)]
-
-
 def check_given(given, where="the given values"):
     """Validate a (partial) given dict; returns it with numbers as Python/NumPy values."""
     if not isinstance(given, dict):
@@ -68,7 +58,7 @@ def complete_given(given=None, seed=0, where="the given values"):
     weights ~ U(0, 1), FC bias 0.  Raises ``InputError`` if the parts do not fit.
     """
     given = check_given(given or {}, where)
-    data_rng, param_rng = random_streams(seed)
+    data_rng, param_rng = data.random_streams(seed)
     labels = [given["label"]] if "label" in given else None
     images, drawn_labels = data.generate(1, data_rng, labels)
     image = given.get("image", images[0, 0])
