@@ -115,3 +115,60 @@ def test_installed_command_runs_without_traceback(tmp_path):
     bad = subprocess.run([command, "walkthrough", "--given", str(tmp_path / "nope.json")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_train_evaluate_predict_dataset_end_to_end(capsys, tmp_path):
+    model, curves = tmp_path / "m.npz", tmp_path / "curves.png"
+    status, out, _ = run(capsys, "train", "--train-size", "1500", "--epochs", "8", "--seed", "2",
+                         "--out", str(model), "--plot", str(curves), "--json")
+    summary = json.loads(out)
+    assert status == 0 and summary["test_accuracy"] >= 0.97
+    for key in ("train_accuracy", "train_loss", "test_loss", "epochs", "seconds", "train_size", "test_size",
+                "batch_size", "lr", "seed"):
+        assert key in summary
+    assert (summary["train_size"], summary["epochs"], summary["seed"]) == (1500, 8, 2)
+    assert curves.read_bytes()[:4] == b"\x89PNG"
+
+    data = tmp_path / "d.npz"
+    status, out, _ = run(capsys, "dataset", "--count", "300", "--seed", "9", "--out", str(data),
+                         "--plot", str(tmp_path / "grid.png"))
+    assert status == 0 and "wrote 300 images" in out and (tmp_path / "grid.png").stat().st_size > 1000
+
+    status, out, _ = run(capsys, "evaluate", "--model", str(model), "--data", str(data), "--json",
+                         "--plot", str(tmp_path / "wrong.png"))
+    report = json.loads(out)
+    assert status == 0 and report["count"] == 300
+    assert sum(map(sum, report["confusion"])) == 300
+    assert report["accuracy"] == (report["confusion"][0][0] + report["confusion"][1][1]) / 300
+
+    images = np.load(data)["images"][:4]
+    np.save(tmp_path / "x.npy", images[:, 0])
+    status, out, _ = run(capsys, "predict", "--model", str(model), str(tmp_path / "x.npy"), "--json")
+    rows = json.loads(out)
+    assert status == 0 and [row["index"] for row in rows] == [0, 1, 2, 3]
+    for row in rows:
+        assert set(row) == {"index", "label", "class", "probability_rectangle"}
+        assert row["class"] == ("rectangle" if row["label"] == 1 else "cross")
+        assert (row["probability_rectangle"] > 0.5) == (row["label"] == 1)
+
+
+def test_dataset_is_the_training_set_of_the_same_seed(capsys, tmp_path):
+    from cnn_backprop.train import TrainOptions, make_datasets
+    run(capsys, "dataset", "--count", "50", "--seed", "4", "--out", str(tmp_path / "d.npz"))
+    images = make_datasets(TrainOptions(train_size=50, seed=4))[0]
+    np.testing.assert_array_equal(np.load(tmp_path / "d.npz")["images"], images)
+
+
+def test_train_text_summary_and_progress_bar(capsys):
+    import io
+    from cnn_backprop.cli import progress_bar
+    status, out, err = run(capsys, "train", "--train-size", "200", "--test-size", "100", "--epochs", "2")
+    assert status == 0 and "trained 2 epochs on 200 images" in out and "test" in out
+    assert err == ""  # no progress bar when stderr is not a terminal
+    stream = io.StringIO()
+    show = progress_bar(2, stream, width=4)
+    row = {"train_loss": 0.5, "train_accuracy": 0.9, "test_accuracy": 0.875}
+    show(1, row)
+    show(2, row)
+    assert stream.getvalue() == ("\repoch 1/2 [##..] loss 0.5000  train 90.00%  test 87.50%"
+                                 "\repoch 2/2 [####] loss 0.5000  train 90.00%  test 87.50%\n")

@@ -4,10 +4,18 @@ Every user error ends in one line on stderr and exit status 2, with no traceback
 """
 
 import argparse
+import json
 import os
 import sys
+import time
+from pathlib import Path
 
-from . import __version__, explain, files, gradcheck, walkthrough
+import numpy as np
+
+from . import __version__, explain, files, gradcheck, validate, walkthrough
+from .data import CLASSES, generate, random_streams
+from .network import Architecture, Network
+from .train import TrainOptions, confusion_matrix, evaluate, fresh_test_set, train
 from .validate import InputError
 
 
@@ -99,6 +107,223 @@ def run_gradcheck(args):
     return 0 if passed else 1
 
 
+def positive(text):
+    """argparse type: a whole number >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def learning_rate(text):
+    value = float(text)
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def plot_path(text):
+    if Path(text).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise argparse.ArgumentTypeError(f"{text}: the figure's file name must end in .png, .svg or .pdf")
+    return text
+
+
+def architecture_options(parser):
+    group = parser.add_argument_group("architecture (defaults: the seed notebook's)")
+    group.add_argument("--pool-stride", type=positive, default=1, metavar="S", help="max-pooling stride (default 1)")
+    group.add_argument("--pool-size", type=positive, default=2, metavar="P", help="max-pooling window (default 2)")
+    group.add_argument("--filters", type=positive, default=1, metavar="F", help="conv filters (default 1)")
+    group.add_argument("--kernel-size", type=positive, default=3, metavar="K", help="conv kernel size (default 3)")
+    group.add_argument("--padding", type=non_negative, default=0, metavar="P", help="conv zero padding (default 0)")
+
+
+def architecture_from(args):
+    arch = Architecture(filters=args.filters, kernel_size=args.kernel_size, conv_padding=args.padding,
+                        pool_size=args.pool_size, pool_stride=args.pool_stride)
+    return validate.architecture(arch, "the architecture options")
+
+
+def add_train(commands):
+    defaults = TrainOptions()
+    p = commands.add_parser(
+        "train", help="train and test the network with mini-batch SGD",
+        description="Generate a training and a test set with the seed's generator, initialise the network "
+                    "as the seed does, train with mini-batch SGD and report train/test loss and accuracy. "
+                    "The same options and seed give the same model, bit for bit.")
+    p.add_argument("--train-size", type=positive, default=defaults.train_size, metavar="N",
+                   help=f"training images (default {defaults.train_size})")
+    p.add_argument("--test-size", type=positive, default=defaults.test_size, metavar="N",
+                   help=f"test images (default {defaults.test_size})")
+    p.add_argument("--epochs", type=positive, default=defaults.epochs, metavar="E",
+                   help=f"passes over the training set (default {defaults.epochs})")
+    p.add_argument("--lr", type=learning_rate, default=defaults.lr, help=f"SGD learning rate (default {defaults.lr})")
+    p.add_argument("--batch-size", type=positive, default=defaults.batch_size, metavar="B",
+                   help=f"images per SGD step (default {defaults.batch_size})")
+    seed_option(p)
+    architecture_options(p)
+    p.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
+    p.add_argument("--plot", type=plot_path, metavar="FILE.png", help="save learning curves here")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_train)
+
+
+def progress_bar(total, stream=sys.stderr, width=24):
+    """An on_epoch callback drawing one self-overwriting line."""
+    def show(epoch, row):
+        done = int(width * epoch / total)
+        stream.write(f"\repoch {epoch:>{len(str(total))}}/{total} [{'#' * done}{'.' * (width - done)}] "
+                     f"loss {row['train_loss']:.4f}  train {100 * row['train_accuracy']:.2f}%  "
+                     f"test {100 * row['test_accuracy']:.2f}%")
+        if epoch == total:
+            stream.write("\n")
+        stream.flush()
+    return show
+
+
+def run_train(args):
+    arch = architecture_from(args)
+    for path in (args.out, args.plot):
+        if path:
+            files.output_path(path)
+    options = TrainOptions(train_size=args.train_size, test_size=args.test_size, epochs=args.epochs,
+                           lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    show = None if args.quiet or not sys.stderr.isatty() else progress_bar(options.epochs)
+    start = time.perf_counter()
+    result = train(arch, options, on_epoch=show)
+    wall = time.perf_counter() - start
+    if args.out:
+        files.save_model(args.out, arch, result["network"].params)
+    if args.plot:
+        from .figures import learning_curves
+        learning_curves(result["history"], args.plot)
+    summary = {key: result[key] for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss",
+                                            "relu_alive")}
+    summary.update(seconds=result["seconds"], wall_seconds=wall, **options.to_dict(),
+                   architecture=arch.to_dict(), history=result["history"])
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"trained {options.epochs} epochs on {options.train_size} images (batch {options.batch_size}, "
+          f"lr {options.lr:g}, seed {options.seed}) in {result['seconds']:.2f} s of SGD steps, "
+          f"{wall:.2f} s in all")
+    print(f"         {'loss':>8}  {'accuracy':>8}")
+    for split in ("train", "test"):
+        print(f"  {split:<5}  {result[f'{split}_loss']:8.4g}  {100 * result[f'{split}_accuracy']:7.2f}%")
+    for path, what in ((args.out, "model"), (args.plot, "learning curves")):
+        if path:
+            print(f"wrote {what} to {path}")
+    return 0
+
+
+def add_evaluate(commands):
+    p = commands.add_parser(
+        "evaluate", help="accuracy, loss and confusion matrix of a saved model",
+        description="Evaluate a model on a data file, or on freshly generated images (a stream of their "
+                    "own, never the images 'train' learned from).")
+    p.add_argument("--model", required=True, metavar="MODEL.npz", help="a model saved by 'train --out'")
+    p.add_argument("--data", metavar="DATA.npz", help="a data file (see 'dataset'); default: generate images")
+    p.add_argument("--test-size", type=positive, default=2000, metavar="N",
+                   help="images to generate when no --data is given (default 2000)")
+    seed_option(p)
+    p.add_argument("--plot", type=plot_path, metavar="FILE.png", help="save the misclassified images here")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args):
+    arch, params = files.load_model(args.model)
+    if args.data:
+        images, labels = files.load_dataset(args.data, arch.image_size)
+    else:
+        images, labels = fresh_test_set(args.test_size, args.seed)
+    if args.plot:
+        files.output_path(args.plot)
+    metrics = evaluate(Network(arch, params), images, labels)
+    confusion = confusion_matrix(labels, metrics["probabilities"])
+    if args.plot:
+        from .figures import misclassified_grid
+        misclassified_grid(images, labels, metrics["probabilities"], args.plot)
+    source = args.data or f"{len(images)} generated images (seed {args.seed})"
+    if args.json:
+        print(json.dumps({"model": args.model, "data": source, "count": len(images),
+                          "accuracy": metrics["accuracy"], "loss": metrics["loss"],
+                          "confusion": confusion.tolist()}, indent=2))
+        return 0
+    print(f"{args.model} on {source}:")
+    print(f"  accuracy {100 * metrics['accuracy']:.2f}%  ({int(np.trace(confusion))} of {len(images)} right), "
+          f"loss {metrics['loss']:.4g}")
+    print(f"  {'true / predicted':<18}{CLASSES[0]:>10}{CLASSES[1]:>11}")
+    for label in (0, 1):
+        print(f"  {CLASSES[label]:<18}{confusion[label, 0]:>10}{confusion[label, 1]:>11}")
+    if args.plot:
+        print(f"wrote misclassified images to {args.plot}")
+    return 0
+
+
+def add_predict(commands):
+    p = commands.add_parser(
+        "predict", help="classify images with a saved model",
+        description="Print the class and P(rectangle) of every image in FILE: .npy (N, H, W), .npz with "
+                    "'images', .csv with H*W values a row, or .json (one image as a list of rows, or a list "
+                    "of them).")
+    p.add_argument("--model", required=True, metavar="MODEL.npz", help="a model saved by 'train --out'")
+    p.add_argument("file", metavar="FILE", help="the images")
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
+    p.set_defaults(run=run_predict)
+
+
+def run_predict(args):
+    arch, params = files.load_model(args.model)
+    images = files.load_images(args.file, arch.image_size)
+    probabilities = Network(arch, params).predict_proba(images)
+    rows = [{"index": i, "label": int(p > 0.5), "class": CLASSES[int(p > 0.5)], "probability_rectangle": float(p)}
+            for i, p in enumerate(probabilities)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'index':>5}  {'class':<9}  P(rectangle)")
+    for row in rows:
+        print(f"{row['index']:>5}  {row['class']:<9}  {row['probability_rectangle']:.6f}")
+    return 0
+
+
+def add_dataset(commands):
+    p = commands.add_parser(
+        "dataset", help="write a data set of generated crosses and rectangles",
+        description="Generate images with the seed's generator. With the same seed, the first N images "
+                    "are the training images of 'train --train-size N'.")
+    p.add_argument("--count", type=positive, default=2000, metavar="N", help="images (default 2000)")
+    seed_option(p)
+    p.add_argument("--out", required=True, metavar="DATA.npz", help="where to write it")
+    p.add_argument("--plot", type=plot_path, metavar="FILE.png", help="save a grid of examples here")
+    p.set_defaults(run=run_dataset)
+
+
+def run_dataset(args):
+    if not args.out.endswith(".npz"):
+        raise InputError(f"--out {args.out}: a data set is written as .npz; end the file name in .npz")
+    for path in (args.out, args.plot):
+        if path:
+            files.output_path(path)
+    images, labels = generate(args.count, random_streams(args.seed)[0])
+    files.save_dataset(args.out, images, labels)
+    print(f"wrote {args.count} images ({int((labels == 0).sum())} crosses, {int(labels.sum())} rectangles) "
+          f"to {args.out}")
+    if args.plot:
+        from .figures import dataset_grid
+        dataset_grid(images, labels, args.plot)
+        print(f"wrote examples to {args.plot}")
+    return 0
+
+
 def build_parser():
     parser = Parser(prog="cnn-backprop",
                     description="Backpropagation through a small CNN, from scratch in NumPy: "
@@ -108,6 +333,10 @@ def build_parser():
     commands.required = True
     add_walkthrough(commands)
     add_gradcheck(commands)
+    add_train(commands)
+    add_evaluate(commands)
+    add_predict(commands)
+    add_dataset(commands)
     return parser
 
 

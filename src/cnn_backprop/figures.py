@@ -8,6 +8,7 @@ matplotlib.use("Agg")  # files only; no display is needed or assumed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from . import files  # noqa: E402
 from .data import CLASSES  # noqa: E402
 from .explain import formatter, scalar  # noqa: E402
 
@@ -74,7 +75,55 @@ def overview(result, decimals=3):
 
 
 def _save(fig, path):
+    """Write the figure atomically, in the format its file name says (.png, .svg or .pdf)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        files.atomic_write(path, lambda handle: fig.savefig(handle, format=Path(path).suffix[1:], dpi=100))
+    finally:
+        plt.close(fig)
     return path
+
+
+def learning_curves(history, path):
+    """Loss and accuracy per epoch, train and test, side by side."""
+    epochs = [row["epoch"] for row in history]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for split, style in (("train", "-"), ("test", "--")):
+        loss_ax.plot(epochs, [row[f"{split}_loss"] for row in history], style, label=split)
+        acc_ax.plot(epochs, [100 * row[f"{split}_accuracy"] for row in history], style, label=split)
+    loss_ax.set(xlabel="epoch", ylabel="mean BCE loss", title="Loss", yscale="log")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    acc_ax.axhline(99, color="grey", linewidth=0.8, linestyle=":")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _save(fig, path)
+
+
+def image_grid(images, titles, path, suptitle, columns=8):
+    """Small multiples of (N, 1, H, W) images with a title each; an empty set gets a note instead."""
+    count = max(len(images), 1)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, min(columns, count), figsize=(1.6 * min(columns, count), 1.8 * rows + 0.6),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles):
+        ax.imshow(image[0], cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+    if not len(images):
+        axes.flat[0].text(0.5, 0.5, "none", ha="center", va="center", fontsize=14)
+    fig.suptitle(suptitle, fontsize=11)
+    return _save(fig, path)
+
+
+def dataset_grid(images, labels, path, count=32):
+    titles = [f"{CLASSES[label]} ({label})" for label in labels[:count]]
+    return image_grid(images[:count], titles, path, f"First {min(count, len(images))} of {len(images)} images")
+
+
+def misclassified_grid(images, labels, probabilities, path, count=32):
+    wrong = np.flatnonzero((probabilities > 0.5) != labels)
+    titles = [f"{CLASSES[labels[i]]}\nP(rect)={probabilities[i]:.3f}" for i in wrong[:count]]
+    return image_grid(images[wrong[:count]], titles, path,
+                      f"Misclassified: {len(wrong)} of {len(images)}" + (f" (first {count})" if len(wrong) > count else ""))

@@ -1,0 +1,92 @@
+"""Training: reaches the promised accuracy, is reproducible bit for bit, and stops clearly when it breaks."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cnn_backprop.network import Architecture
+from cnn_backprop.train import (TrainingDiverged, TrainOptions, confusion_matrix, evaluate, fresh_test_set,
+                                make_datasets, train)
+
+
+def test_defaults_reach_99_percent_on_2000_test_images():
+    options = TrainOptions()
+    assert options.test_size >= 2000
+    result = train(Architecture(), options)
+    assert result["test_accuracy"] >= 0.99
+    assert result["train_accuracy"] >= 0.99
+    assert len(result["history"]) == options.epochs
+
+
+def test_a_short_run_with_pool_stride_two_and_more_filters_learns():
+    arch = Architecture(filters=4, pool_stride=2)
+    result = train(arch, TrainOptions(train_size=2000, epochs=10, seed=1))
+    assert result["test_accuracy"] >= 0.97
+
+
+def test_same_options_same_model_bit_for_bit():
+    options = TrainOptions(train_size=500, test_size=100, epochs=3, seed=7)
+    first = train(Architecture(), options)["network"].params
+    second = train(Architecture(), options)["network"].params
+    for name in first:
+        assert first[name].tobytes() == second[name].tobytes()
+    other = train(Architecture(), replace(options, seed=8))["network"].params
+    assert not np.array_equal(first["conv_kernel"], other["conv_kernel"])
+
+
+def test_history_is_what_evaluate_reports():
+    options = TrainOptions(train_size=300, test_size=200, epochs=2, seed=2)
+    result = train(Architecture(), options)
+    _, _, test_images, test_labels = make_datasets(options)
+    metrics = evaluate(result["network"], test_images, test_labels)
+    assert result["history"][-1]["test_accuracy"] == metrics["accuracy"] == result["test_accuracy"]
+    assert result["history"][-1]["test_loss"] == metrics["loss"]
+
+
+def test_evaluate_loss_is_exact_for_confident_mistakes():
+    # A network so wrong that sigmoid rounds to exactly 0 or 1 must still report the true loss,
+    # z itself, not a clipped log.
+    result = train(Architecture(), TrainOptions(train_size=200, test_size=50, epochs=1))
+    network = result["network"]
+    network.params["fc_bias"][:] = 5000.0
+    images, labels = fresh_test_set(50, 0)
+    logits = network.logits(images)[:, 0]
+    expected = np.mean(np.where(labels == 1, 0.0, logits))
+    assert evaluate(network, images, labels)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_dead_relu_stops_training_with_the_reason():
+    with pytest.raises(TrainingDiverged, match=r"training stopped in epoch 1: the ReLU died .* learning rate 1e\+06"):
+        train(Architecture(), TrainOptions(train_size=256, test_size=64, epochs=5, lr=1e6))
+
+
+def test_overflow_stops_training_with_the_epoch(monkeypatch):
+    from cnn_backprop import train as train_module
+
+    real_step = train_module.sgd_step
+    steps = []
+
+    def step_that_overflows_in_epoch_two(network, images, labels, lr):
+        steps.append(1)
+        if len(steps) > 8:  # 256 images at batch 32: 8 steps an epoch
+            network.params["fc_weights"] *= 1e308
+        return real_step(network, images, labels, lr)
+
+    monkeypatch.setattr(train_module, "sgd_step", step_that_overflows_in_epoch_two)
+    with pytest.raises(TrainingDiverged, match=r"^training diverged in epoch 2 \(overflow encountered in .*\): "
+                                               r"the learning rate 0.3 is probably too large"):
+        train(Architecture(), TrainOptions(train_size=256, test_size=64, epochs=5))
+
+
+def test_confusion_matrix_by_hand():
+    labels = np.array([0, 0, 1, 1, 1])
+    probabilities = np.array([0.1, 0.9, 0.8, 0.2, 0.51])
+    assert confusion_matrix(labels, probabilities).tolist() == [[1, 1], [1, 2]]
+
+
+def test_fresh_test_set_is_not_the_training_set():
+    options = TrainOptions(train_size=100, seed=3)
+    train_images = make_datasets(options)[0]
+    fresh = fresh_test_set(100, 3)[0]
+    assert not any(np.array_equal(a, b) for a in train_images[:20] for b in fresh[:20])
