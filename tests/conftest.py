@@ -1,9 +1,18 @@
 """Shared test oracles: the same network in PyTorch float64, and random instances."""
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from cnn_backprop.network import Architecture
+
+# CI explores the same examples every run, so a red CI always means a change broke
+# something; locally hypothesis keeps exploring new ones.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def torch_pass(arch, params, images, labels):

@@ -30,7 +30,7 @@ def check_given(given, where="the given values"):
         raise InputError(f"{where} must be a JSON object with keys from {', '.join(GIVEN_KEYS)}")
     for key in given:
         if key not in GIVEN_KEYS:
-            raise InputError(f'{where}: unknown key "{key}"{validate.nearest(key, GIVEN_KEYS)}; '
+            raise InputError(f"{where}: unknown key {json.dumps(key)}{validate.nearest(key, GIVEN_KEYS)}; "
                              f"valid keys: {', '.join(GIVEN_KEYS)}")
     checked = {}
     for key, value in given.items():
