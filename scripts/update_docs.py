@@ -5,30 +5,39 @@ Run by `make docs`.  tests/test_readme.py fails when the README and the commands
 
 import contextlib
 import io
+import os
 import re
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 from cnn_backprop.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-BLOCK = re.compile(r"(<!-- output: cnn-backprop (.*?) -->\n```text\n)(.*?)(\n```)", re.S)
+# "output" blocks are compared with the command by tests/test_readme.py; "example" blocks hold
+# timings (or training results whose last digit may vary with the CPU) and are only regenerated.
+BLOCK = re.compile(r"(<!-- (?:output|example): cnn-backprop (.*?) -->\n```text\n)(.*?)(^```$)", re.S | re.M)
 
 
 def output_of(args):
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
         main(shlex.split(args))
     return buffer.getvalue().rstrip("\n")
 
 
 def main_update():
     readme = ROOT / "README.md"
-    text = BLOCK.sub(lambda m: m.group(1) + output_of(m.group(2)) + m.group(4), readme.read_text())
+    figures = ROOT / "docs" / "figures"
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)  # the README's examples write model.npz and data.npz here, in order
+        text = BLOCK.sub(lambda m: m.group(1) + output_of(m.group(2)) + "\n" + m.group(4), readme.read_text())
+        with contextlib.redirect_stdout(sys.stderr):
+            main(["walkthrough", "--figures", str(figures)])
+            main(["train", "--quiet", "--out", "model.npz", "--plot", str(figures / "learning_curves.png")])
+            main(["dataset", "--count", "32", "--out", "data.npz", "--plot", str(figures / "dataset.png")])
     readme.write_text(text)
-    with contextlib.redirect_stdout(sys.stderr):
-        main(["walkthrough", "--figures", str(ROOT / "docs" / "figures")])
 
 
 if __name__ == "__main__":

@@ -37,10 +37,10 @@ def workdir(tmp_path_factory):
         "g_type.json": {"conv_bias": "one"}, "g_stride.json": {"conv_stride": 0}, "g_pad.json": {"conv_padding": -1},
         "g_pool.json": {"pool_size": 0}, "g_big.json": {"conv_kernel": [[1] * 7] * 7, "conv_padding": 0},
         "g_fc.json": {"pool_stride": 2, "fc_weights": [1, 2, 3, 4]}, "g_float.json": {"pool_stride": 1.5},
-        "g_bool.json": {"label": True}, "g_inf.json": {"fc_bias": 1e999},
+        "g_bool.json": {"label": True}, "g_inf.json": {"fc_bias": 1e999}, "g_huge.json": {"conv_padding": 10**10},
     }
     for name, value in givens.items():
-        (root / name).write_text(json.dumps(value).replace("Infinity", "Infinity"))
+        (root / name).write_text(json.dumps(value))
     return root
 
 
@@ -61,6 +61,8 @@ CASES = [
     (["walkthrough", "--given", "g_big.json"], "a 7x7 kernel does not fit a 5x5 image with padding 0 (5x5)"),
     (["walkthrough", "--given", "g_fc.json"],
      "pool size 2 at stride 2 on a 3x3 feature map gives 1x1, so fc_weights needs 1 value, got 4"),
+    (["walkthrough", "--given", "g_huge.json"], "is 20000000005x20000000005, with 1 channels and 1 filters; at most 1024"),
+    (["train", "--padding", "600"], "with padding 600 is 1205x1205"),
     (["walkthrough", "--given", "notjson.json"], "notjson.json: not valid JSON"),
     (["walkthrough", "--given", "nothere.json"], "nothere.json: no such file"),
     (["walkthrough", "--figures", "old.npz"], "cannot write to old.npz: it exists and is not a directory"),

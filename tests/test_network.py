@@ -98,3 +98,19 @@ def test_params_are_shared_with_layers():
     network.params["conv_kernel"] -= 1.0
     assert network.conv.kernel is network.params["conv_kernel"]
     assert (network.conv.kernel < 0).all()
+
+
+def test_float32_parameters_compute_in_float32_and_agree_with_float64():
+    arch = Architecture(filters=2, conv_padding=1)
+    params, images, labels = random_instance(np.random.default_rng(3), arch, batch=4)
+    exact = Network(arch, params)
+    exact_forward, exact_backward = exact.forward(images, labels), exact.backward()
+    single = Network(arch, {name: value.astype(np.float32) for name, value in params.items()})
+    forward = single.forward(images.astype(np.float32), labels)
+    backward = single.backward()
+    for name in ("conv_pre", "pool", "fc_pre"):
+        assert forward[name].dtype == np.float32
+        np.testing.assert_allclose(forward[name], exact_forward[name], rtol=1e-5, atol=1e-5)
+    for name in (*PARAM_NAMES, "image", "conv_relu"):
+        assert backward[name].dtype == np.float32, name
+        np.testing.assert_allclose(backward[name], exact_backward[name], rtol=1e-4, atol=1e-6)

@@ -43,8 +43,26 @@ def architectures(draw):
 @given(arch=architectures(), seed=st.integers(0, 2**32 - 1))
 def test_every_gradient_matches_finite_differences(arch, seed):
     params, images, labels = random_instance(np.random.default_rng(seed), arch, batch=2)
-    for name, (_, _, error) in check_network(Network(arch, params), images, labels).items():
+    network = Network(arch, params)
+    forward = network.forward(images, labels)
+    # Finite differences are only valid away from kinks: no ReLU input and no runner-up
+    # in a pooling window within reach of the +-2h steps.
+    assume(np.abs(forward["conv_pre"]).min() > 1e-3)
+    assume(pooling_margin(forward["conv_relu"], arch) > 1e-3)
+    for name, (_, _, error) in check_network(network, images, labels).items():
         assert error < TOLERANCE, name
+
+
+def pooling_margin(conv_relu, arch):
+    """Smallest gap between the largest and the second-largest value of any pooling window."""
+    if arch.pool_size == 1:
+        return np.inf
+    size, stride = arch.pool_size, arch.pool_stride
+    out = output_size(conv_relu.shape[-1], size, stride)
+    windows = np.stack([conv_relu[..., m:m + stride * (out - 1) + 1:stride, n:n + stride * (out - 1) + 1:stride]
+                        for m in range(size) for n in range(size)], axis=-1)
+    top = np.sort(windows, axis=-1)
+    return (top[..., -1] - top[..., -2]).min()
 
 
 @FAST
@@ -77,12 +95,13 @@ def test_shapes_follow_the_formula(arch, batch):
 
 
 @FUZZ
-@given(image=st.integers(-2, 8), kernel=st.integers(-2, 8), stride=st.integers(-1, 3), padding=st.integers(-2, 3),
+@given(image=st.integers(-2, 8), kernel=st.integers(-2, 8), stride=st.integers(-1, 3),
+       padding=st.integers(-2, 3) | st.integers(508, 600),
        pool=st.integers(-1, 5), pool_stride=st.integers(-1, 3))
 def test_an_architecture_is_accepted_exactly_when_it_fits(image, kernel, stride, padding, pool, pool_stride):
     arch = Architecture(image_size=image, kernel_size=kernel, conv_stride=stride, conv_padding=padding,
                         pool_size=pool, pool_stride=pool_stride)
-    fits = (min(image, kernel, stride, pool, pool_stride) >= 1 and padding >= 0
+    fits = (min(image, kernel, stride, pool, pool_stride) >= 1 and padding >= 0 and image + 2 * padding <= 1024
             and kernel <= image + 2 * padding and pool <= output_size(image, kernel, stride, padding))
     if fits:
         architecture(arch)

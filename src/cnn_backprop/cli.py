@@ -83,8 +83,8 @@ def run_walkthrough(args):
 def add_gradcheck(commands):
     p = commands.add_parser(
         "gradcheck", help="compare every analytic gradient with central finite differences",
-        description="Run one forward/backward pass, then perturb every parameter entry by +-h and "
-                    "compare. Prints the max relative error per parameter; exit status 1 if any "
+        description="Run one forward/backward pass, then perturb every parameter entry by +-h and +-2h "
+                    "(five-point central differences) and compare. Prints the max relative error per parameter; exit status 1 if any "
                     f"exceeds {gradcheck.TOLERANCE:g}.")
     seed_option(p)
     p.add_argument("--pool-stride", type=int, metavar="S", help="max-pooling stride (default 1)")
@@ -97,7 +97,7 @@ def run_gradcheck(args):
     network, image, label = walkthrough.network_for(given)
     results = gradcheck.check_network(network, image, label)
     worst = 0.0
-    print(f"central differences, h = {gradcheck.STEP:g}; max relative error per gradient:")
+    print(f"five-point central differences, h = {gradcheck.STEP:g}; max relative error per gradient:")
     for name, (_, _, error) in results.items():
         verdict = "ok" if error <= gradcheck.TOLERANCE else "FAIL"
         print(f"  dL/d{name:<12} {error:.3e}  {verdict}")

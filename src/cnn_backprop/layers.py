@@ -11,7 +11,6 @@ gradient to the first maximum in row-major order.
 """
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 
 def output_size(size, kernel, stride, padding=0):
@@ -19,33 +18,22 @@ def output_size(size, kernel, stride, padding=0):
     return (size - kernel + 2 * padding) // stride + 1
 
 
-def windows(x, size, stride):
-    """All ``size x size`` windows of ``x`` at ``stride``: (N, C, H, W) -> (N, H', W', C, size, size).
+def parameter(value):
+    """A parameter array: float32 stays float32 (for speed), anything else becomes float64."""
+    array = np.asarray(value)
+    return array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
 
-    A read-only view (no data is copied), ordered so that reshaping it to
-    (N * H' * W', C * size * size) gives the im2col matrix: one row per output
-    position, one column per kernel entry.
+
+def window_index(channels, height, width, size, stride):
+    """Flat index into one (C, H, W) image of every window entry: (C, H', W', size, size).
+
+    ``index[c, i, j, m, n]`` is where pixel (c, S*i + m, S*j + n) lies in the
+    image flattened to C*H*W values, so one ``np.take`` gathers every window of a
+    whole batch at once, with no Python loop over pixels or samples.
     """
-    n, c, h, w = x.shape
-    out_h, out_w = output_size(h, size, stride), output_size(w, size, stride)
-    sn, sc, sh, sw = x.strides
-    return as_strided(x, (n, out_h, out_w, c, size, size), (sn, stride * sh, stride * sw, sc, sh, sw),
-                      writeable=False)
-
-
-def scatter_windows(grad_windows, input_shape, stride):
-    """Adjoint of ``windows``: add (N, H', W', C, K, K) back into a zero (N, C, H, W) array.
-
-    Overlapping windows add up, which is what the chain rule asks for.  The loop
-    runs over the K*K offsets in a window, never over pixels or samples.
-    """
-    _, out_h, out_w, _, size, _ = grad_windows.shape
-    grad = np.zeros(input_shape, dtype=grad_windows.dtype)
-    per_offset = grad_windows.transpose(4, 5, 0, 3, 1, 2)  # (K, K, N, C, H', W')
-    for m in range(size):
-        for n in range(size):
-            grad[:, :, m:m + stride * out_h:stride, n:n + stride * out_w:stride] += per_offset[m, n]
-    return grad
+    out_h, out_w = output_size(height, size, stride), output_size(width, size, stride)
+    c, i, j, m, n = np.ix_(range(channels), range(out_h), range(out_w), range(size), range(size))
+    return c * height * width + (stride * i + m) * width + (stride * j + n)
 
 
 class Conv2D:
@@ -55,7 +43,8 @@ class Conv2D:
               H' = (H - K + 2P) // S + 1, and the same for W'.
               conv_pre[n, f, i, j] = bias[f]
                   + sum_{c, m, n'} x_pad[n, c, S*i + m, S*j + n'] * kernel[f, c, m, n']
-              computed as one matrix product of the im2col matrix with the kernel.
+              computed as one matrix product: cols (N*H'*W', C*K*K) @ kernel (F, C*K*K).T,
+              where row (n, i, j) of cols holds the window of output (i, j) of image n.
     backward: dL/dconv_pre (N, F, H', W') -> dL/dx (N, C, H, W);
               sets dL_dkernel (F, C, K, K) and dL_dbias (F,).
               With ``input_grad=False`` it skips dL/dx (the first layer of a
@@ -63,28 +52,34 @@ class Conv2D:
     """
 
     def __init__(self, kernel, bias, stride=1, padding=0):
-        self.kernel = np.asarray(kernel, dtype=float)
-        self.bias = np.asarray(bias, dtype=float)
+        self.kernel = parameter(kernel)
+        self.bias = parameter(bias)
         self.stride = stride
         self.padding = padding
         self.dL_dkernel = np.zeros_like(self.kernel)
         self.dL_dbias = np.zeros_like(self.bias)
+        self._geometry = {}
+
+    def _index(self, padded_shape):
+        """(H'*W', C*K*K) gather index for a padded (C, H, W) image; computed once per shape."""
+        if padded_shape not in self._geometry:
+            index = window_index(*padded_shape, self.kernel.shape[-1], self.stride)
+            _, out_h, out_w = index.shape[:3]
+            self._geometry[padded_shape] = (index.transpose(1, 2, 0, 3, 4).reshape(out_h * out_w, -1), out_h, out_w)
+        return self._geometry[padded_shape]
 
     def forward(self, x):
         p = self.padding
+        n, c, h, w = x.shape
         if p:
-            n, c, h, w = x.shape
             x_pad = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
             x_pad[:, :, p:p + h, p:p + w] = x
         else:
             x_pad = x
-        self._x_shape = x.shape
-        self._x_pad_shape = x_pad.shape
-        win = windows(x_pad, self.kernel.shape[-1], self.stride)
-        self._win_shape = win.shape
-        self._cols = win.reshape(-1, self.kernel[0].size)  # a copy: (N*H'*W', C*K*K), contiguous
+        index, out_h, out_w = self._index(x_pad.shape[1:])
+        self._x_shape, self._x_pad_shape, self._flat_index = x.shape, x_pad.shape, index
+        self._cols = np.take(x_pad.reshape(n, -1), index, axis=1).reshape(n * out_h * out_w, -1)
         out = self._cols @ self.kernel.reshape(len(self.kernel), -1).T + self.bias
-        n, out_h, out_w = win.shape[:3]
         return out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
 
     def backward(self, grad_out, input_grad=True):
@@ -94,11 +89,17 @@ class Conv2D:
         self.dL_dbias = grad_rows.sum(axis=0)
         if not input_grad:
             return None
-        grad_cols = (grad_rows @ self.kernel.reshape(filters, -1)).reshape(self._win_shape)
-        grad_pad = scatter_windows(grad_cols, self._x_pad_shape, self.stride)
+        n, c, h_pad, w_pad = self._x_pad_shape
+        grad_cols = grad_rows @ self.kernel.reshape(filters, -1)  # (N*H'*W', C*K*K)
+        # Every window entry adds its gradient to the pixel it came from; windows overlap
+        # when S < K, and bincount sums what lands on the same pixel.
+        pixels = c * h_pad * w_pad
+        index = self._flat_index[None] + pixels * np.arange(n)[:, None, None]
+        grad_pad = np.bincount(index.ravel(), weights=grad_cols.ravel(), minlength=n * pixels)
+        grad_pad = grad_pad.astype(grad_cols.dtype, copy=False)  # bincount always sums in float64
         p = self.padding
         h, w = self._x_shape[2:]
-        return grad_pad[:, :, p:p + h, p:p + w]
+        return grad_pad.reshape(self._x_pad_shape)[:, :, p:p + h, p:p + w]
 
 
 class ReLU:
@@ -130,14 +131,27 @@ class MaxPool2D:
     def __init__(self, size=2, stride=1):
         self.size = size
         self.stride = stride
+        self._geometry = {}
+
+    def _index(self, shape):
+        """(size*size, C*H'*W') gather index for one (C, H, W) input; computed once per shape."""
+        if shape not in self._geometry:
+            index = window_index(*shape, self.size, self.stride)
+            self._geometry[shape] = (index.transpose(3, 4, 0, 1, 2).reshape(self.size ** 2, -1), index.shape[1:3])
+        return self._geometry[shape]
 
     def forward(self, x):
         n, c, h, w = x.shape
-        win = windows(x, self.size, self.stride)  # (N, H', W', C, size, size)
-        flat = win.reshape(win.shape[:4] + (-1,))
-        self._offset = flat.argmax(axis=-1).transpose(0, 3, 1, 2)  # (N, C, H', W'), in 0..size*size-1
-        self._x_shape = x.shape
-        return flat.max(axis=-1).transpose(0, 3, 1, 2)
+        index, (out_h, out_w) = self._index(x.shape[1:])
+        entries = np.take(x.reshape(n, -1), index, axis=1)  # (N, size*size, C*H'*W')
+        best = entries[:, 0].copy()
+        offset = np.zeros(best.shape, dtype=np.intp)
+        for k in range(1, len(index)):
+            np.copyto(offset, k, where=entries[:, k] > best)  # strictly: on a tie the earlier entry keeps it
+            np.maximum(best, entries[:, k], out=best)
+        self._x_shape, self._index_used = x.shape, index
+        self._offset = offset.reshape(n, c, out_h, out_w)  # 0..size*size-1, row-major in the window
+        return best.reshape(n, c, out_h, out_w)
 
     @property
     def argmax(self):
@@ -149,15 +163,13 @@ class MaxPool2D:
 
     def backward(self, grad_out):
         n, c, h, w = self._x_shape
-        out_h, out_w = self._offset.shape[2:]
-        # Flat index of each window's maximum in the whole (N*C*H*W) input, so that one
-        # bincount adds up the gradients of all windows that share a maximum.
-        corner = (self.stride * w * np.arange(out_h)[:, None] + self.stride * np.arange(out_w)).ravel()
-        inside = (np.arange(self.size)[:, None] * w + np.arange(self.size)).ravel()
-        maps = (h * w) * np.arange(n * c)[:, None]
-        index = maps + corner + inside[self._offset.reshape(n * c, -1)]
-        grad = np.bincount(index.ravel(), weights=grad_out.ravel(), minlength=n * c * h * w)
-        return grad.reshape(self._x_shape)
+        pixels = c * h * w
+        offset = self._offset.reshape(n, -1)
+        # Flat index of each window's maximum in the whole batch, so that one bincount
+        # adds up the gradients of all windows that share a maximum.
+        index = self._index_used[offset, np.arange(offset.shape[1])] + pixels * np.arange(n)[:, None]
+        grad = np.bincount(index.ravel(), weights=grad_out.ravel(), minlength=n * pixels)
+        return grad.astype(grad_out.dtype, copy=False).reshape(self._x_shape)  # bincount sums in float64
 
 
 class Dense:
@@ -168,8 +180,8 @@ class Dense:
     """
 
     def __init__(self, weights, bias):
-        self.weights = np.asarray(weights, dtype=float)
-        self.bias = np.asarray(bias, dtype=float)
+        self.weights = parameter(weights)
+        self.bias = parameter(bias)
         self.dL_dweights = np.zeros_like(self.weights)
         self.dL_dbias = np.zeros_like(self.bias)
 
@@ -202,7 +214,7 @@ class SigmoidBCE:
 
     def forward(self, z, y):
         self._z = z
-        self._y = np.asarray(y, dtype=float).reshape(z.shape)
+        self._y = np.asarray(y, dtype=z.dtype).reshape(z.shape)
         self.output = sigmoid(z)
         per_sample = np.maximum(z, 0) - self._y * z + np.log1p(np.exp(-np.abs(z)))
         return per_sample.mean()

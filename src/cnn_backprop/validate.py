@@ -83,8 +83,11 @@ def number_array(value, where, ndim, square=False):
     return finite_array(np.array(value, dtype=float), where)
 
 
+MAX_SIDE = 1024  # the padded image; far beyond any exercise, and keeps one image's arrays in memory
+
+
 def architecture(arch, where="the architecture"):
-    """Check that the sizes of ``arch`` (a network.Architecture) fit together."""
+    """Check that the sizes of ``arch`` (a network.Architecture) fit together, and fit in memory."""
     if arch.image_size < 1 or arch.channels < 1 or arch.filters < 1:
         raise InputError(f"{where}: image size, channels and filters must be >= 1")
     if arch.kernel_size < 1 or arch.conv_stride < 1 or arch.pool_size < 1 or arch.pool_stride < 1:
@@ -92,6 +95,11 @@ def architecture(arch, where="the architecture"):
     if arch.conv_padding < 0:
         raise InputError(f"{where}: conv padding must be >= 0, got {arch.conv_padding}")
     padded = arch.image_size + 2 * arch.conv_padding
+    if padded > MAX_SIDE or arch.channels > MAX_SIDE or arch.filters > MAX_SIDE:
+        raise InputError(
+            f"{where}: a {arch.image_size}x{arch.image_size} image with padding {arch.conv_padding} is "
+            f"{padded}x{padded}, with {arch.channels} channels and {arch.filters} filters; at most "
+            f"{MAX_SIDE} is supported for each")
     if arch.kernel_size > padded:
         raise InputError(
             f"{where}: a {arch.kernel_size}x{arch.kernel_size} kernel does not fit a "
