@@ -21,6 +21,7 @@ demo: $(VENV)/.installed
 	$(BIN)/cnn-backprop walkthrough --figures figures
 
 test: $(VENV)/.installed-dev
+	@scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev

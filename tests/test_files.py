@@ -1,6 +1,7 @@
 """Model and data files: round trips, PyTorch equivalence, every input format, and bad files refused."""
 
 import json
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -211,3 +212,13 @@ def test_pickled_npy_is_never_loaded(tmp_path):
     np.save(path, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(InputError, match="not a readable .npy file of numbers"):
         files.load_images(path, 5)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    os.umask(0o022)
+    fresh = files.atomic_write(tmp_path / "new.npz", lambda handle: handle.write(b"x"))
+    assert fresh.stat().st_mode & 0o777 == 0o644
+    (tmp_path / "old.npz").write_bytes(b"old")
+    os.chmod(tmp_path / "old.npz", 0o600)
+    kept = files.atomic_write(tmp_path / "old.npz", lambda handle: handle.write(b"new"))
+    assert kept.stat().st_mode & 0o777 == 0o600 and kept.read_bytes() == b"new"

@@ -49,7 +49,16 @@ def add_walkthrough(commands):
                    help="decimals shown in text (default: 4; --json always has every digit)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--figures", metavar="DIR", help="write PNG figures of the pass into DIR")
+    p.add_argument("--report", type=report_path, metavar="FILE",
+                   help="write the whole walkthrough with its arithmetic and figures as one document: "
+                        "FILE.md (figures in a folder beside it) or FILE.html (self-contained, reads offline)")
     p.set_defaults(run=run_walkthrough)
+
+
+def report_path(text):
+    if Path(text).suffix.lower() not in (".md", ".html"):
+        raise argparse.ArgumentTypeError(f"{text}: a report is .md or .html")
+    return text
 
 
 def load_given(args):
@@ -68,6 +77,8 @@ def run_walkthrough(args):
         raise InputError(f"--decimals must be >= 0, got {args.decimals}")
     given = load_given(args)
     directory = files.output_dir(args.figures) if args.figures else None
+    if args.report:
+        files.output_path(args.report)
     result = walkthrough.run(given)
     if args.json:
         print(walkthrough.to_json(result))
@@ -77,6 +88,12 @@ def run_walkthrough(args):
         from .figures import walkthrough_figures  # Matplotlib loads only when figures are asked for
         paths = walkthrough_figures(result, directory)
         print(f"wrote {len(paths)} figures to {directory}/", file=sys.stderr if args.json else sys.stdout)
+    if args.report:
+        from .figures import walkthrough_pngs
+        from .report import walkthrough_document, write_document
+        blocks = walkthrough_document(result, decimals=args.decimals, figures=walkthrough_pngs(result))
+        write_document(blocks, args.report)
+        print(f"wrote the report to {args.report}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -324,6 +341,48 @@ def run_dataset(args):
     return 0
 
 
+def add_exercise(commands):
+    p = commands.add_parser(
+        "exercise", help="exercise sheets and answer keys for a class",
+        description="Write COUNT different instances of the exercise: for each a sheet with the given values "
+                    "(Markdown and HTML), a separate answer key with every answer and its arithmetic, and the "
+                    "instance as --given JSON. Sheet i is the instance of 'walkthrough --seed SEED+i', rounded; "
+                    "the key is computed from the rounded values, so a hand calculation matches it exactly.")
+    p.add_argument("--count", type=positive, default=10, metavar="N", help="sheets (default 10)")
+    seed_option(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the sheets (created if needed)")
+    p.add_argument("--decimals", type=non_negative, default=2, metavar="D",
+                   help="decimals of the given values (default 2)")
+    p.add_argument("--integers", action="store_true",
+                   help="small whole numbers instead (pixels 1-3, weights -1 to 2): for exercises done by hand")
+    p.add_argument("--pool-stride", type=positive, default=1, metavar="S", help="max-pooling stride (default 1)")
+    p.add_argument("--padding", type=non_negative, default=0, metavar="P", help="conv zero padding (default 0)")
+    p.set_defaults(run=run_exercise)
+
+
+def run_exercise(args):
+    from .exercise import given_json, instances, key_document, label_counts, sheet_document
+    from .report import write_document
+    if args.decimals > 10:
+        raise InputError(f"--decimals must be at most 10 for a sheet to be done by hand, got {args.decimals}")
+    validate.architecture(Architecture(conv_padding=args.padding, pool_stride=args.pool_stride),
+                          "the architecture options")
+    directory = files.output_dir(args.out)
+    givens = instances(args.count, args.seed, args.decimals, args.integers, args.pool_stride, args.padding)
+    width = len(str(args.count))
+    for number, given in enumerate(givens, start=1):
+        stem = directory / f"exercise_{number:0{width}d}"
+        for suffix in (".md", ".html"):
+            write_document(sheet_document(given, number, args.decimals), stem.with_suffix(suffix))
+            write_document(key_document(given, number, args.decimals), stem.with_name(stem.name + "_key" + suffix))
+        text = given_json(given)
+        files.atomic_write(stem.with_suffix(".json"), lambda handle, text=text: handle.write(text.encode()))
+    counts = label_counts(givens)
+    print(f"wrote {args.count} exercises ({counts['cross']} crosses, {counts['rectangle']} rectangles) to "
+          f"{directory}/: exercise_N.md/.html (sheets), exercise_N_key.md/.html (answer keys), exercise_N.json")
+    return 0
+
+
 def build_parser():
     parser = Parser(prog="cnn-backprop",
                     description="Backpropagation through a small CNN, from scratch in NumPy: "
@@ -337,6 +396,7 @@ def build_parser():
     add_evaluate(commands)
     add_predict(commands)
     add_dataset(commands)
+    add_exercise(commands)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Figures as the notebook draws them: each matrix as an image with its values printed on the cells."""
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -46,19 +47,26 @@ def _panels(result):
     }
 
 
+def walkthrough_pngs(result, names=None):
+    """{name: PNG bytes} for each panel (or just ``names``) and the overview of the whole pass."""
+    panels = _panels(result)
+    decimals = 4 if len(result["given"]["image"]) <= 5 else 2
+    pngs = {}
+    for name, (array, title, marks) in panels.items():
+        if names is None or name in names:
+            fig, ax = plt.subplots(figsize=(4, 4))
+            draw_matrix(ax, array, title, decimals, marks)
+            pngs[name] = _png(fig)
+    if names is None or "overview" in names:
+        pngs["overview"] = _png(overview(result, decimals))
+    return pngs
+
+
 def walkthrough_figures(result, directory):
     """Write one PNG per panel and an overview of the whole pass; returns the paths written."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    panels = _panels(result)
-    decimals = 4 if len(result["given"]["image"]) <= 5 else 2
-    paths = []
-    for name, (array, title, marks) in panels.items():
-        fig, ax = plt.subplots(figsize=(4, 4))
-        draw_matrix(ax, array, title, decimals, marks)
-        paths.append(_save(fig, directory / f"{name}.png"))
-    paths.append(_save(overview(result, decimals), directory / "overview.png"))
-    return paths
+    return [files.atomic_write(directory / f"{name}.png", lambda handle, png=png: handle.write(png))
+            for name, png in walkthrough_pngs(result).items()]
 
 
 def overview(result, decimals=3):
@@ -72,6 +80,14 @@ def overview(result, decimals=3):
                  f"loss = {scalar(fwd['loss'], 4)}, dL/dconv_bias = {scalar(bwd['conv_bias'], 4)}\n"
                  "(red outlines: the conv positions max pooling chose)", fontsize=11)
     return fig
+
+
+def _png(fig):
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def _save(fig, path):

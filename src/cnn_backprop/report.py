@@ -1,0 +1,122 @@
+"""Documents: the walkthrough (and exercise sheets) as Markdown or as one self-contained HTML file.
+
+A document is a list of blocks, ``(kind, content)``:
+``("title", text)``, ``("heading", text)``, ``("text", paragraph)``,
+``("pre", preformatted text)`` and ``("figures", {name: png_bytes})``.
+Markdown puts the figures in a folder beside the file; HTML embeds them, and
+writes every formula as plain text, so the file reads offline with no network.
+"""
+
+import base64
+import html
+from pathlib import Path
+
+from . import explain, files
+from .data import CLASSES
+
+CAPTIONS = {
+    "input": "Input image", "kernel": "Convolution kernel", "conv": "Convolution result (red: pooled maxima)",
+    "pool": "Max pooled map", "pool_gradient": "Gradient routed through pooling",
+    "kernel_gradient": "Gradient w.r.t. the kernel", "overview": "The whole pass",
+}
+# The walkthrough text's sections: their heading there, their title here, and their figures.
+SECTIONS = {
+    "GIVEN": ("Given", ("input", "kernel")),
+    "1. OUTPUT SIZES": ("1. Output sizes", ()),
+    "2. FORWARD PASS": ("2. Forward pass: each layer's values before activation", ("conv", "pool")),
+    "3. BACKWARD PASS": ("3. Backward pass: every gradient, down to the kernel", ("pool_gradient", "kernel_gradient")),
+}
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+pre { background: #f6f8fa; padding: 0.8rem; overflow-x: auto; font-size: 0.85rem; line-height: 1.35; }
+figure { display: inline-block; margin: 0.5rem; text-align: center; }
+figure img { max-width: 22rem; } figure.wide img { max-width: 100%; }
+figcaption { font-size: 0.85rem; color: #555; }
+"""
+
+
+def walkthrough_document(result, explain_arithmetic=True, decimals=4, figures=None):
+    """The walkthrough's blocks: the given values, answers 1-3 with their arithmetic, the figures."""
+    text = explain.format_walkthrough(result, explain=explain_arithmetic, decimals=decimals)
+    sections = dict(split_sections(text))
+    figures = figures or {}
+    given = result["given"]
+    blocks = [
+        ("title", "Backpropagation through a CNN: one forward and one backward pass"),
+        ("text", f"A {len(given['image'])}x{len(given['image'])} image of a {CLASSES[given['label']]} "
+                 f"(label {given['label']}); every number below was computed by cnn-backprop and checked against "
+                 "finite differences and PyTorch."),
+    ]
+    for heading, (title, names) in SECTIONS.items():
+        blocks += [("heading", title), ("pre", sections[heading])]
+        chosen = {name: figures[name] for name in names if name in figures}
+        if chosen:
+            blocks.append(("figures", chosen))
+    if "overview" in figures:
+        blocks += [("heading", "The whole pass"), ("figures", {"overview": figures["overview"]})]
+    return blocks
+
+
+def split_sections(text):
+    """[(heading, body)] of the walkthrough text, whose sections are separated by blank lines."""
+    for chunk in text.split("\n\n"):
+        heading, _, body = chunk.partition("\n")
+        yield heading.split(" (")[0], body
+
+
+def to_markdown(blocks, figure_dir, figure_prefix=""):
+    """Markdown text; figures are written into ``figure_dir`` (named relative to the document)."""
+    out = []
+    if any(kind == "figures" for kind, _ in blocks):
+        files.output_dir(figure_dir)
+    for kind, content in blocks:
+        if kind == "title":
+            out.append(f"# {content}")
+        elif kind == "heading":
+            out.append(f"## {content}")
+        elif kind == "text":
+            out.append(content)
+        elif kind == "pre":
+            out.append(f"```text\n{content}\n```")
+        else:
+            links = []
+            for name, png in content.items():
+                path = Path(figure_dir) / f"{figure_prefix}{name}.png"
+                files.atomic_write(path, lambda handle, png=png: handle.write(png))
+                links.append(f"![{CAPTIONS.get(name, name)}]({Path(figure_dir).name}/{path.name})")
+            out.append(" ".join(links))
+    return "\n\n".join(out) + "\n"
+
+
+def to_html(blocks):
+    """One self-contained HTML page: styles inline, figures as data: URIs, no scripts, no network."""
+    title = next((content for kind, content in blocks if kind == "title"), "cnn-backprop")
+    body = []
+    for kind, content in blocks:
+        if kind == "title":
+            body.append(f"<h1>{html.escape(content)}</h1>")
+        elif kind == "heading":
+            body.append(f"<h2>{html.escape(content)}</h2>")
+        elif kind == "text":
+            body.append(f"<p>{html.escape(content)}</p>")
+        elif kind == "pre":
+            body.append(f"<pre>{html.escape(content)}</pre>")
+        else:
+            for name, png in content.items():
+                data = base64.b64encode(png).decode("ascii")
+                wide = ' class="wide"' if name == "overview" else ""
+                body.append(f'<figure{wide}><img alt="{html.escape(CAPTIONS.get(name, name))}" '
+                            f'src="data:image/png;base64,{data}"><figcaption>'
+                            f"{html.escape(CAPTIONS.get(name, name))}</figcaption></figure>")
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+            f"<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def write_document(blocks, path):
+    """Write ``blocks`` to ``path`` as .md (figures in PATH-STEM_figures/ beside it) or .html."""
+    path = Path(path)
+    if path.suffix == ".html":
+        text = to_html(blocks)
+    else:
+        text = to_markdown(blocks, path.with_name(f"{path.stem}_figures"))
+    return files.atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))

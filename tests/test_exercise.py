@@ -1,0 +1,53 @@
+"""Exercise sheets: given values only on the sheet, every answer in the key, computed from the printed values."""
+
+import json
+
+import numpy as np
+
+from cnn_backprop import exercise, walkthrough
+from cnn_backprop.cli import main
+
+
+def test_rounded_instance_is_computed_from_the_rounded_values():
+    given = exercise.rounded_given(seed=4, decimals=2)
+    for key in ("image", "conv_kernel", "fc_weights"):
+        np.testing.assert_array_equal(given[key], np.round(given[key], 2))
+    # The conv result is exact in 4 decimals: a hand calculation with the printed values matches it.
+    conv_pre = walkthrough.run(given)["forward"]["conv_pre"]
+    np.testing.assert_allclose(conv_pre, np.round(conv_pre, 4), rtol=0, atol=1e-12)
+
+
+def test_integer_instances_use_small_whole_numbers():
+    given = exercise.rounded_given(seed=0, integers=True)
+    assert set(np.unique(given["image"])) <= {0, 1, 2, 3}
+    assert set(np.unique(given["conv_kernel"])) <= {-1, 0, 1, 2}
+    result = walkthrough.run(given)
+    forward = result["forward"]
+    np.testing.assert_array_equal(forward["conv_pre"], np.round(forward["conv_pre"]))
+    assert forward["fc_pre"] == round(forward["fc_pre"])
+
+
+def test_sheets_keys_and_json_are_written(capsys, tmp_path):
+    out = tmp_path / "sheets"
+    assert main(["exercise", "--count", "3", "--seed", "7", "--out", str(out), "--pool-stride", "2"]) == 0
+    names = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert names == sorted(f"exercise_{i}{suffix}" for i in (1, 2, 3)
+                           for suffix in (".md", ".html", "_key.md", "_key.html", ".json"))
+    sheet, key = (out / "exercise_2.md").read_text(), (out / "exercise_2_key.md").read_text()
+    assert "## Find" in sheet and "conv_pre" not in sheet and "dL/d" not in sheet
+    assert "## 3. Backward pass" in key and "dL/dkernel[0,0] = " in key
+    given = json.loads((out / "exercise_2.json").read_text())
+    assert given["pool_stride"] == 2 and len(given["fc_weights"]) == 1
+    # The key is exactly what the walkthrough computes from the saved instance.
+    result = walkthrough.run(walkthrough.complete_given(given))
+    assert f"dL/dconv_bias = sum of dL/dconv_pre = {result['backward']['conv_bias']:.4f}" in key
+    # Three different instances.
+    images = [json.loads((out / f"exercise_{i}.json").read_text())["image"] for i in (1, 2, 3)]
+    assert images[0] != images[1] != images[2]
+
+
+def test_sheet_i_is_the_walkthrough_of_seed_plus_i():
+    first, second = exercise.instances(2, seed=10)
+    np.testing.assert_array_equal(second["conv_kernel"],
+                                  np.round(walkthrough.complete_given(seed=11)["conv_kernel"], 2))
+    assert first["label"] == walkthrough.complete_given(seed=10)["label"]
