@@ -219,8 +219,8 @@ def run_train(args):
     if args.out:
         files.save_model(args.out, arch, result["network"].params)
     if args.plot:
-        from .figures import learning_curves
-        learning_curves(result["history"], args.plot)
+        from .figures import learning_curves, save
+        save(learning_curves(result["history"]), args.plot)
     summary = {key: result[key] for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss",
                                             "relu_alive")}
     summary.update(seconds=result["seconds"], wall_seconds=wall, **options.to_dict(),
@@ -266,8 +266,8 @@ def run_evaluate(args):
     metrics = evaluate(Network(arch, params), images, labels)
     confusion = confusion_matrix(labels, metrics["probabilities"])
     if args.plot:
-        from .figures import misclassified_grid
-        misclassified_grid(images, labels, metrics["probabilities"], args.plot)
+        from .figures import misclassified_grid, save
+        save(misclassified_grid(images, labels, metrics["probabilities"]), args.plot)
     source = args.data or f"{len(images)} generated images (seed {args.seed})"
     if args.json:
         print(json.dumps({"model": args.model, "data": source, "count": len(images),
@@ -335,8 +335,8 @@ def run_dataset(args):
     print(f"wrote {args.count} images ({int((labels == 0).sum())} crosses, {int(labels.sum())} rectangles) "
           f"to {args.out}")
     if args.plot:
-        from .figures import dataset_grid
-        dataset_grid(images, labels, args.plot)
+        from .figures import dataset_grid, save
+        save(dataset_grid(images, labels), args.plot)
         print(f"wrote examples to {args.plot}")
     return 0
 

@@ -1,17 +1,20 @@
-"""Figures as the notebook draws them: each matrix as an image with its values printed on the cells."""
+"""Figures as the notebook draws them: each matrix as an image with its values printed on the cells.
+
+Built with Matplotlib's object API (``Figure``), not pyplot: no backend, no
+display and no global state are involved, so the same code writes files from
+the command line and shows inline in a notebook (a returned Figure displays).
+"""
 
 import io
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")  # files only; no display is needed or assumed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from . import files  # noqa: E402
-from .data import CLASSES  # noqa: E402
-from .explain import formatter, scalar  # noqa: E402
+from . import files
+from .data import CLASSES
+from .explain import formatter, scalar
 
 
 def draw_matrix(ax, array, title, decimals=2, marks=()):
@@ -32,7 +35,7 @@ def draw_matrix(ax, array, title, decimals=2, marks=()):
         ax.text(j, i, write(value), ha="center", va="center", fontsize=8,
                 color="black" if light_cell else "white")
     for row, col in marks:
-        ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+        ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
 
 
 def _panels(result):
@@ -54,8 +57,8 @@ def walkthrough_pngs(result, names=None):
     pngs = {}
     for name, (array, title, marks) in panels.items():
         if names is None or name in names:
-            fig, ax = plt.subplots(figsize=(4, 4))
-            draw_matrix(ax, array, title, decimals, marks)
+            fig = Figure(figsize=(4, 4))
+            draw_matrix(fig.subplots(), array, title, decimals, marks)
             pngs[name] = _png(fig)
     if names is None or "overview" in names:
         pngs["overview"] = _png(overview(result, decimals))
@@ -72,7 +75,8 @@ def walkthrough_figures(result, directory):
 def overview(result, decimals=3):
     """All panels of one forward and backward pass in one figure, with z, output and loss."""
     panels = _panels(result)
-    fig, axes = plt.subplots(2, 3, figsize=(12, 8))
+    fig = Figure(figsize=(12, 8))
+    axes = fig.subplots(2, 3)
     for ax, (array, title, marks) in zip(axes.flat, panels.values()):
         draw_matrix(ax, array, title, decimals, marks)
     fwd, bwd = result["forward"], result["backward"]
@@ -86,24 +90,21 @@ def _png(fig):
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()
 
 
-def _save(fig, path):
+def save(fig, path):
     """Write the figure atomically, in the format its file name says (.png, .svg or .pdf)."""
     fig.tight_layout()
-    try:
-        files.atomic_write(path, lambda handle: fig.savefig(handle, format=Path(path).suffix[1:], dpi=100))
-    finally:
-        plt.close(fig)
+    files.atomic_write(path, lambda handle: fig.savefig(handle, format=Path(path).suffix[1:], dpi=100))
     return path
 
 
-def learning_curves(history, path):
+def learning_curves(history):
     """Loss and accuracy per epoch, train and test, side by side."""
     epochs = [row["epoch"] for row in history]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    loss_ax, acc_ax = fig.subplots(1, 2)
     for split, style in (("train", "-"), ("test", "--")):
         loss_ax.plot(epochs, [row[f"{split}_loss"] for row in history], style, label=split)
         acc_ax.plot(epochs, [100 * row[f"{split}_accuracy"] for row in history], style, label=split)
@@ -113,15 +114,15 @@ def learning_curves(history, path):
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         ax.legend()
-    return _save(fig, path)
+    return fig
 
 
-def image_grid(images, titles, path, suptitle, columns=8):
+def image_grid(images, titles, suptitle, columns=8):
     """Small multiples of (N, 1, H, W) images with a title each; an empty set gets a note instead."""
     count = max(len(images), 1)
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, min(columns, count), figsize=(1.6 * min(columns, count), 1.8 * rows + 0.6),
-                             squeeze=False)
+    fig = Figure(figsize=(1.6 * min(columns, count), 1.8 * rows + 0.6))
+    axes = fig.subplots(rows, min(columns, count), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles):
@@ -130,16 +131,16 @@ def image_grid(images, titles, path, suptitle, columns=8):
     if not len(images):
         axes.flat[0].text(0.5, 0.5, "none", ha="center", va="center", fontsize=14)
     fig.suptitle(suptitle, fontsize=11)
-    return _save(fig, path)
+    return fig
 
 
-def dataset_grid(images, labels, path, count=32):
+def dataset_grid(images, labels, count=32):
     titles = [f"{CLASSES[label]} ({label})" for label in labels[:count]]
-    return image_grid(images[:count], titles, path, f"First {min(count, len(images))} of {len(images)} images")
+    return image_grid(images[:count], titles, f"First {min(count, len(images))} of {len(images)} images")
 
 
-def misclassified_grid(images, labels, probabilities, path, count=32):
+def misclassified_grid(images, labels, probabilities, count=32):
     wrong = np.flatnonzero((probabilities > 0.5) != labels)
     titles = [f"{CLASSES[labels[i]]}\nP(rect)={probabilities[i]:.3f}" for i in wrong[:count]]
-    return image_grid(images[wrong[:count]], titles, path,
+    return image_grid(images[wrong[:count]], titles,
                       f"Misclassified: {len(wrong)} of {len(images)}" + (f" (first {count})" if len(wrong) > count else ""))
