@@ -8,6 +8,8 @@ import io
 import os
 import re
 import shlex
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -37,7 +39,23 @@ def main_update():
             main(["walkthrough", "--figures", str(figures)])
             main(["train", "--quiet", "--out", "model.npz", "--plot", str(figures / "learning_curves.png")])
             main(["dataset", "--count", "32", "--out", "data.npz", "--plot", str(figures / "dataset.png")])
+            main(["walkthrough", "--seed", "1", "--report", "report.html"])
+            main(["exercise", "--count", "1", "--integers", "--out", "sheets"])
+        screenshot(Path(scratch) / "report.html", figures / "report.png", height=1400)
+        screenshot(Path(scratch) / "sheets" / "exercise_1_key.html", figures / "exercise_key.png", height=1100)
     readme.write_text(text)
+
+
+def screenshot(page, png, width=1000, height=1200):
+    """A PNG of ``page`` as headless Chromium draws it (skipped, with a note, without Chromium)."""
+    if shutil.which("chromium") is None:
+        print(f"no chromium: {png.name} not updated", file=sys.stderr)
+        return
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                        f"--user-data-dir={profile}", f"--window-size={width},{height}", f"--screenshot={png}",
+                        page.as_uri()], check=True, capture_output=True, timeout=120)
 
 
 if __name__ == "__main__":
