@@ -9,31 +9,26 @@ from cnn_backprop.layers import Conv2D, Dense, MaxPool2D, ReLU, SigmoidBCE, outp
 TOL = 1e-7
 
 
-def check_layer_input_gradient(layer, x, rng):
-    """backward(g) must equal d(sum(g * forward(x)))/dx for a random upstream gradient g."""
-    out = layer.forward(x)
-    upstream = rng.normal(size=out.shape)
-    analytic = layer.backward(upstream)
-    numerical = numerical_gradient(lambda: float(np.sum(upstream * layer.forward(x))), x)
-    assert relative_error(analytic, numerical) < TOL
+def check_layer(layer, x, rng, params=()):
+    """backward's dL/dx and each dL/d<param> must be the gradients of sum(g * forward(x)),
+    for a random upstream gradient g, by finite differences."""
+    upstream = rng.normal(size=layer.forward(x).shape)
+
+    def objective():
+        return float(np.sum(upstream * layer.forward(x)))
+
+    layer.forward(x)
+    analytic = {"x": layer.backward(upstream), **{name: getattr(layer, f"dL_d{name}").copy() for name in params}}
+    assert relative_error(analytic["x"], numerical_gradient(objective, x)) < TOL
+    for name in params:
+        assert relative_error(analytic[name], numerical_gradient(objective, getattr(layer, name))) < TOL, name
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 0), (2, 0), (1, 1), (2, 2), (3, 1)])
 def test_conv_backward_matches_finite_differences(stride, padding):
     rng = np.random.default_rng(stride * 10 + padding)
     conv = Conv2D(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3), stride, padding)
-    x = rng.normal(size=(2, 2, 7, 7))
-    check_layer_input_gradient(conv, x, rng)
-    upstream = rng.normal(size=conv.forward(x).shape)
-
-    def objective():
-        return float(np.sum(upstream * conv.forward(x)))
-
-    conv.forward(x)
-    conv.backward(upstream)
-    dL_dkernel, dL_dbias = conv.dL_dkernel.copy(), conv.dL_dbias.copy()
-    assert relative_error(dL_dkernel, numerical_gradient(objective, conv.kernel)) < TOL
-    assert relative_error(dL_dbias, numerical_gradient(objective, conv.bias)) < TOL
+    check_layer(conv, rng.normal(size=(2, 2, 7, 7)), rng, params=("kernel", "bias"))
 
 
 def test_conv_forward_by_hand():
@@ -60,7 +55,7 @@ def test_relu_backward_and_zero_convention(rng=np.random.default_rng(1)):
     np.testing.assert_array_equal(relu.forward(x), [[0.0, 0.0, 2.0]])
     np.testing.assert_array_equal(relu.backward(np.array([[5.0, 5.0, 5.0]])), [[0.0, 0.0, 5.0]])
     x = rng.normal(size=(2, 3, 4, 4))
-    check_layer_input_gradient(ReLU(), x, rng)
+    check_layer(ReLU(), x, rng)
 
 
 @pytest.mark.parametrize("size,stride", [(2, 1), (2, 2), (3, 1), (3, 2), (1, 1)])
@@ -68,7 +63,7 @@ def test_maxpool_backward_matches_finite_differences(size, stride):
     rng = np.random.default_rng(size * 10 + stride)
     # Distinct values 0.01 apart: no window has a runner-up within the +-2h steps.
     x = rng.permutation(2 * 3 * 6 * 6).reshape(2, 3, 6, 6) * 0.01
-    check_layer_input_gradient(MaxPool2D(size, stride), x, rng)
+    check_layer(MaxPool2D(size, stride), x, rng)
 
 
 def test_maxpool_overlapping_windows_sum_their_gradients():
@@ -93,18 +88,7 @@ def test_maxpool_tie_goes_to_first_in_row_major_order():
 def test_dense_backward_matches_finite_differences():
     rng = np.random.default_rng(3)
     dense = Dense(rng.normal(size=(2, 5)), rng.normal(size=2))
-    x = rng.normal(size=(4, 5))
-    check_layer_input_gradient(dense, x, rng)
-    upstream = rng.normal(size=(4, 2))
-
-    def objective():
-        return float(np.sum(upstream * dense.forward(x)))
-
-    dense.forward(x)
-    dense.backward(upstream)
-    dL_dweights, dL_dbias = dense.dL_dweights.copy(), dense.dL_dbias.copy()
-    assert relative_error(dL_dweights, numerical_gradient(objective, dense.weights)) < TOL
-    assert relative_error(dL_dbias, numerical_gradient(objective, dense.bias)) < TOL
+    check_layer(dense, rng.normal(size=(4, 5)), rng, params=("weights", "bias"))
 
 
 def test_sigmoid_bce_by_hand_and_finite_differences():

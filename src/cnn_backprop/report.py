@@ -64,27 +64,25 @@ def split_sections(text):
         yield heading.split(" (")[0], body
 
 
-def to_markdown(blocks, figure_dir, figure_prefix=""):
+MARKDOWN = {"title": "# {}", "heading": "## {}", "text": "{}", "pre": "```text\n{}\n```"}
+HTML = {"title": "<h1>{}</h1>", "heading": "<h2>{}</h2>", "text": "<p>{}</p>", "pre": "<pre>{}</pre>"}
+
+
+def to_markdown(blocks, figure_dir):
     """Markdown text; figures are written into ``figure_dir`` (named relative to the document)."""
-    out = []
+    figure_dir = Path(figure_dir)
     if any(kind == "figures" for kind, _ in blocks):
         files.output_dir(figure_dir)
+    out = []
     for kind, content in blocks:
-        if kind == "title":
-            out.append(f"# {content}")
-        elif kind == "heading":
-            out.append(f"## {content}")
-        elif kind == "text":
-            out.append(content)
-        elif kind == "pre":
-            out.append(f"```text\n{content}\n```")
-        else:
-            links = []
-            for name, png in content.items():
-                path = Path(figure_dir) / f"{figure_prefix}{name}.png"
-                files.atomic_write(path, lambda handle, png=png: handle.write(png))
-                links.append(f"![{CAPTIONS.get(name, name)}]({Path(figure_dir).name}/{path.name})")
-            out.append(" ".join(links))
+        if kind != "figures":
+            out.append(MARKDOWN[kind].format(content))
+            continue
+        links = []
+        for name, png in content.items():
+            files.atomic_write(figure_dir / f"{name}.png", lambda handle, png=png: handle.write(png))
+            links.append(f"![{CAPTIONS.get(name, name)}]({figure_dir.name}/{name}.png)")
+        out.append(" ".join(links))
     return "\n\n".join(out) + "\n"
 
 
@@ -93,21 +91,15 @@ def to_html(blocks):
     title = next((content for kind, content in blocks if kind == "title"), "cnn-backprop")
     body = []
     for kind, content in blocks:
-        if kind == "title":
-            body.append(f"<h1>{html.escape(content)}</h1>")
-        elif kind == "heading":
-            body.append(f"<h2>{html.escape(content)}</h2>")
-        elif kind == "text":
-            body.append(f"<p>{html.escape(content)}</p>")
-        elif kind == "pre":
-            body.append(f"<pre>{html.escape(content)}</pre>")
-        else:
-            for name, png in content.items():
-                data = base64.b64encode(png).decode("ascii")
-                wide = ' class="wide"' if name == "overview" else ""
-                body.append(f'<figure{wide}><img alt="{html.escape(CAPTIONS.get(name, name))}" '
-                            f'src="data:image/png;base64,{data}"><figcaption>'
-                            f"{html.escape(CAPTIONS.get(name, name))}</figcaption></figure>")
+        if kind != "figures":
+            body.append(HTML[kind].format(html.escape(content)))
+            continue
+        for name, png in content.items():
+            data = base64.b64encode(png).decode("ascii")
+            caption = html.escape(CAPTIONS.get(name, name))
+            wide = ' class="wide"' if name == "overview" else ""
+            body.append(f'<figure{wide}><img alt="{caption}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{caption}</figcaption></figure>")
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
             f"<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
 
