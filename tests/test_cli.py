@@ -172,3 +172,18 @@ def test_train_text_summary_and_progress_bar(capsys):
     show(2, row)
     assert stream.getvalue() == ("\repoch 1/2 [##..] loss 0.5000  train 90.00%  test 87.50%"
                                  "\repoch 2/2 [####] loss 0.5000  train 90.00%  test 87.50%\n")
+
+
+def test_gradcheck_exits_1_when_a_gradient_is_wrong(capsys, monkeypatch):
+    from cnn_backprop.layers import Conv2D
+    correct = Conv2D.backward
+
+    def doubled_kernel_gradient(self, grad_out, input_grad=True):
+        result = correct(self, grad_out, input_grad)
+        self.dL_dkernel = 2 * self.dL_dkernel
+        return result
+
+    monkeypatch.setattr(Conv2D, "backward", doubled_kernel_gradient)
+    status, out, _ = run(capsys, "gradcheck", "--seed", "1")
+    assert status == 1
+    assert "dL/dconv_kernel" in out and "FAIL" in out and out.rstrip().splitlines()[-1].startswith("FAILED: worst")

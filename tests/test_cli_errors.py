@@ -81,6 +81,7 @@ CASES = [
     (["train", "--out", "no/such/dir/m.npz"], "cannot write no/such/dir/m.npz: directory no/such/dir does not exist"),
     (["train", "--plot", "curves.txt"], "curves.txt: the figure's file name must end in .png, .svg or .pdf"),
     (["dataset", "--out", "d.csv"], "a data set is written as .npz"),
+    (["exercise", "--out", "sheets", "--padding", "0", "600"], "--padding 600 with --pool-stride 1: a 5x5 image"),
     (["dataset", "--out", "missing/d.npz"], "directory missing does not exist"),
     # data and image files
     (["evaluate", "--model", "model.npz", "--data", "bad_labels.npz"], "labels must be 0 (cross) or 1 (rectangle), got 7"),

@@ -29,7 +29,7 @@ def test_integer_instances_use_small_whole_numbers():
 
 def test_sheets_keys_and_json_are_written(capsys, tmp_path):
     out = tmp_path / "sheets"
-    assert main(["exercise", "--count", "3", "--seed", "7", "--out", str(out), "--pool-stride", "2"]) == 0
+    assert main(["exercise", "--count", "3", "--seed", "7", "--out", str(out), "--pool-stride", "1", "2"]) == 0
     names = sorted(p.name for p in out.iterdir() if p.is_file())
     assert names == sorted(f"exercise_{i}{suffix}" for i in (1, 2, 3)
                            for suffix in (".md", ".html", "_key.md", "_key.html", ".json"))
@@ -51,3 +51,11 @@ def test_sheet_i_is_the_walkthrough_of_seed_plus_i():
     np.testing.assert_array_equal(second["conv_kernel"],
                                   np.round(walkthrough.complete_given(seed=11)["conv_kernel"], 2))
     assert first["label"] == walkthrough.complete_given(seed=10)["label"]
+
+
+def test_architecture_options_cycle_over_the_sheets(capsys, tmp_path):
+    main(["exercise", "--count", "4", "--out", str(tmp_path), "--pool-stride", "1", "2", "--padding", "0", "1", "1"])
+    givens = [json.loads((tmp_path / f"exercise_{i}.json").read_text()) for i in (1, 2, 3, 4)]
+    assert [g["pool_stride"] for g in givens] == [1, 2, 1, 2]
+    assert [g["conv_padding"] for g in givens] == [0, 1, 1, 0]
+    assert [len(g["fc_weights"]) for g in givens] == [4, 4, 16, 1]

@@ -355,8 +355,10 @@ def add_exercise(commands):
                    help="decimals of the given values (default 2)")
     p.add_argument("--integers", action="store_true",
                    help="small whole numbers instead (pixels 1-3, weights -1 to 2): for exercises done by hand")
-    p.add_argument("--pool-stride", type=positive, default=1, metavar="S", help="max-pooling stride (default 1)")
-    p.add_argument("--padding", type=non_negative, default=0, metavar="P", help="conv zero padding (default 0)")
+    p.add_argument("--pool-stride", type=positive, nargs="+", default=[1], metavar="S",
+                   help="max-pooling stride (default 1); several values cycle over the sheets, e.g. 1 2")
+    p.add_argument("--padding", type=non_negative, nargs="+", default=[0], metavar="P",
+                   help="conv zero padding (default 0); several values cycle over the sheets")
     p.set_defaults(run=run_exercise)
 
 
@@ -365,8 +367,10 @@ def run_exercise(args):
     from .report import write_document
     if args.decimals > 10:
         raise InputError(f"--decimals must be at most 10 for a sheet to be done by hand, got {args.decimals}")
-    validate.architecture(Architecture(conv_padding=args.padding, pool_stride=args.pool_stride),
-                          "the architecture options")
+    for padding in args.padding:
+        for pool_stride in args.pool_stride:
+            validate.architecture(Architecture(conv_padding=padding, pool_stride=pool_stride),
+                                  f"--padding {padding} with --pool-stride {pool_stride}")
     directory = files.output_dir(args.out)
     givens = instances(args.count, args.seed, args.decimals, args.integers, args.pool_stride, args.padding)
     width = len(str(args.count))

@@ -79,9 +79,11 @@ def given_json(given):
     return json.dumps({key: np.asarray(value).tolist() for key, value in given.items()}, indent=2) + "\n"
 
 
-def instances(count, seed, decimals=2, integers=False, pool_stride=1, padding=0):
-    """The ``count`` instances of a class set, sheet i from seed ``seed + i``."""
-    return [rounded_given(seed + i, decimals, integers, pool_stride, padding) for i in range(count)]
+def instances(count, seed, decimals=2, integers=False, pool_strides=(1,), paddings=(0,)):
+    """The ``count`` instances of a class set: sheet i from seed ``seed + i``, with the
+    i-th pool stride and padding of the lists, cycling (so [1, 2] alternates)."""
+    return [rounded_given(seed + i, decimals, integers, pool_strides[i % len(pool_strides)],
+                          paddings[i % len(paddings)]) for i in range(count)]
 
 
 def label_counts(givens):
