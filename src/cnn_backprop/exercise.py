@@ -38,11 +38,8 @@ def rounded_given(seed, decimals=2, integers=False, pool_stride=1, padding=0):
         chosen = {key: np.round(drawn[key], decimals) for key in ("image", "conv_kernel", "conv_bias",
                                                                    "fc_weights", "fc_bias")}
     plain = {key: np.asarray(value).tolist() for key, value in chosen.items()}
-    return walkthrough.complete_given({**drawn_architecture(drawn), "label": drawn["label"], **plain}, seed)
-
-
-def drawn_architecture(given):
-    return {key: given[key] for key in walkthrough.ARCH_KEYS}
+    architecture = {key: drawn[key] for key in walkthrough.ARCH_KEYS}
+    return walkthrough.complete_given({**architecture, "label": drawn["label"], **plain}, seed)
 
 
 def sheet_document(given, number, decimals):
