@@ -36,6 +36,20 @@ def window_index(channels, height, width, size, stride):
     return c * height * width + (stride * i + m) * width + (stride * j + n)
 
 
+def scatter_add(index, values, shape):
+    """Add ``values`` into a zero array of ``shape`` (N, C, H, W) at flat positions ``index``.
+
+    ``index`` counts positions within one image (C*H*W of them); its leading axis
+    is the image, or 1 when all images share it.  Values landing on the same
+    position add up, as the chain rule asks where windows overlap or share a
+    maximum: one bincount over the whole batch, no loop over pixels or samples.
+    """
+    n, pixels = shape[0], int(np.prod(shape[1:]))
+    index = index + pixels * np.arange(n).reshape((n,) + (1,) * (np.ndim(index) - 1))
+    summed = np.bincount(index.ravel(), weights=values.ravel(), minlength=n * pixels)
+    return summed.astype(values.dtype, copy=False).reshape(shape)  # bincount always sums in float64
+
+
 class Conv2D:
     """2-D cross-correlation (what deep learning calls convolution), with bias.
 
@@ -89,17 +103,12 @@ class Conv2D:
         self.dL_dbias = grad_rows.sum(axis=0)
         if not input_grad:
             return None
-        n, c, h_pad, w_pad = self._x_pad_shape
         grad_cols = grad_rows @ self.kernel.reshape(filters, -1)  # (N*H'*W', C*K*K)
-        # Every window entry adds its gradient to the pixel it came from; windows overlap
-        # when S < K, and bincount sums what lands on the same pixel.
-        pixels = c * h_pad * w_pad
-        index = self._flat_index[None] + pixels * np.arange(n)[:, None, None]
-        grad_pad = np.bincount(index.ravel(), weights=grad_cols.ravel(), minlength=n * pixels)
-        grad_pad = grad_pad.astype(grad_cols.dtype, copy=False)  # bincount always sums in float64
+        # Every window entry sends its gradient back to the pixel it came from.
+        grad_pad = scatter_add(self._flat_index[None], grad_cols, self._x_pad_shape)
         p = self.padding
         h, w = self._x_shape[2:]
-        return grad_pad.reshape(self._x_pad_shape)[:, :, p:p + h, p:p + w]
+        return grad_pad[:, :, p:p + h, p:p + w]
 
 
 class ReLU:
@@ -162,14 +171,10 @@ class MaxPool2D:
         return np.stack([rows, cols], axis=-1)
 
     def backward(self, grad_out):
-        n, c, h, w = self._x_shape
-        pixels = c * h * w
-        offset = self._offset.reshape(n, -1)
-        # Flat index of each window's maximum in the whole batch, so that one bincount
-        # adds up the gradients of all windows that share a maximum.
-        index = self._index_used[offset, np.arange(offset.shape[1])] + pixels * np.arange(n)[:, None]
-        grad = np.bincount(index.ravel(), weights=grad_out.ravel(), minlength=n * pixels)
-        return grad.astype(grad_out.dtype, copy=False).reshape(self._x_shape)  # bincount sums in float64
+        offset = self._offset.reshape(len(self._offset), -1)
+        # Each window sends its gradient to the position of its maximum within the image.
+        maxima = self._index_used[offset, np.arange(offset.shape[1])]
+        return scatter_add(maxima, grad_out, self._x_shape)
 
 
 class Dense:

@@ -80,6 +80,7 @@ class Network:
 
     ``params`` is a dict of the four parameter arrays; the layers hold the very
     same arrays, so an in-place update of ``params`` is seen by the next pass.
+    ``conv_pre`` is the conv output of the last pass (what tells a dead ReLU).
     """
 
     def __init__(self, arch, params):
@@ -99,8 +100,8 @@ class Network:
 
     def logits(self, images):
         """fc_pre (N, 1) for images (N, C, H, W), keeping what backward needs."""
-        self._conv_pre = self.conv.forward(images)
-        self._conv_relu = self.relu.forward(self._conv_pre)
+        self.conv_pre = self.conv.forward(images)
+        self._conv_relu = self.relu.forward(self.conv_pre)
         self._pool = self.pool.forward(self._conv_relu)
         self._fc_input = self._pool.reshape(len(images), -1)
         return self.fc.forward(self._fc_input)
@@ -115,7 +116,7 @@ class Network:
         fc_pre = self.logits(images)
         loss = self.loss_fn.forward(fc_pre, labels)
         return {
-            "conv_pre": self._conv_pre, "conv_relu": self._conv_relu, "pool": self._pool,
+            "conv_pre": self.conv_pre, "conv_relu": self._conv_relu, "pool": self._pool,
             "pool_argmax": self.pool.argmax, "fc_input": self._fc_input, "fc_pre": fc_pre,
             "output": self.loss_fn.output, "loss": float(loss),
         }

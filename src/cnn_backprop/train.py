@@ -80,7 +80,7 @@ def evaluate(network, images, labels):
     logits, alive = [], 0
     for start in range(0, len(images), EVAL_BATCH):
         logits.append(network.logits(images[start:start + EVAL_BATCH]))
-        alive += int((network._conv_pre > 0).any(axis=(1, 2, 3)).sum())
+        alive += int((network.conv_pre > 0).any(axis=(1, 2, 3)).sum())
     logits = np.concatenate(logits)
     loss = float(SigmoidBCE().forward(logits, labels))  # exact from the logits, however confident
     probabilities = sigmoid(logits[:, 0])
