@@ -22,6 +22,8 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	@scripts/ensure_chromium.sh
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev

@@ -56,6 +56,7 @@ def torch_stepper(arch, params, images, labels, dtype, lr):
         loss = loss_fn(model(x), y)
         loss.backward()
         optimizer.step()
+
     return step
 
 
@@ -65,6 +66,7 @@ def numpy_stepper(arch, params, images, labels, dtype, lr):
 
     def step():
         sgd_step(network, images, labels, lr)
+
     return step
 
 
@@ -112,6 +114,7 @@ def bench_step(arch, batch, repeats, lr=0.01):
 def torch_train(options, arch):
     """The default training run, same data, same order of batches, in PyTorch float32."""
     from cnn_backprop import data
+
     _, param_rng, shuffle_rng = data.random_streams(options.seed, 3)
     train_images, train_labels, _, _ = make_datasets(options)
     model = torch_model(arch, init_params(arch, param_rng), torch.float32)
@@ -123,7 +126,7 @@ def torch_train(options, arch):
     for _ in range(options.epochs):
         order = torch.from_numpy(shuffle_rng.permutation(options.train_size))
         for first in range(0, options.train_size, options.batch_size):
-            batch = order[first:first + options.batch_size]
+            batch = order[first : first + options.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss_fn(model(x[batch]), y[batch]).backward()
             optimizer.step()
@@ -137,8 +140,10 @@ def machine():
             cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__}, "
-            f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)")
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
 
 
 def main():
@@ -149,8 +154,10 @@ def main():
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
-    print(f"one SGD step, median of {args.repeats} repeats; samples/s (higher is better); "
-          "ratio = cnn-backprop speed / PyTorch speed in the same precision (above 1: cnn-backprop is faster)\n")
+    print(
+        f"one SGD step, median of {args.repeats} repeats; samples/s (higher is better); "
+        "ratio = cnn-backprop speed / PyTorch speed in the same precision (above 1: cnn-backprop is faster)\n"
+    )
     print("| network | batch | cnn-backprop f32 | torch f32 | ratio f32 | cnn-backprop f64 | torch f64 | ratio f64 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
@@ -167,13 +174,18 @@ def main():
     options = TrainOptions()
     ours = statistics.median(train(SEED_NET, options)["seconds"] for _ in range(3))
     theirs = statistics.median(torch_train(options, SEED_NET) for _ in range(3))
-    print(f"\nfull default training run ({options.epochs} epochs x {options.train_size} images, batch "
-          f"{options.batch_size}; training steps only): cnn-backprop {ours:.2f} s, "
-          f"PyTorch float32 {theirs:.2f} s, ratio {theirs / ours:.2f}")
+    print(
+        f"\nfull default training run ({options.epochs} epochs x {options.train_size} images, batch "
+        f"{options.batch_size}; training steps only): cnn-backprop {ours:.2f} s, "
+        f"PyTorch float32 {theirs:.2f} s, ratio {theirs / ours:.2f}"
+    )
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"machine": machine(), "steps": rows,
-                       "train": {"cnn_backprop": ours, "torch_float32": theirs}}, handle, indent=2)
+            json.dump(
+                {"machine": machine(), "steps": rows, "train": {"cnn_backprop": ours, "torch_float32": theirs}},
+                handle,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ def main():
     parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
     args = parser.parse_args()
     defaults = TrainOptions()
-    print(f"defaults but lr: {defaults.train_size} training / {defaults.test_size} test images, "
-          f"{defaults.epochs} epochs, batch {defaults.batch_size}; seeds 0-{args.seeds - 1}\n")
+    print(
+        f"defaults but lr: {defaults.train_size} training / {defaults.test_size} test images, "
+        f"{defaults.epochs} epochs, batch {defaults.batch_size}; seeds 0-{args.seeds - 1}\n"
+    )
     print("| lr | runs | ReLU died | test accuracy >= 99% | worst test accuracy (live runs) | median |")
     print("|---:|---:|---:|---:|---:|---:|")
     with multiprocessing.Pool(args.workers) as pool:

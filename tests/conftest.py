@@ -38,10 +38,22 @@ def torch_pass(arch, params, images, labels):
     for tensor in (conv_pre, conv_relu, pool, fc_pre):
         tensor.retain_grad()
     loss.backward()
-    forward = {"conv_pre": conv_pre, "conv_relu": conv_relu, "pool": pool, "fc_pre": fc_pre,
-               "output": torch.sigmoid(fc_pre), "loss": loss}
-    backward = {"conv_pre": conv_pre.grad, "conv_relu": conv_relu.grad, "pool": pool.grad,
-                "fc_pre": fc_pre.grad, "image": x.grad, **{name: t[name].grad for name in params}}
+    forward = {
+        "conv_pre": conv_pre,
+        "conv_relu": conv_relu,
+        "pool": pool,
+        "fc_pre": fc_pre,
+        "output": torch.sigmoid(fc_pre),
+        "loss": loss,
+    }
+    backward = {
+        "conv_pre": conv_pre.grad,
+        "conv_relu": conv_relu.grad,
+        "pool": pool.grad,
+        "fc_pre": fc_pre.grad,
+        "image": x.grad,
+        **{name: t[name].grad for name in params},
+    }
     as_numpy = lambda d: {k: v.detach().numpy() for k, v in d.items()}  # noqa: E731
     return as_numpy(forward), as_numpy(backward)
 
@@ -67,8 +79,12 @@ ARCHITECTURES = [
 ]
 
 
-@pytest.fixture(params=ARCHITECTURES, ids=lambda a: (
-    f"img{a.image_size}-c{a.channels}-f{a.filters}-k{a.kernel_size}-s{a.conv_stride}-p{a.conv_padding}"
-    f"-pool{a.pool_size}s{a.pool_stride}"))
+@pytest.fixture(
+    params=ARCHITECTURES,
+    ids=lambda a: (
+        f"img{a.image_size}-c{a.channels}-f{a.filters}-k{a.kernel_size}-s{a.conv_stride}-p{a.conv_padding}"
+        f"-pool{a.pool_size}s{a.pool_stride}"
+    ),
+)
 def arch(request):
     return request.param

@@ -61,8 +61,9 @@ def test_figures_are_written(capsys, tmp_path):
     status, _, _ = run(capsys, "walkthrough", "--figures", str(tmp_path / "figs"))
     assert status == 0
     names = {p.name for p in (tmp_path / "figs").iterdir()}
-    assert names == {f"{n}.png" for n in ("input", "kernel", "conv", "pool", "pool_gradient",
-                                          "kernel_gradient", "overview")}
+    assert names == {
+        f"{n}.png" for n in ("input", "kernel", "conv", "pool", "pool_gradient", "kernel_gradient", "overview")
+    }
     for path in (tmp_path / "figs").iterdir():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
@@ -75,14 +76,17 @@ def test_gradcheck_passes(capsys):
     assert worst < 1e-6
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["walkthrough", "--given", "missing.json"], "missing.json: no such file"),
-    (["walkthrough", "--pool-stride", "0"], "--pool-stride: pool_stride must be a whole number >= 1, got 0"),
-    (["walkthrough", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
-    (["walkthrough", "--decimals", "-1"], "--decimals must be >= 0"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-    ([], "the following arguments are required: COMMAND"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["walkthrough", "--given", "missing.json"], "missing.json: no such file"),
+        (["walkthrough", "--pool-stride", "0"], "--pool-stride: pool_stride must be a whole number >= 1, got 0"),
+        (["walkthrough", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
+        (["walkthrough", "--decimals", "-1"], "--decimals must be >= 0"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
 def test_errors_are_one_line_with_status_2(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
     status, out, err = run(capsys, *argv)
@@ -91,14 +95,17 @@ def test_errors_are_one_line_with_status_2(capsys, tmp_path, monkeypatch, argv, 
     assert message in err
 
 
-@pytest.mark.parametrize("content,message", [
-    ("{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2"),
-    ("[1, 2]", "must be a JSON object"),
-    ('{"label": 2}', "label must be 0 (cross) or 1 (rectangle), got 2"),
-    ('{"image": [[1, 2], [3]]}', "image is ragged"),
-    ('{"conv_bias": NaN}', "conv_bias must be a finite number, got nan"),
-    ('{"pool_size": 4}', "a 4x4 pool window does not fit the 3x3 feature map"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"label": 2}', "label must be 0 (cross) or 1 (rectangle), got 2"),
+        ('{"image": [[1, 2], [3]]}', "image is ragged"),
+        ('{"conv_bias": NaN}', "conv_bias must be a finite number, got nan"),
+        ('{"pool_size": 4}', "a 4x4 pool window does not fit the 3x3 feature map"),
+    ],
+)
 def test_bad_given_files(capsys, tmp_path, content, message):
     path = tmp_path / "given.json"
     path.write_text(content)
@@ -112,30 +119,56 @@ def test_installed_command_runs_without_traceback(tmp_path):
     command = Path(sys.executable).parent / "cnn-backprop"
     ok = subprocess.run([command, "walkthrough", "--seed", "1"], capture_output=True, text=True)
     assert ok.returncode == 0 and "3. BACKWARD PASS" in ok.stdout
-    bad = subprocess.run([command, "walkthrough", "--given", str(tmp_path / "nope.json")],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [command, "walkthrough", "--given", str(tmp_path / "nope.json")], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
 
 
 def test_train_evaluate_predict_dataset_end_to_end(capsys, tmp_path):
     model, curves = tmp_path / "m.npz", tmp_path / "curves.png"
-    status, out, _ = run(capsys, "train", "--train-size", "1500", "--epochs", "8", "--seed", "2",
-                         "--out", str(model), "--plot", str(curves), "--json")
+    status, out, _ = run(
+        capsys,
+        "train",
+        "--train-size",
+        "1500",
+        "--epochs",
+        "8",
+        "--seed",
+        "2",
+        "--out",
+        str(model),
+        "--plot",
+        str(curves),
+        "--json",
+    )
     summary = json.loads(out)
     assert status == 0 and summary["test_accuracy"] >= 0.97
-    for key in ("train_accuracy", "train_loss", "test_loss", "epochs", "seconds", "train_size", "test_size",
-                "batch_size", "lr", "seed"):
+    for key in (
+        "train_accuracy",
+        "train_loss",
+        "test_loss",
+        "epochs",
+        "seconds",
+        "train_size",
+        "test_size",
+        "batch_size",
+        "lr",
+        "seed",
+    ):
         assert key in summary
     assert (summary["train_size"], summary["epochs"], summary["seed"]) == (1500, 8, 2)
     assert curves.read_bytes()[:4] == b"\x89PNG"
 
     data = tmp_path / "d.npz"
-    status, out, _ = run(capsys, "dataset", "--count", "300", "--seed", "9", "--out", str(data),
-                         "--plot", str(tmp_path / "grid.png"))
+    status, out, _ = run(
+        capsys, "dataset", "--count", "300", "--seed", "9", "--out", str(data), "--plot", str(tmp_path / "grid.png")
+    )
     assert status == 0 and "wrote 300 images" in out and (tmp_path / "grid.png").stat().st_size > 1000
 
-    status, out, _ = run(capsys, "evaluate", "--model", str(model), "--data", str(data), "--json",
-                         "--plot", str(tmp_path / "wrong.png"))
+    status, out, _ = run(
+        capsys, "evaluate", "--model", str(model), "--data", str(data), "--json", "--plot", str(tmp_path / "wrong.png")
+    )
     report = json.loads(out)
     assert status == 0 and report["count"] == 300
     assert sum(map(sum, report["confusion"])) == 300
@@ -154,6 +187,7 @@ def test_train_evaluate_predict_dataset_end_to_end(capsys, tmp_path):
 
 def test_dataset_is_the_training_set_of_the_same_seed(capsys, tmp_path):
     from cnn_backprop.train import TrainOptions, make_datasets
+
     run(capsys, "dataset", "--count", "50", "--seed", "4", "--out", str(tmp_path / "d.npz"))
     images = make_datasets(TrainOptions(train_size=50, seed=4))[0]
     np.testing.assert_array_equal(np.load(tmp_path / "d.npz")["images"], images)
@@ -161,7 +195,9 @@ def test_dataset_is_the_training_set_of_the_same_seed(capsys, tmp_path):
 
 def test_train_text_summary_and_progress_bar(capsys):
     import io
+
     from cnn_backprop.cli import progress_bar
+
     status, out, err = run(capsys, "train", "--train-size", "200", "--test-size", "100", "--epochs", "2")
     assert status == 0 and "trained 2 epochs on 200 images" in out and "test" in out
     assert err == ""  # no progress bar when stderr is not a terminal
@@ -170,12 +206,15 @@ def test_train_text_summary_and_progress_bar(capsys):
     row = {"train_loss": 0.5, "train_accuracy": 0.9, "test_accuracy": 0.875}
     show(1, row)
     show(2, row)
-    assert stream.getvalue() == ("\repoch 1/2 [##..] loss 0.5000  train 90.00%  test 87.50%"
-                                 "\repoch 2/2 [####] loss 0.5000  train 90.00%  test 87.50%\n")
+    assert stream.getvalue() == (
+        "\repoch 1/2 [##..] loss 0.5000  train 90.00%  test 87.50%"
+        "\repoch 2/2 [####] loss 0.5000  train 90.00%  test 87.50%\n"
+    )
 
 
 def test_gradcheck_exits_1_when_a_gradient_is_wrong(capsys, monkeypatch):
     from cnn_backprop.layers import Conv2D
+
     correct = Conv2D.backward
 
     def doubled_kernel_gradient(self, grad_out, input_grad=True):

@@ -32,12 +32,21 @@ def workdir(tmp_path_factory):
     (root / "old.npz").write_bytes(b"existing model, must survive")
     (root / "truncated.npz").write_bytes((root / "model.npz").read_bytes()[:200])
     givens = {
-        "g_list.json": [1, 2], "g_key.json": {"pool_strid": 2}, "g_label.json": {"label": 3},
-        "g_ragged.json": {"image": [[0, 0, 0], [0, 0]]}, "g_square.json": {"conv_kernel": [[1, 2, 3], [4, 5, 6]]},
-        "g_type.json": {"conv_bias": "one"}, "g_stride.json": {"conv_stride": 0}, "g_pad.json": {"conv_padding": -1},
-        "g_pool.json": {"pool_size": 0}, "g_big.json": {"conv_kernel": [[1] * 7] * 7, "conv_padding": 0},
-        "g_fc.json": {"pool_stride": 2, "fc_weights": [1, 2, 3, 4]}, "g_float.json": {"pool_stride": 1.5},
-        "g_bool.json": {"label": True}, "g_inf.json": {"fc_bias": 1e999}, "g_huge.json": {"conv_padding": 10**10},
+        "g_list.json": [1, 2],
+        "g_key.json": {"pool_strid": 2},
+        "g_label.json": {"label": 3},
+        "g_ragged.json": {"image": [[0, 0, 0], [0, 0]]},
+        "g_square.json": {"conv_kernel": [[1, 2, 3], [4, 5, 6]]},
+        "g_type.json": {"conv_bias": "one"},
+        "g_stride.json": {"conv_stride": 0},
+        "g_pad.json": {"conv_padding": -1},
+        "g_pool.json": {"pool_size": 0},
+        "g_big.json": {"conv_kernel": [[1] * 7] * 7, "conv_padding": 0},
+        "g_fc.json": {"pool_stride": 2, "fc_weights": [1, 2, 3, 4]},
+        "g_float.json": {"pool_stride": 1.5},
+        "g_bool.json": {"label": True},
+        "g_inf.json": {"fc_bias": 1e999},
+        "g_huge.json": {"conv_padding": 10**10},
     }
     for name, value in givens.items():
         (root / name).write_text(json.dumps(value))
@@ -59,9 +68,14 @@ CASES = [
     (["walkthrough", "--given", "g_float.json"], "pool_stride must be a whole number >= 1, got 1.5"),
     (["walkthrough", "--given", "g_inf.json"], "fc_bias must be a finite number, got inf"),
     (["walkthrough", "--given", "g_big.json"], "a 7x7 kernel does not fit a 5x5 image with padding 0 (5x5)"),
-    (["walkthrough", "--given", "g_fc.json"],
-     "pool size 2 at stride 2 on a 3x3 feature map gives 1x1, so fc_weights needs 1 value, got 4"),
-    (["walkthrough", "--given", "g_huge.json"], "is 20000000005x20000000005, with 1 channels and 1 filters; at most 1024"),
+    (
+        ["walkthrough", "--given", "g_fc.json"],
+        "pool size 2 at stride 2 on a 3x3 feature map gives 1x1, so fc_weights needs 1 value, got 4",
+    ),
+    (
+        ["walkthrough", "--given", "g_huge.json"],
+        "is 20000000005x20000000005, with 1 channels and 1 filters; at most 1024",
+    ),
     (["train", "--padding", "600"], "with padding 600 is 1205x1205"),
     (["walkthrough", "--given", "notjson.json"], "notjson.json: not valid JSON"),
     (["walkthrough", "--given", "nothere.json"], "nothere.json: no such file"),
@@ -75,8 +89,10 @@ CASES = [
     (["train", "--lr", "nan"], "argument --lr: must be a positive number, got nan"),
     (["train", "--lr", "-1"], "argument --lr: must be a positive number, got -1"),
     (["train", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
-    (["train", "--epochs", "2", "--lr", "1e6", "--train-size", "64", "--out", "old.npz"],
-     "training stopped in epoch 1: the ReLU died"),
+    (
+        ["train", "--epochs", "2", "--lr", "1e6", "--train-size", "64", "--out", "old.npz"],
+        "training stopped in epoch 1: the ReLU died",
+    ),
     # output paths
     (["train", "--out", "no/such/dir/m.npz"], "cannot write no/such/dir/m.npz: directory no/such/dir does not exist"),
     (["train", "--plot", "curves.txt"], "curves.txt: the figure's file name must end in .png, .svg or .pdf"),
@@ -84,9 +100,15 @@ CASES = [
     (["exercise", "--out", "sheets", "--padding", "0", "600"], "--padding 600 with --pool-stride 1: a 5x5 image"),
     (["dataset", "--out", "missing/d.npz"], "directory missing does not exist"),
     # data and image files
-    (["evaluate", "--model", "model.npz", "--data", "bad_labels.npz"], "labels must be 0 (cross) or 1 (rectangle), got 7"),
+    (
+        ["evaluate", "--model", "model.npz", "--data", "bad_labels.npz"],
+        "labels must be 0 (cross) or 1 (rectangle), got 7",
+    ),
     (["evaluate", "--model", "model.npz", "--data", "short_labels.npz"], "labels must have shape (2,), one per image"),
-    (["evaluate", "--model", "model.npz", "--data", "pickled.npz"], "holds pickled Python objects, which are never loaded"),
+    (
+        ["evaluate", "--model", "model.npz", "--data", "pickled.npz"],
+        "holds pickled Python objects, which are never loaded",
+    ),
     (["evaluate", "--model", "model.npz", "--data", "empty.npz"], "not a readable .npz file (it is not a zip archive)"),
     (["evaluate", "--model", "model.npz", "--data", "data.csv"], "a data set must be an .npz file"),
     (["predict", "--model", "model.npz", "wrong_size.npy"], "images are 4x4, the model expects 5x5"),

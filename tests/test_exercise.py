@@ -31,8 +31,9 @@ def test_sheets_keys_and_json_are_written(capsys, tmp_path):
     out = tmp_path / "sheets"
     assert main(["exercise", "--count", "3", "--seed", "7", "--out", str(out), "--pool-stride", "1", "2"]) == 0
     names = sorted(p.name for p in out.iterdir() if p.is_file())
-    assert names == sorted(f"exercise_{i}{suffix}" for i in (1, 2, 3)
-                           for suffix in (".md", ".html", "_key.md", "_key.html", ".json"))
+    assert names == sorted(
+        f"exercise_{i}{suffix}" for i in (1, 2, 3) for suffix in (".md", ".html", "_key.md", "_key.html", ".json")
+    )
     sheet, key = (out / "exercise_2.md").read_text(), (out / "exercise_2_key.md").read_text()
     assert "## Find" in sheet and "conv_pre" not in sheet and "dL/d" not in sheet
     assert "## 3. Backward pass" in key and "dL/dkernel[0,0] = " in key
@@ -48,8 +49,9 @@ def test_sheets_keys_and_json_are_written(capsys, tmp_path):
 
 def test_sheet_i_is_the_walkthrough_of_seed_plus_i():
     first, second = exercise.instances(2, seed=10)
-    np.testing.assert_array_equal(second["conv_kernel"],
-                                  np.round(walkthrough.complete_given(seed=11)["conv_kernel"], 2))
+    np.testing.assert_array_equal(
+        second["conv_kernel"], np.round(walkthrough.complete_given(seed=11)["conv_kernel"], 2)
+    )
     assert first["label"] == walkthrough.complete_given(seed=10)["label"]
 
 

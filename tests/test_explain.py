@@ -52,8 +52,13 @@ def test_small_numbers_switch_to_scientific_notation():
 
 
 def test_negative_factors_are_parenthesised():
-    given = {"image": [[1, 0, 2, 0], [0, 1, 0, 1], [2, 0, 1, 0], [0, 1, 0, 2]], "label": 0,
-             "conv_kernel": [[1, -1], [0, 1]], "conv_bias": 0, "fc_weights": [1, -1, 2, 0]}
+    given = {
+        "image": [[1, 0, 2, 0], [0, 1, 0, 1], [2, 0, 1, 0], [0, 1, 0, 2]],
+        "label": 0,
+        "conv_kernel": [[1, -1], [0, 1]],
+        "conv_bias": 0,
+        "fc_weights": [1, -1, 2, 0],
+    }
     text = explain.format_walkthrough(result_for(**given), explain=True)
     assert "    conv_pre[0,1] = 0 + 0*1 + 2*(-1) + 1*0 + 0*1 = -2" in text
     assert "    z = 2*1 + 3*(-1) + 3*2 + 3*0 + 0 = 5" in text

@@ -43,13 +43,17 @@ def test_saved_model_equals_the_pytorch_model_built_from_its_arrays(tmp_path, tr
     arch, network = trained
     path = files.save_model(tmp_path / "model.npz", arch, network.params)
     config = json.loads(str(np.load(path)["config"]))
-    model = torch.nn.Sequential(OrderedDict(
-        conv=torch.nn.Conv2d(1, config["filters"], config["kernel_size"], config["conv_stride"], config["conv_padding"]),
-        relu=torch.nn.ReLU(),
-        pool=torch.nn.MaxPool2d(config["pool_size"], config["pool_stride"]),
-        flatten=torch.nn.Flatten(),
-        fc=torch.nn.Linear(arch.fc_inputs, 1),
-    )).double()
+    model = torch.nn.Sequential(
+        OrderedDict(
+            conv=torch.nn.Conv2d(
+                1, config["filters"], config["kernel_size"], config["conv_stride"], config["conv_padding"]
+            ),
+            relu=torch.nn.ReLU(),
+            pool=torch.nn.MaxPool2d(config["pool_size"], config["pool_stride"]),
+            flatten=torch.nn.Flatten(),
+            fc=torch.nn.Linear(arch.fc_inputs, 1),
+        )
+    ).double()
     with np.load(path) as archive:
         model.load_state_dict({k: torch.from_numpy(archive[k]) for k in archive.files if k != "config"})
     images, _ = fresh_test_set(200, 2)
@@ -108,8 +112,13 @@ def write_npz(path, **arrays):
 def good_model_arrays():
     arch = Architecture()
     config = {"format": files.MODEL_FORMAT, "version": files.MODEL_VERSION, **arch.to_dict()}
-    return {"config": np.array(json.dumps(config)), "conv.weight": np.ones((1, 1, 3, 3)), "conv.bias": np.ones(1),
-            "fc.weight": np.ones((1, 4)), "fc.bias": np.zeros(1)}
+    return {
+        "config": np.array(json.dumps(config)),
+        "conv.weight": np.ones((1, 1, 3, 3)),
+        "conv.bias": np.ones(1),
+        "fc.weight": np.ones((1, 4)),
+        "fc.bias": np.zeros(1),
+    }
 
 
 def model_with(**changes):
@@ -130,12 +139,28 @@ def config_with(**changes):
 
 BAD_MODELS = [
     ("missing key", model_with(**{"fc.bias": None}), "not a cnn-backprop model: missing fc.bias"),
-    ("wrong shape", model_with(**{"fc.weight": np.ones((1, 9))}), "fc.weight has shape [1, 9], but the config needs [1, 4]"),
-    ("config disagrees", model_with(config=config_with(pool_stride=2)), "fc.weight has shape [1, 4], but the config needs [1, 1]"),
-    ("older version", model_with(config=config_with(version=0)), "model format version 0; this cnn-backprop reads version 1"),
+    (
+        "wrong shape",
+        model_with(**{"fc.weight": np.ones((1, 9))}),
+        "fc.weight has shape [1, 9], but the config needs [1, 4]",
+    ),
+    (
+        "config disagrees",
+        model_with(config=config_with(pool_stride=2)),
+        "fc.weight has shape [1, 4], but the config needs [1, 1]",
+    ),
+    (
+        "older version",
+        model_with(config=config_with(version=0)),
+        "model format version 0; this cnn-backprop reads version 1",
+    ),
     ("not our format", model_with(config=np.array(json.dumps({"format": "other"}))), "not a cnn-backprop model"),
     ("config not JSON", model_with(config=np.array("{oops")), "its config is not valid JSON"),
-    ("bad config value", model_with(config=config_with(kernel_size=0)), "config kernel_size must be a whole number >= 1, got 0"),
+    (
+        "bad config value",
+        model_with(config=config_with(kernel_size=0)),
+        "config kernel_size must be a whole number >= 1, got 0",
+    ),
     ("NaN weight", model_with(**{"conv.bias": np.array([np.nan])}), "conv.bias must hold finite numbers, got nan"),
     ("integer weights", model_with(**{"fc.bias": np.zeros(1, dtype=np.int64)}), "fc.bias must hold floats, got int64"),
     ("kernel too big", model_with(config=config_with(kernel_size=7)), "a 7x7 kernel does not fit a 5x5 image"),
@@ -161,22 +186,50 @@ def test_truncated_and_foreign_and_pickled_model_files(tmp_path, trained):
     text.write_text("hello")
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, config=np.array([{"a": 1}], dtype=object))
-    for path, message in ((truncated, "not a readable .npz file"), (text, "not a readable .npz file"),
-                          (pickled, "holds pickled Python objects, which are never loaded"),
-                          (tmp_path / "none.npz", "no such file"), (tmp_path, "is not a file")):
+    for path, message in (
+        (truncated, "not a readable .npz file"),
+        (text, "not a readable .npz file"),
+        (pickled, "holds pickled Python objects, which are never loaded"),
+        (tmp_path / "none.npz", "no such file"),
+        (tmp_path, "is not a file"),
+    ):
         with pytest.raises(InputError, match=message):
             files.load_model(path)
 
 
 BAD_DATA = [
     ("missing labels", {"images": np.zeros((2, 5, 5))}, "missing 'labels'"),
-    ("lengths differ", {"images": np.zeros((2, 5, 5)), "labels": np.zeros(3)}, "labels must have shape (2,), one per image, got [3]"),
-    ("label 2", {"images": np.zeros((2, 5, 5)), "labels": np.array([0, 2])}, "labels must be 0 (cross) or 1 (rectangle), got 2"),
+    (
+        "lengths differ",
+        {"images": np.zeros((2, 5, 5)), "labels": np.zeros(3)},
+        "labels must have shape (2,), one per image, got [3]",
+    ),
+    (
+        "label 2",
+        {"images": np.zeros((2, 5, 5)), "labels": np.array([0, 2])},
+        "labels must be 0 (cross) or 1 (rectangle), got 2",
+    ),
     ("string labels", {"images": np.zeros((1, 5, 5)), "labels": np.array(["a"])}, "labels must be the numbers 0 or 1"),
-    ("wrong image size", {"images": np.zeros((2, 6, 6)), "labels": np.zeros(2)}, "images are 6x6, the model expects 5x5"),
-    ("wrong ndim", {"images": np.zeros((5, 5)), "labels": np.zeros(5)}, "images must have shape (N, H, W) or (N, 1, H, W)"),
-    ("NaN pixel", {"images": np.full((1, 5, 5), np.nan), "labels": np.zeros(1)}, "images must hold finite numbers, got nan at index [0, 0, 0]"),
-    ("string images", {"images": np.full((1, 5, 5), "x"), "labels": np.zeros(1)}, "images must be numbers, got dtype <U1"),
+    (
+        "wrong image size",
+        {"images": np.zeros((2, 6, 6)), "labels": np.zeros(2)},
+        "images are 6x6, the model expects 5x5",
+    ),
+    (
+        "wrong ndim",
+        {"images": np.zeros((5, 5)), "labels": np.zeros(5)},
+        "images must have shape (N, H, W) or (N, 1, H, W)",
+    ),
+    (
+        "NaN pixel",
+        {"images": np.full((1, 5, 5), np.nan), "labels": np.zeros(1)},
+        "images must hold finite numbers, got nan at index [0, 0, 0]",
+    ),
+    (
+        "string images",
+        {"images": np.full((1, 5, 5), "x"), "labels": np.zeros(1)},
+        "images must be numbers, got dtype <U1",
+    ),
     ("empty", {"images": np.zeros((0, 5, 5)), "labels": np.zeros(0)}, "N >= 1, got [0, 5, 5]"),
 ]
 
@@ -189,16 +242,19 @@ def test_bad_data_files_are_refused(tmp_path, arrays, message):
     assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
 
 
-@pytest.mark.parametrize("name,content,message", [
-    ("x.txt", "1,2", "unknown file type '.txt'; use .npy, .npz, .csv or .json"),
-    ("x.csv", "1,2,3", "line 1: expected 25 values (5x5 image), got 3"),
-    ("x.csv", "a,b\n" + ",".join(["0"] * 25) + "\n" + ",".join(["x"] * 25), "line 3: expected 25 numbers"),
-    ("x.csv", "", "no images in the file"),
-    ("x.json", "[[1, 2], [3, 4]]", "images are 2x2, the model expects 5x5"),
-    ("x.json", '{"image": "no"}', "expected a list of 5x5 images"),
-    ("x.json", "", "the file is empty, expected JSON"),
-    ("x.npy", b"\x93NUMPY garbage", "not a readable .npy file"),
-])
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("x.txt", "1,2", "unknown file type '.txt'; use .npy, .npz, .csv or .json"),
+        ("x.csv", "1,2,3", "line 1: expected 25 values (5x5 image), got 3"),
+        ("x.csv", "a,b\n" + ",".join(["0"] * 25) + "\n" + ",".join(["x"] * 25), "line 3: expected 25 numbers"),
+        ("x.csv", "", "no images in the file"),
+        ("x.json", "[[1, 2], [3, 4]]", "images are 2x2, the model expects 5x5"),
+        ("x.json", '{"image": "no"}', "expected a list of 5x5 images"),
+        ("x.json", "", "the file is empty, expected JSON"),
+        ("x.npy", b"\x93NUMPY garbage", "not a readable .npy file"),
+    ],
+)
 def test_bad_image_files_are_refused(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())

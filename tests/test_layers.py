@@ -39,7 +39,9 @@ def test_conv_forward_by_hand():
     np.testing.assert_array_equal(conv.forward(image), np.full((1, 1, 2, 2), -3.5))
     # dL/dkernel[m, n] = sum of the window's pixels at offset (m, n) when dL/dout = 1.
     conv.backward(np.ones((1, 1, 2, 2)))
-    np.testing.assert_array_equal(conv.dL_dkernel[0, 0], [[1 + 2 + 4 + 5, 2 + 3 + 5 + 6], [4 + 5 + 7 + 8, 5 + 6 + 8 + 9]])
+    np.testing.assert_array_equal(
+        conv.dL_dkernel[0, 0], [[1 + 2 + 4 + 5, 2 + 3 + 5 + 6], [4 + 5 + 7 + 8, 5 + 6 + 8 + 9]]
+    )
     np.testing.assert_array_equal(conv.dL_dbias, [4.0])
 
 
@@ -49,7 +51,8 @@ def test_conv_padding_by_hand():
     np.testing.assert_array_equal(conv.forward(np.full((1, 1, 1, 1), 2.0)), [[[[2.0]]]])
 
 
-def test_relu_backward_and_zero_convention(rng=np.random.default_rng(1)):
+def test_relu_backward_and_zero_convention():
+    rng = np.random.default_rng(1)
     relu = ReLU()
     x = np.array([[-1.0, 0.0, 2.0]])
     np.testing.assert_array_equal(relu.forward(x), [[0.0, 0.0, 2.0]])

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import random_instance, torch_pass
 
 from cnn_backprop import reference
 from cnn_backprop.gradcheck import TOLERANCE, check_network
 from cnn_backprop.network import PARAM_NAMES, Architecture, Network, init_params
-
-from conftest import random_instance, torch_pass
 
 NAMES = ("conv_pre", "conv_relu", "pool", "fc_pre")
 
@@ -34,7 +33,8 @@ def test_vectorised_engine_equals_loop_reference(arch):
     forward = network.forward(images, labels)
     backward = network.backward()
     ref_forward, ref_backward = reference.forward_backward(
-        images[0], labels[0], params, arch.conv_stride, arch.conv_padding, arch.pool_size, arch.pool_stride)
+        images[0], labels[0], params, arch.conv_stride, arch.conv_padding, arch.pool_size, arch.pool_stride
+    )
     for name in ("conv_pre", "conv_relu", "pool", "pool_argmax"):
         np.testing.assert_allclose(forward[name][0], ref_forward[name], rtol=0, atol=1e-12, err_msg=name)
     np.testing.assert_allclose(forward["fc_pre"][0], ref_forward["fc_pre"], atol=1e-12)
@@ -42,8 +42,9 @@ def test_vectorised_engine_equals_loop_reference(arch):
     for name in ("pool", "conv_relu", "conv_pre", "image"):
         np.testing.assert_allclose(backward[name][0], ref_backward[name], rtol=0, atol=1e-12, err_msg=name)
     for name in ("fc_pre", *PARAM_NAMES):
-        np.testing.assert_allclose(backward[name], np.reshape(ref_backward[name], backward[name].shape),
-                                   rtol=0, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            backward[name], np.reshape(ref_backward[name], backward[name].shape), rtol=0, atol=1e-12, err_msg=name
+        )
 
 
 def test_gradients_match_finite_differences(arch):
@@ -80,8 +81,9 @@ def test_seed_initialisation():
     assert params["fc_weights"].shape == (1, 1)
     np.testing.assert_array_equal(params["fc_bias"], [0.0])
     # The kernel is drawn first, so it does not depend on the number of FC weights.
-    np.testing.assert_array_equal(init_params(Architecture(), np.random.default_rng(0))["conv_kernel"],
-                                  params["conv_kernel"])
+    np.testing.assert_array_equal(
+        init_params(Architecture(), np.random.default_rng(0))["conv_kernel"], params["conv_kernel"]
+    )
 
 
 def test_architecture_sizes():

@@ -18,7 +18,9 @@ def test_notebook_is_stored_without_outputs():
 def test_notebook_executes_without_errors(tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     # Any cell that raises (its own asserts check every number against the package) fails the test.
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     images = [output for output in outputs if "image/png" in output.get("data", {})]
     assert len(images) == 7  # five show() calls, the overview and the learning curves

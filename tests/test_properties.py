@@ -11,6 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import random_instance
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -19,8 +20,6 @@ from cnn_backprop.gradcheck import TOLERANCE, check_network
 from cnn_backprop.layers import output_size
 from cnn_backprop.network import PARAM_NAMES, Architecture, Network
 from cnn_backprop.validate import InputError, architecture
-
-from conftest import random_instance
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -34,9 +33,16 @@ def architectures(draw):
     image = draw(st.integers(max(1, kernel - 2 * padding), 9))
     conv = output_size(image, kernel, stride, padding)
     pool = draw(st.integers(1, min(3, conv)))
-    return Architecture(image_size=image, channels=draw(st.integers(1, 3)), filters=draw(st.integers(1, 3)),
-                        kernel_size=kernel, conv_stride=stride, conv_padding=padding,
-                        pool_size=pool, pool_stride=draw(st.integers(1, 3)))
+    return Architecture(
+        image_size=image,
+        channels=draw(st.integers(1, 3)),
+        filters=draw(st.integers(1, 3)),
+        kernel_size=kernel,
+        conv_stride=stride,
+        conv_padding=padding,
+        pool_size=pool,
+        pool_stride=draw(st.integers(1, 3)),
+    )
 
 
 @FAST
@@ -59,8 +65,14 @@ def pooling_margin(conv_relu, arch):
         return np.inf
     size, stride = arch.pool_size, arch.pool_stride
     out = output_size(conv_relu.shape[-1], size, stride)
-    windows = np.stack([conv_relu[..., m:m + stride * (out - 1) + 1:stride, n:n + stride * (out - 1) + 1:stride]
-                        for m in range(size) for n in range(size)], axis=-1)
+    windows = np.stack(
+        [
+            conv_relu[..., m : m + stride * (out - 1) + 1 : stride, n : n + stride * (out - 1) + 1 : stride]
+            for m in range(size)
+            for n in range(size)
+        ],
+        axis=-1,
+    )
     top = np.sort(windows, axis=-1)
     return (top[..., -1] - top[..., -2]).min()
 
@@ -72,7 +84,8 @@ def test_vectorised_engine_equals_loop_reference(arch, seed):
     network = Network(arch, params)
     forward, backward = network.forward(images, labels), network.backward()
     ref_forward, ref_backward = reference.forward_backward(
-        images[0], labels[0], params, arch.conv_stride, arch.conv_padding, arch.pool_size, arch.pool_stride)
+        images[0], labels[0], params, arch.conv_stride, arch.conv_padding, arch.pool_size, arch.pool_stride
+    )
     for name in ("conv_pre", "pool", "pool_argmax"):
         np.testing.assert_allclose(forward[name][0], ref_forward[name], rtol=0, atol=1e-12)
     assert forward["loss"] == pytest.approx(ref_forward["loss"], abs=1e-12)
@@ -95,14 +108,30 @@ def test_shapes_follow_the_formula(arch, batch):
 
 
 @FUZZ
-@given(image=st.integers(-2, 8), kernel=st.integers(-2, 8), stride=st.integers(-1, 3),
-       padding=st.integers(-2, 3) | st.integers(508, 600),
-       pool=st.integers(-1, 5), pool_stride=st.integers(-1, 3))
+@given(
+    image=st.integers(-2, 8),
+    kernel=st.integers(-2, 8),
+    stride=st.integers(-1, 3),
+    padding=st.integers(-2, 3) | st.integers(508, 600),
+    pool=st.integers(-1, 5),
+    pool_stride=st.integers(-1, 3),
+)
 def test_an_architecture_is_accepted_exactly_when_it_fits(image, kernel, stride, padding, pool, pool_stride):
-    arch = Architecture(image_size=image, kernel_size=kernel, conv_stride=stride, conv_padding=padding,
-                        pool_size=pool, pool_stride=pool_stride)
-    fits = (min(image, kernel, stride, pool, pool_stride) >= 1 and padding >= 0 and image + 2 * padding <= 1024
-            and kernel <= image + 2 * padding and pool <= output_size(image, kernel, stride, padding))
+    arch = Architecture(
+        image_size=image,
+        kernel_size=kernel,
+        conv_stride=stride,
+        conv_padding=padding,
+        pool_size=pool,
+        pool_stride=pool_stride,
+    )
+    fits = (
+        min(image, kernel, stride, pool, pool_stride) >= 1
+        and padding >= 0
+        and image + 2 * padding <= 1024
+        and kernel <= image + 2 * padding
+        and pool <= output_size(image, kernel, stride, padding)
+    )
     if fits:
         architecture(arch)
         params, images, labels = random_instance(np.random.default_rng(1), arch, batch=1)
@@ -114,16 +143,26 @@ def test_an_architecture_is_accepted_exactly_when_it_fits(image, kernel, stride,
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10, 10) | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers(-10, 10)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=40)
-square = st.integers(1, 7).flatmap(lambda n: st.lists(st.lists(st.floats(-5, 5), min_size=n, max_size=n),
-                                                      min_size=n, max_size=n))
+    max_leaves=40,
+)
+square = st.integers(1, 7).flatmap(
+    lambda n: st.lists(st.lists(st.floats(-5, 5), min_size=n, max_size=n), min_size=n, max_size=n)
+)
 given_values = {
-    "image": square | json_values, "label": st.sampled_from([0, 1]) | json_values,
-    "conv_kernel": square | json_values, "conv_bias": st.floats(-3, 3) | json_values,
-    "conv_stride": st.integers(0, 3) | json_values, "conv_padding": st.integers(-1, 3) | json_values,
-    "pool_size": st.integers(0, 4) | json_values, "pool_stride": st.integers(0, 3) | json_values,
+    "image": square | json_values,
+    "label": st.sampled_from([0, 1]) | json_values,
+    "conv_kernel": square | json_values,
+    "conv_bias": st.floats(-3, 3) | json_values,
+    "conv_stride": st.integers(0, 3) | json_values,
+    "conv_padding": st.integers(-1, 3) | json_values,
+    "pool_size": st.integers(0, 4) | json_values,
+    "pool_stride": st.integers(0, 3) | json_values,
     "fc_weights": st.lists(st.floats(-3, 3), min_size=1, max_size=16) | json_values,
     "fc_bias": st.floats(-3, 3) | json_values,
 }
@@ -156,12 +195,16 @@ def test_json_reader_answers_or_refuses_clearly(tmp_path_factory, text):
 
 dtypes = st.sampled_from(["float64", "float32", "int64", "uint8", "bool", "complex64", "U3", "S2"])
 arrays = st.tuples(dtypes, st.lists(st.integers(0, 6), min_size=0, max_size=4)).map(
-    lambda spec: np.zeros(spec[1], dtype=spec[0]))
+    lambda spec: np.zeros(spec[1], dtype=spec[0])
+)
 
 
 @FUZZ
-@given(content=st.dictionaries(st.sampled_from(["images", "labels", "other"]), arrays, max_size=3),
-       garbage=st.binary(max_size=64), corrupt=st.booleans())
+@given(
+    content=st.dictionaries(st.sampled_from(["images", "labels", "other"]), arrays, max_size=3),
+    garbage=st.binary(max_size=64),
+    corrupt=st.booleans(),
+)
 def test_data_file_parsers_answer_or_refuse_clearly(tmp_path_factory, content, garbage, corrupt):
     folder = tmp_path_factory.mktemp("fuzz")
     path = folder / "data.npz"
@@ -169,11 +212,14 @@ def test_data_file_parsers_answer_or_refuse_clearly(tmp_path_factory, content, g
     np.savez(buffer, **content)
     raw = buffer.getvalue()
     path.write_bytes(raw[: len(raw) // 2] + garbage if corrupt else raw)
-    for load in (lambda: files.load_dataset(path, 5), lambda: files.load_images(path, 5),
-                 lambda: files.load_model(path)):
+    for load in (
+        lambda: files.load_dataset(path, 5),
+        lambda: files.load_images(path, 5),
+        lambda: files.load_model(path),
+    ):
         try:
             load()
         except InputError as error:
             assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
         except zipfile.BadZipFile:  # pragma: no cover - must not happen
-            raise AssertionError("a corrupt archive escaped as BadZipFile")
+            raise AssertionError("a corrupt archive escaped as BadZipFile") from None

@@ -43,25 +43,47 @@ def test_report_numbers_are_the_walkthrough_numbers():
     assert f"{result['backward']['conv_kernel'][1, 1]:.6f}" in html
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None,
-                    reason="Debian's chromium is not installed (make test installs it where it can: root with apt-get)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="Debian's chromium is not installed (make test installs it where it can: root with apt-get)",
+)
 def test_html_report_renders_in_headless_chromium_with_every_figure(capsys, tmp_path):
     path = tmp_path / "report.html"
     main(["walkthrough", "--seed", "3", "--report", str(path)])
     probe = tmp_path / "probe.html"
     # A copy with a script that reports, once the page has loaded, how many images decoded.
-    probe.write_text(path.read_text().replace("</body>", """<script>
+    probe.write_text(
+        path.read_text().replace(
+            "</body>",
+            """<script>
 window.addEventListener("load", () => {
   const images = [...document.images];
   const ok = images.filter(img => img.complete && img.naturalWidth > 0).length;
   document.title = `figures ${ok}/${images.length}; pre ${document.querySelectorAll("pre").length}`;
 });
-</script></body>"""))
+</script></body>""",
+        )
+    )
     done = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-        capture_output=True, text=True, timeout=120)
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     title = re.search(r"<title>(.*?)</title>", done.stdout)
     assert title, done.stderr[-2000:]
     assert title.group(1) == f"figures {len(FIGURES)}/{len(FIGURES)}; pre 4"

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from cnn_backprop.network import Architecture
-from cnn_backprop.train import (TrainingDiverged, TrainOptions, confusion_matrix, evaluate, fresh_test_set,
-                                make_datasets, train)
+from cnn_backprop.train import (
+    TrainingDiverged,
+    TrainOptions,
+    confusion_matrix,
+    evaluate,
+    fresh_test_set,
+    make_datasets,
+    train,
+)
 
 
 def test_defaults_reach_99_percent_on_2000_test_images():
@@ -74,8 +81,11 @@ def test_overflow_stops_training_with_the_epoch(monkeypatch):
         return real_step(network, images, labels, lr)
 
     monkeypatch.setattr(train_module, "sgd_step", step_that_overflows_in_epoch_two)
-    with pytest.raises(TrainingDiverged, match=r"^training diverged in epoch 2 \(overflow encountered in .*\): "
-                                               r"the learning rate 0.3 is probably too large"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"^training diverged in epoch 2 \(overflow encountered in .*\): "
+        r"the learning rate 0.3 is probably too large",
+    ):
         train(Architecture(), TrainOptions(train_size=256, test_size=64, epochs=5))
 
 

@@ -5,14 +5,18 @@ import re
 
 import numpy as np
 import pytest
+from conftest import torch_pass
 
 from cnn_backprop import walkthrough
 from cnn_backprop.validate import InputError
 
-from conftest import torch_pass
-
-VARIANTS = [{}, {"pool_stride": 2}, {"conv_padding": 1}, {"conv_padding": 1, "pool_stride": 2},
-            {"conv_stride": 2, "conv_padding": 1, "pool_size": 1}]
+VARIANTS = [
+    {},
+    {"pool_stride": 2},
+    {"conv_padding": 1},
+    {"conv_padding": 1, "pool_stride": 2},
+    {"conv_stride": 2, "conv_padding": 1, "pool_size": 1},
+]
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "seed")
@@ -28,9 +32,15 @@ def test_walkthrough_matches_pytorch_on_many_instances(variant):
         for name in ("fc_pre", "output", "loss"):
             assert fwd[name] == pytest.approx(float(np.ravel(tf[name])[0]), abs=1e-9)
         expected = {
-            "fc_pre": tb["fc_pre"][0, 0], "fc_weights": tb["fc_weights"][0], "fc_bias": tb["fc_bias"][0],
-            "pool": tb["pool"][0, 0], "conv_relu": tb["conv_relu"][0, 0], "conv_pre": tb["conv_pre"][0, 0],
-            "conv_kernel": tb["conv_kernel"][0, 0], "conv_bias": tb["conv_bias"][0], "image": tb["image"][0, 0],
+            "fc_pre": tb["fc_pre"][0, 0],
+            "fc_weights": tb["fc_weights"][0],
+            "fc_bias": tb["fc_bias"][0],
+            "pool": tb["pool"][0, 0],
+            "conv_relu": tb["conv_relu"][0, 0],
+            "conv_pre": tb["conv_pre"][0, 0],
+            "conv_kernel": tb["conv_kernel"][0, 0],
+            "conv_bias": tb["conv_bias"][0],
+            "image": tb["image"][0, 0],
         }
         assert set(bwd) == set(expected)
         for name, value in expected.items():
@@ -81,8 +91,15 @@ def test_round_trip_of_given_through_json():
 def test_tiny_instance_by_hand():
     # All-ones 3x3 image and kernel, bias 0: conv_pre = [[9]], pooled (1x1 window) 9,
     # z = 2 * 9 - 1 = 17, label 1.  dL/dz = s(17) - 1; dL/dkernel = dL/dz * 2 * ones.
-    given = {"image": [[1, 1, 1]] * 3, "label": 1, "conv_kernel": [[1, 1, 1]] * 3, "conv_bias": 0,
-             "pool_size": 1, "fc_weights": [2.0], "fc_bias": -1}
+    given = {
+        "image": [[1, 1, 1]] * 3,
+        "label": 1,
+        "conv_kernel": [[1, 1, 1]] * 3,
+        "conv_bias": 0,
+        "pool_size": 1,
+        "fc_weights": [2.0],
+        "fc_bias": -1,
+    }
     result = walkthrough.run(walkthrough.complete_given(given))
     assert result["forward"]["conv_pre"].tolist() == [[9.0]]
     assert result["forward"]["fc_pre"] == 17.0
@@ -92,12 +109,17 @@ def test_tiny_instance_by_hand():
     assert result["backward"]["conv_bias"] == pytest.approx(2 * dz, rel=1e-12)
 
 
-@pytest.mark.parametrize("given,message", [
-    ({"pool_stride": 2, "fc_weights": [1, 2, 3, 4]},
-     "pool size 2 at stride 2 on a 3x3 feature map gives 1x1, so fc_weights needs 1 value, got 4"),
-    ({"conv_kernal": [[1]]}, 'unknown key "conv_kernal" (did you mean "conv_kernel"?)'),
-    ({"conv_kernel": [[1] * 6] * 6}, "a 6x6 kernel does not fit a 5x5 image with padding 0"),
-])
+@pytest.mark.parametrize(
+    "given,message",
+    [
+        (
+            {"pool_stride": 2, "fc_weights": [1, 2, 3, 4]},
+            "pool size 2 at stride 2 on a 3x3 feature map gives 1x1, so fc_weights needs 1 value, got 4",
+        ),
+        ({"conv_kernal": [[1]]}, 'unknown key "conv_kernal" (did you mean "conv_kernel"?)'),
+        ({"conv_kernel": [[1] * 6] * 6}, "a 6x6 kernel does not fit a 5x5 image with padding 0"),
+    ],
+)
 def test_inconsistent_given_is_refused(given, message):
     with pytest.raises(InputError, match=re.escape(message)):
         walkthrough.complete_given(given)

@@ -31,12 +31,18 @@ def rounded_given(seed, decimals=2, integers=False, pool_stride=1, padding=0):
         # maxima have work to do; a separate stream keeps the image's shape from the seed.
         rng = np.random.default_rng([seed, 1])
         image = np.where(drawn["image"] > 0, rng.integers(1, 4, drawn["image"].shape), 0)
-        chosen = {"image": image, "conv_kernel": rng.integers(-1, 3, drawn["conv_kernel"].shape),
-                  "conv_bias": int(rng.integers(-1, 2)), "fc_weights": rng.integers(-1, 3, len(drawn["fc_weights"])),
-                  "fc_bias": 0}
+        chosen = {
+            "image": image,
+            "conv_kernel": rng.integers(-1, 3, drawn["conv_kernel"].shape),
+            "conv_bias": int(rng.integers(-1, 2)),
+            "fc_weights": rng.integers(-1, 3, len(drawn["fc_weights"])),
+            "fc_bias": 0,
+        }
     else:
-        chosen = {key: np.round(drawn[key], decimals) for key in ("image", "conv_kernel", "conv_bias",
-                                                                   "fc_weights", "fc_bias")}
+        chosen = {
+            key: np.round(drawn[key], decimals)
+            for key in ("image", "conv_kernel", "conv_bias", "fc_weights", "fc_bias")
+        }
     plain = {key: np.asarray(value).tolist() for key, value in chosen.items()}
     architecture = {key: drawn[key] for key in walkthrough.ARCH_KEYS}
     return walkthrough.complete_given({**architecture, "label": drawn["label"], **plain}, seed)
@@ -48,9 +54,12 @@ def sheet_document(given, number, decimals):
     sections = dict(split_sections(explain.format_walkthrough(result, decimals=decimals)))
     return [
         ("title", f"Exercise {number}: backpropagation through a CNN"),
-        ("text", "The network: a convolution layer (the kernel below, with bias), ReLU, max pooling, a fully "
-                 "connected layer from the flattened pooled map to one output z, and the logistic sigmoid. "
-                 "The loss is binary cross-entropy; label 0 is a cross, 1 a rectangle."),
+        (
+            "text",
+            "The network: a convolution layer (the kernel below, with bias), ReLU, max pooling, a fully "
+            "connected layer from the flattened pooled map to one output z, and the logistic sigmoid. "
+            "The loss is binary cross-entropy; label 0 is a cross, 1 a rectangle.",
+        ),
         ("heading", "Given"),
         ("pre", sections["GIVEN"]),
         ("heading", "Find"),
@@ -79,8 +88,10 @@ def given_json(given):
 def instances(count, seed, decimals=2, integers=False, pool_strides=(1,), paddings=(0,)):
     """The ``count`` instances of a class set: sheet i from seed ``seed + i``, with the
     i-th pool stride and padding of the lists, cycling (so [1, 2] alternates)."""
-    return [rounded_given(seed + i, decimals, integers, pool_strides[i % len(pool_strides)],
-                          paddings[i % len(paddings)]) for i in range(count)]
+    return [
+        rounded_given(seed + i, decimals, integers, pool_strides[i % len(pool_strides)], paddings[i % len(paddings)])
+        for i in range(count)
+    ]
 
 
 def label_counts(givens):

@@ -31,6 +31,7 @@ def formatter(values, decimals):
         if value == 0:
             return "0" if spec != f".{decimals}f" else f"{0.0:{spec}}"
         return f"{value:{spec}}"
+
     return write
 
 
@@ -71,15 +72,23 @@ def _conv_arithmetic(given, forward, d):
     image, kernel = given["image"], given["conv_kernel"]
     k, s, p = len(kernel), given["conv_stride"], given["conv_padding"]
     x_, k_, out_ = formatter(image, d), formatter(kernel, d), formatter(forward["conv_pre"], d)
-    lines = ["    conv_pre[i, j] = conv_bias + sum_m sum_n X[S*i + m, S*j + n] * kernel[m, n]"
-             + ("  (X zero-padded)" if p else "")]
+    lines = [
+        "    conv_pre[i, j] = conv_bias + sum_m sum_n X[S*i + m, S*j + n] * kernel[m, n]"
+        + ("  (X zero-padded)" if p else "")
+    ]
     size = len(forward["conv_pre"])
     for i in range(size):
         for j in range(size):
-            terms = [f"{factor(x_, _pixel(image, s * i + m - p, s * j + n - p))}*{factor(k_, kernel[m][n])}"
-                     for m in range(k) for n in range(k)]
-            lines.append(f"    conv_pre[{i},{j}] = {scalar(given['conv_bias'], d)} + " + " + ".join(terms)
-                         + f" = {out_(forward['conv_pre'][i][j])}")
+            terms = [
+                f"{factor(x_, _pixel(image, s * i + m - p, s * j + n - p))}*{factor(k_, kernel[m][n])}"
+                for m in range(k)
+                for n in range(k)
+            ]
+            lines.append(
+                f"    conv_pre[{i},{j}] = {scalar(given['conv_bias'], d)} + "
+                + " + ".join(terms)
+                + f" = {out_(forward['conv_pre'][i][j])}"
+            )
     return lines
 
 
@@ -91,8 +100,7 @@ def _pool_arithmetic(given, forward, d):
     for index, (row, col) in enumerate(forward["pool_argmax"]):
         i, j = divmod(index, len(pool))
         window = [write(relu[stride * i + m][stride * j + n]) for m in range(size) for n in range(size)]
-        lines.append(f"    pool[{i},{j}] = max({', '.join(window)}) = {write(pool[i][j])}"
-                     f"  at conv [{row},{col}]")
+        lines.append(f"    pool[{i},{j}] = max({', '.join(window)}) = {write(pool[i][j])}  at conv [{row},{col}]")
     return lines
 
 
@@ -100,8 +108,9 @@ def _fc_arithmetic(given, forward, d):
     inputs, weights = forward["pool"].flatten(), given["fc_weights"]
     x_, w_ = formatter(inputs, d), formatter(weights, d)
     terms = " + ".join(f"{factor(x_, x)}*{factor(w_, w)}" for x, w in zip(inputs, weights))
-    return [f"    z = {terms} + {factor(formatter(given['fc_bias'], d), given['fc_bias'])} "
-            f"= {scalar(forward['fc_pre'], d)}"]
+    return [
+        f"    z = {terms} + {factor(formatter(given['fc_bias'], d), given['fc_bias'])} = {scalar(forward['fc_pre'], d)}"
+    ]
 
 
 def _kernel_gradient_arithmetic(given, backward, d):
@@ -112,10 +121,14 @@ def _kernel_gradient_arithmetic(given, backward, d):
     size = len(grad)
     for m in range(k):
         for n in range(k):
-            terms = [f"{factor(g_, grad[i][j])}*{factor(x_, _pixel(image, s * i + m - p, s * j + n - p))}"
-                     for i in range(size) for j in range(size)]
-            lines.append(f"    dL/dkernel[{m},{n}] = " + " + ".join(terms)
-                         + f" = {out_(backward['conv_kernel'][m][n])}")
+            terms = [
+                f"{factor(g_, grad[i][j])}*{factor(x_, _pixel(image, s * i + m - p, s * j + n - p))}"
+                for i in range(size)
+                for j in range(size)
+            ]
+            lines.append(
+                f"    dL/dkernel[{m},{n}] = " + " + ".join(terms) + f" = {out_(backward['conv_kernel'][m][n])}"
+            )
     return lines
 
 
@@ -128,9 +141,11 @@ def format_walkthrough(result, explain=False, decimals=4):
     y = g["label"]
     out = [
         "GIVEN",
-        f"  image X ({w}x{w}), class {y} = {CLASSES[y]}:", matrix(g["image"], d),
+        f"  image X ({w}x{w}), class {y} = {CLASSES[y]}:",
+        matrix(g["image"], d),
         f"  conv kernel ({k}x{k}), conv bias {scalar(g['conv_bias'], d)}, stride {g['conv_stride']}, "
-        f"padding {g['conv_padding']}:", matrix(g["conv_kernel"], d),
+        f"padding {g['conv_padding']}:",
+        matrix(g["conv_kernel"], d),
         f"  max pooling {g['pool_size']}x{g['pool_size']}, stride {g['pool_stride']}",
         f"  fc weights {vector(g['fc_weights'], d)}, fc bias {scalar(g['fc_bias'], d)}",
         "",
@@ -140,13 +155,18 @@ def format_walkthrough(result, explain=False, decimals=4):
         f"    fc input: the {pool}x{pool} pooled map flattened -> {shapes['fc_input'][0]} values",
         "",
         "2. FORWARD PASS (each layer's output before its activation)",
-        "  conv_pre (before ReLU):", matrix(fwd["conv_pre"], d),
+        "  conv_pre (before ReLU):",
+        matrix(fwd["conv_pre"], d),
     ]
     if explain:
         out += _conv_arithmetic(g, fwd, d)
-    out += ["  conv_relu = max(0, conv_pre):", matrix(fwd["conv_relu"], d),
-            "  pool (max of each window; argmax [row, col] in the conv map):", matrix(fwd["pool"], d),
-            "    argmax: " + ", ".join(f"[{r},{c}]" for r, c in fwd["pool_argmax"])]
+    out += [
+        "  conv_relu = max(0, conv_pre):",
+        matrix(fwd["conv_relu"], d),
+        "  pool (max of each window; argmax [row, col] in the conv map):",
+        matrix(fwd["pool"], d),
+        "    argmax: " + ", ".join(f"[{r},{c}]" for r, c in fwd["pool_argmax"]),
+    ]
     if explain:
         out += _pool_arithmetic(g, fwd, d)
     out += [f"  z = fc_pre = fc_weights . pool + fc_bias = {scalar(fwd['fc_pre'], d)}"]
@@ -160,11 +180,14 @@ def format_walkthrough(result, explain=False, decimals=4):
         f"  dL/dz = sigmoid(z) - y = {fwd['output']:.{d}f} - {y} = {scalar(bwd['fc_pre'], d)}",
         f"  dL/dfc_weights = dL/dz * pool = {vector(bwd['fc_weights'], d)}",
         f"  dL/dfc_bias = dL/dz = {scalar(bwd['fc_bias'], d)}",
-        "  dL/dpool = dL/dz * fc_weights:", matrix(bwd["pool"], d),
+        "  dL/dpool = dL/dz * fc_weights:",
+        matrix(bwd["pool"], d),
         "  dL/dconv_relu (each window's gradient sent to its argmax; shared maxima add up):",
         matrix(bwd["conv_relu"], d),
-        "  dL/dconv_pre = dL/dconv_relu * [conv_pre > 0]:", matrix(bwd["conv_pre"], d),
-        "  dL/dkernel:", matrix(bwd["conv_kernel"], d),
+        "  dL/dconv_pre = dL/dconv_relu * [conv_pre > 0]:",
+        matrix(bwd["conv_pre"], d),
+        "  dL/dkernel:",
+        matrix(bwd["conv_kernel"], d),
     ]
     if explain:
         out += _kernel_gradient_arithmetic(g, bwd, d)

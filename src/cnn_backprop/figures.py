@@ -22,8 +22,7 @@ def draw_matrix(ax, array, title, decimals=2, marks=()):
     array = np.asarray(array, dtype=float)
     limit = np.abs(array).max() or 1.0
     signed = array.min() < 0
-    ax.imshow(array, cmap="RdBu_r" if signed else "viridis",
-              vmin=-limit if signed else array.min(), vmax=limit)
+    ax.imshow(array, cmap="RdBu_r" if signed else "viridis", vmin=-limit if signed else array.min(), vmax=limit)
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -32,8 +31,7 @@ def draw_matrix(ax, array, title, decimals=2, marks=()):
     for (i, j), value in np.ndenumerate(array):
         # Dark text on the light end of each colour map, white on the dark end.
         light_cell = abs(value) < limit / 2 if signed else value > middle
-        ax.text(j, i, write(value), ha="center", va="center", fontsize=8,
-                color="black" if light_cell else "white")
+        ax.text(j, i, write(value), ha="center", va="center", fontsize=8, color="black" if light_cell else "white")
     for row, col in marks:
         ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
 
@@ -68,8 +66,10 @@ def walkthrough_pngs(result, names=None):
 def walkthrough_figures(result, directory):
     """Write one PNG per panel and an overview of the whole pass; returns the paths written."""
     directory = Path(directory)
-    return [files.atomic_write(directory / f"{name}.png", lambda handle, png=png: handle.write(png))
-            for name, png in walkthrough_pngs(result).items()]
+    return [
+        files.atomic_write(directory / f"{name}.png", lambda handle, png=png: handle.write(png))
+        for name, png in walkthrough_pngs(result).items()
+    ]
 
 
 def overview(result, decimals=3):
@@ -80,9 +80,12 @@ def overview(result, decimals=3):
     for ax, (array, title, marks) in zip(axes.flat, panels.values()):
         draw_matrix(ax, array, title, decimals, marks)
     fwd, bwd = result["forward"], result["backward"]
-    fig.suptitle(f"One forward and backward pass: z = {fwd['fc_pre']:.4f}, output = {fwd['output']:.4f}, "
-                 f"loss = {scalar(fwd['loss'], 4)}, dL/dconv_bias = {scalar(bwd['conv_bias'], 4)}\n"
-                 "(red outlines: the conv positions max pooling chose)", fontsize=11)
+    fig.suptitle(
+        f"One forward and backward pass: z = {fwd['fc_pre']:.4f}, output = {fwd['output']:.4f}, "
+        f"loss = {scalar(fwd['loss'], 4)}, dL/dconv_bias = {scalar(bwd['conv_bias'], 4)}\n"
+        "(red outlines: the conv positions max pooling chose)",
+        fontsize=11,
+    )
     return fig
 
 
@@ -142,5 +145,8 @@ def dataset_grid(images, labels, count=32):
 def misclassified_grid(images, labels, probabilities, count=32):
     wrong = np.flatnonzero((probabilities > 0.5) != labels)
     titles = [f"{CLASSES[labels[i]]}\nP(rect)={probabilities[i]:.3f}" for i in wrong[:count]]
-    return image_grid(images[wrong[:count]], titles,
-                      f"Misclassified: {len(wrong)} of {len(images)}" + (f" (first {count})" if len(wrong) > count else ""))
+    return image_grid(
+        images[wrong[:count]],
+        titles,
+        f"Misclassified: {len(wrong)} of {len(images)}" + (f" (first {count})" if len(wrong) > count else ""),
+    )

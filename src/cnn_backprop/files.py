@@ -47,8 +47,9 @@ def output_dir(path):
 def atomic_write(path, write):
     """Call ``write(file_object)`` on a temporary binary file, then rename it to ``path``."""
     path = output_path(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                                     prefix=f".{path.name}.", suffix=".tmp")
+    fd, temporary = tempfile.mkstemp(
+        dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -90,8 +91,7 @@ def read_json(path):
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON: {error.msg} at line {error.lineno}, "
-                         f"column {error.colno}") from None
+        raise InputError(f"{path}: not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
 
 
 MODEL_FORMAT = "cnn-backprop model"
@@ -114,8 +114,9 @@ def _load_npz(path, what):
                 return {key: archive[key] for key in archive.files}
     except ValueError as error:
         if "pickle" in str(error):
-            raise InputError(f"{path}: holds pickled Python objects, which are never loaded; "
-                             f"expected {what} of plain numbers") from None
+            raise InputError(
+                f"{path}: holds pickled Python objects, which are never loaded; expected {what} of plain numbers"
+            ) from None
         raise InputError(f"{path}: not a readable .npz file ({error}); expected {what}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as error:
         raise InputError(f"{path}: not a readable .npz file ({error}); expected {what}") from None
@@ -141,10 +142,11 @@ def load_model(path):
     except json.JSONDecodeError:
         raise InputError(f"{path}: its config is not valid JSON") from None
     if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
-        raise InputError(f"{path}: not a cnn-backprop model (its config has no format \"{MODEL_FORMAT}\")")
+        raise InputError(f'{path}: not a cnn-backprop model (its config has no format "{MODEL_FORMAT}")')
     if config.get("version") != MODEL_VERSION:
-        raise InputError(f"{path}: model format version {config.get('version')!r}; "
-                         f"this cnn-backprop reads version {MODEL_VERSION}")
+        raise InputError(
+            f"{path}: model format version {config.get('version')!r}; this cnn-backprop reads version {MODEL_VERSION}"
+        )
     fields = {key: config.get(key) for key in Architecture.__dataclass_fields__}
     for key, value in fields.items():
         minimum = 0 if key == "conv_padding" else 1
@@ -156,8 +158,9 @@ def load_model(path):
         array = arrays[torch_name]
         expected = arch.param_shapes()[ours]
         if array.shape != expected:
-            raise InputError(f"{path}: {torch_name} has shape {list(array.shape)}, but the config "
-                             f"needs {list(expected)}")
+            raise InputError(
+                f"{path}: {torch_name} has shape {list(array.shape)}, but the config needs {list(expected)}"
+            )
         if not np.issubdtype(array.dtype, np.floating):
             raise InputError(f"{path}: {torch_name} must hold floats, got {array.dtype}")
         params[ours] = validate.finite_array(array.astype(np.float64), f"{path}: {torch_name}")
@@ -178,11 +181,14 @@ def _image_stack(array, where, image_size=None):
     if array.ndim == 4 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 3 or array.shape[1] != array.shape[2] or len(array) == 0:
-        raise InputError(f"{where}: images must have shape (N, H, W) or (N, 1, H, W) with square "
-                         f"images and N >= 1, got {list(array.shape)}")
+        raise InputError(
+            f"{where}: images must have shape (N, H, W) or (N, 1, H, W) with square "
+            f"images and N >= 1, got {list(array.shape)}"
+        )
     if image_size is not None and array.shape[1] != image_size:
-        raise InputError(f"{where}: images are {array.shape[1]}x{array.shape[2]}, the model expects "
-                         f"{image_size}x{image_size}")
+        raise InputError(
+            f"{where}: images are {array.shape[1]}x{array.shape[2]}, the model expects {image_size}x{image_size}"
+        )
     return validate.finite_array(array.astype(np.float64), where)[:, None]
 
 
@@ -194,13 +200,14 @@ def load_dataset(path, image_size=None):
     arrays = _load_npz(path, "a data set with 'images' and 'labels'")
     missing = [key for key in ("images", "labels") if key not in arrays]
     if missing:
-        raise InputError(f"{path}: missing {' and '.join(repr(m) for m in missing)}; a data set holds "
-                         "'images' (N, H, W) and 'labels' (N,)")
+        raise InputError(
+            f"{path}: missing {' and '.join(repr(m) for m in missing)}; a data set holds "
+            "'images' (N, H, W) and 'labels' (N,)"
+        )
     images = _image_stack(arrays["images"], f"{path}: images", image_size)
     labels = arrays["labels"]
     if labels.ndim != 1 or len(labels) != len(images):
-        raise InputError(f"{path}: labels must have shape ({len(images)},), one per image, "
-                         f"got {list(labels.shape)}")
+        raise InputError(f"{path}: labels must have shape ({len(images)},), one per image, got {list(labels.shape)}")
     if not np.issubdtype(labels.dtype, np.number) and labels.dtype != bool:
         raise InputError(f"{path}: labels must be the numbers 0 or 1, got dtype {labels.dtype}")
     bad = labels[~np.isin(labels, (0, 1))]
@@ -237,14 +244,20 @@ def load_images(path, image_size):
             value = [value["image"]]
         elif isinstance(value, dict) and "images" in value:
             value = value["images"]
-        if isinstance(value, list) and value and isinstance(value[0], list) and value[0] \
-                and not isinstance(value[0][0], list):
+        if (
+            isinstance(value, list)
+            and value
+            and isinstance(value[0], list)
+            and value[0]
+            and not isinstance(value[0][0], list)
+        ):
             value = [value]  # a single image
         try:
             array = np.array(value, dtype=float)
         except (ValueError, TypeError):
-            raise InputError(f"{path}: expected a list of {image_size}x{image_size} images "
-                             "(lists of rows of numbers)") from None
+            raise InputError(
+                f"{path}: expected a list of {image_size}x{image_size} images (lists of rows of numbers)"
+            ) from None
     else:
         raise InputError(f"{path}: unknown file type '{path.suffix}'; use .npy, .npz, .csv or .json")
     return _image_stack(array, str(path), image_size)
@@ -264,8 +277,9 @@ def _read_csv(path, image_size):
                 continue  # a header line
             raise InputError(f"{path}: line {number}: expected {values} numbers separated by commas") from None
         if len(row) != values:
-            raise InputError(f"{path}: line {number}: expected {values} values ({image_size}x{image_size} "
-                             f"image), got {len(row)}")
+            raise InputError(
+                f"{path}: line {number}: expected {values} values ({image_size}x{image_size} image), got {len(row)}"
+            )
         rows.append(row)
     if not rows:
         raise InputError(f"{path}: no images in the file")

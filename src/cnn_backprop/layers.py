@@ -87,7 +87,7 @@ class Conv2D:
         n, c, h, w = x.shape
         if p:
             x_pad = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
-            x_pad[:, :, p:p + h, p:p + w] = x
+            x_pad[:, :, p : p + h, p : p + w] = x
         else:
             x_pad = x
         index, out_h, out_w = self._index(x_pad.shape[1:])
@@ -108,7 +108,7 @@ class Conv2D:
         grad_pad = scatter_add(self._flat_index[None], grad_cols, self._x_pad_shape)
         p = self.padding
         h, w = self._x_shape[2:]
-        return grad_pad[:, :, p:p + h, p:p + w]
+        return grad_pad[:, :, p : p + h, p : p + w]
 
 
 class ReLU:
@@ -146,7 +146,7 @@ class MaxPool2D:
         """(size*size, C*H'*W') gather index for one (C, H, W) input; computed once per shape."""
         if shape not in self._geometry:
             index = window_index(*shape, self.size, self.stride)
-            self._geometry[shape] = (index.transpose(3, 4, 0, 1, 2).reshape(self.size ** 2, -1), index.shape[1:3])
+            self._geometry[shape] = (index.transpose(3, 4, 0, 1, 2).reshape(self.size**2, -1), index.shape[1:3])
         return self._geometry[shape]
 
     def forward(self, x):

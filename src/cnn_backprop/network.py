@@ -45,7 +45,7 @@ class Architecture:
     @property
     def fc_inputs(self):
         """Length of the flattened pooled maps, the FC layer's input."""
-        return self.filters * self.pool_out_size ** 2
+        return self.filters * self.pool_out_size**2
 
     def param_shapes(self):
         k = self.kernel_size
@@ -94,8 +94,10 @@ class Network:
     @property
     def params(self):
         return {
-            "conv_kernel": self.conv.kernel, "conv_bias": self.conv.bias,
-            "fc_weights": self.fc.weights, "fc_bias": self.fc.bias,
+            "conv_kernel": self.conv.kernel,
+            "conv_bias": self.conv.bias,
+            "fc_weights": self.fc.weights,
+            "fc_bias": self.fc.bias,
         }
 
     def logits(self, images):
@@ -116,9 +118,14 @@ class Network:
         fc_pre = self.logits(images)
         loss = self.loss_fn.forward(fc_pre, labels)
         return {
-            "conv_pre": self.conv_pre, "conv_relu": self._conv_relu, "pool": self._pool,
-            "pool_argmax": self.pool.argmax, "fc_input": self._fc_input, "fc_pre": fc_pre,
-            "output": self.loss_fn.output, "loss": float(loss),
+            "conv_pre": self.conv_pre,
+            "conv_relu": self._conv_relu,
+            "pool": self._pool,
+            "pool_argmax": self.pool.argmax,
+            "fc_input": self._fc_input,
+            "fc_pre": fc_pre,
+            "output": self.loss_fn.output,
+            "loss": float(loss),
         }
 
     def backward(self, image_grad=True):
@@ -133,9 +140,14 @@ class Network:
         dL_dconv_pre = self.relu.backward(dL_dconv_relu)
         dL_dimage = self.conv.backward(dL_dconv_pre, input_grad=image_grad)
         grads = {
-            "fc_pre": dL_dfc_pre, "fc_weights": self.fc.dL_dweights, "fc_bias": self.fc.dL_dbias,
-            "fc_input": dL_dfc_input, "pool": dL_dpool, "conv_relu": dL_dconv_relu,
-            "conv_pre": dL_dconv_pre, "conv_kernel": self.conv.dL_dkernel,
+            "fc_pre": dL_dfc_pre,
+            "fc_weights": self.fc.dL_dweights,
+            "fc_bias": self.fc.dL_dbias,
+            "fc_input": dL_dfc_input,
+            "pool": dL_dpool,
+            "conv_relu": dL_dconv_relu,
+            "conv_pre": dL_dconv_pre,
+            "conv_kernel": self.conv.dL_dkernel,
             "conv_bias": self.conv.dL_dbias,
         }
         if image_grad:

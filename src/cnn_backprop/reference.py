@@ -77,7 +77,7 @@ def conv_backward(grad_out, image, kernel, stride=1, padding=0):
                             dL_dkernel[f, c, m, n] += g * x[c, stride * i + m, stride * j + n]
                             dL_dx[c, stride * i + m, stride * j + n] += g * kernel[f, c, m, n]
     height, width = image.shape[1:]
-    dL_dimage = dL_dx[:, padding:padding + height, padding:padding + width]
+    dL_dimage = dL_dx[:, padding : padding + height, padding : padding + width]
     return dL_dkernel, dL_dbias, dL_dimage
 
 
@@ -203,8 +203,14 @@ def forward_backward(image, label, params, conv_stride=1, conv_padding=0, pool_s
     fc_pre = dense_forward(fc_input, params["fc_weights"], params["fc_bias"])
     z = fc_pre[0]
     forward = {
-        "conv_pre": conv_pre, "conv_relu": conv_relu, "pool": pool, "pool_argmax": pool_argmax,
-        "fc_input": fc_input, "fc_pre": fc_pre, "output": sigmoid(z), "loss": bce_with_logit(z, label),
+        "conv_pre": conv_pre,
+        "conv_relu": conv_relu,
+        "pool": pool,
+        "pool_argmax": pool_argmax,
+        "fc_input": fc_input,
+        "fc_pre": fc_pre,
+        "output": sigmoid(z),
+        "loss": bce_with_logit(z, label),
     }
     dL_dz = np.array([bce_with_logit_backward(z, label)])
     dL_dweights, dL_dfc_bias, dL_dfc_input = dense_backward(dL_dz, fc_input, params["fc_weights"])
@@ -213,10 +219,17 @@ def forward_backward(image, label, params, conv_stride=1, conv_padding=0, pool_s
     dL_dconv_relu = maxpool_backward(dL_dpool, pool_argmax, conv_relu.shape)
     dL_dconv_pre = relu_backward(dL_dconv_relu, conv_pre)
     dL_dkernel, dL_dconv_bias, dL_dimage = conv_backward(
-        dL_dconv_pre, image, params["conv_kernel"], conv_stride, conv_padding)
+        dL_dconv_pre, image, params["conv_kernel"], conv_stride, conv_padding
+    )
     backward = {
-        "fc_pre": dL_dz, "fc_weights": dL_dweights, "fc_bias": dL_dfc_bias, "pool": dL_dpool,
-        "conv_relu": dL_dconv_relu, "conv_pre": dL_dconv_pre, "conv_kernel": dL_dkernel,
-        "conv_bias": dL_dconv_bias, "image": dL_dimage,
+        "fc_pre": dL_dz,
+        "fc_weights": dL_dweights,
+        "fc_bias": dL_dfc_bias,
+        "pool": dL_dpool,
+        "conv_relu": dL_dconv_relu,
+        "conv_pre": dL_dconv_pre,
+        "conv_kernel": dL_dkernel,
+        "conv_bias": dL_dconv_bias,
+        "image": dL_dimage,
     }
     return forward, backward

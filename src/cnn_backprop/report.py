@@ -15,9 +15,13 @@ from . import explain, files
 from .data import CLASSES
 
 CAPTIONS = {
-    "input": "Input image", "kernel": "Convolution kernel", "conv": "Convolution result (red: pooled maxima)",
-    "pool": "Max pooled map", "pool_gradient": "Gradient routed through pooling",
-    "kernel_gradient": "Gradient w.r.t. the kernel", "overview": "The whole pass",
+    "input": "Input image",
+    "kernel": "Convolution kernel",
+    "conv": "Convolution result (red: pooled maxima)",
+    "pool": "Max pooled map",
+    "pool_gradient": "Gradient routed through pooling",
+    "kernel_gradient": "Gradient w.r.t. the kernel",
+    "overview": "The whole pass",
 }
 # The walkthrough text's sections: their heading there, their title here, and their figures.
 SECTIONS = {
@@ -43,9 +47,12 @@ def walkthrough_document(result, explain_arithmetic=True, decimals=4, figures=No
     given = result["given"]
     blocks = [
         ("title", "Backpropagation through a CNN: one forward and one backward pass"),
-        ("text", f"A {len(given['image'])}x{len(given['image'])} image of a {CLASSES[given['label']]} "
-                 f"(label {given['label']}); every number below was computed by cnn-backprop and checked against "
-                 "finite differences and PyTorch."),
+        (
+            "text",
+            f"A {len(given['image'])}x{len(given['image'])} image of a {CLASSES[given['label']]} "
+            f"(label {given['label']}); every number below was computed by cnn-backprop and checked against "
+            "finite differences and PyTorch.",
+        ),
     ]
     for heading, (title, names) in SECTIONS.items():
         blocks += [("heading", title), ("pre", sections[heading])]
@@ -98,10 +105,14 @@ def to_html(blocks):
             data = base64.b64encode(png).decode("ascii")
             caption = html.escape(CAPTIONS.get(name, name))
             wide = ' class="wide"' if name == "overview" else ""
-            body.append(f'<figure{wide}><img alt="{caption}" src="data:image/png;base64,{data}">'
-                        f"<figcaption>{caption}</figcaption></figure>")
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-            f"<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
+            body.append(
+                f'<figure{wide}><img alt="{caption}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{caption}</figcaption></figure>"
+            )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+        f"<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    )
 
 
 def write_document(blocks, path):

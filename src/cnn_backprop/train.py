@@ -79,7 +79,7 @@ def evaluate(network, images, labels):
     """
     logits, alive = [], 0
     for start in range(0, len(images), EVAL_BATCH):
-        logits.append(network.logits(images[start:start + EVAL_BATCH]))
+        logits.append(network.logits(images[start : start + EVAL_BATCH]))
         alive += int((network.conv_pre > 0).any(axis=(1, 2, 3)).sum())
     logits = np.concatenate(logits)
     loss = float(SigmoidBCE().forward(logits, labels))  # exact from the logits, however confident
@@ -115,25 +115,36 @@ def train(arch, options=TrainOptions(), on_epoch=None):
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 for first in range(0, options.train_size, options.batch_size):
-                    batch = order[first:first + options.batch_size]
+                    batch = order[first : first + options.batch_size]
                     sgd_step(network, train_images[batch], train_labels[batch], options.lr)
         except FloatingPointError as error:
             raise TrainingDiverged(
                 f"training diverged in epoch {epoch} ({error}): the learning rate {options.lr:g} is "
-                f"probably too large (the default is {TrainOptions.lr})") from None
+                f"probably too large (the default is {TrainOptions.lr})"
+            ) from None
         seconds += time.perf_counter() - start
         train_metrics = evaluate(network, train_images, train_labels)
         test_metrics = evaluate(network, test_images, test_labels)
-        row = {"epoch": epoch, "train_loss": train_metrics["loss"], "train_accuracy": train_metrics["accuracy"],
-               "test_loss": test_metrics["loss"], "test_accuracy": test_metrics["accuracy"],
-               "relu_alive": train_metrics["relu_alive"]}
+        row = {
+            "epoch": epoch,
+            "train_loss": train_metrics["loss"],
+            "train_accuracy": train_metrics["accuracy"],
+            "test_loss": test_metrics["loss"],
+            "test_accuracy": test_metrics["accuracy"],
+            "relu_alive": train_metrics["relu_alive"],
+        }
         history.append(row)
         if row["relu_alive"] == 0:
             raise TrainingDiverged(
                 f"training stopped in epoch {epoch}: the ReLU died (conv_pre <= 0 for every training image), "
                 f"so the conv layer gets no gradient and can never learn again; the learning rate "
-                f"{options.lr:g} is probably too large (the default is {TrainOptions.lr})")
+                f"{options.lr:g} is probably too large (the default is {TrainOptions.lr})"
+            )
         if on_epoch is not None:
             on_epoch(epoch, row)
-    return {"network": network, "history": history, "seconds": seconds,
-            **{key: value for key, value in history[-1].items() if key != "epoch"}}
+    return {
+        "network": network,
+        "history": history,
+        "seconds": seconds,
+        **{key: value for key, value in history[-1].items() if key != "epoch"},
+    }

@@ -99,15 +99,18 @@ def architecture(arch, where="the architecture"):
         raise InputError(
             f"{where}: a {arch.image_size}x{arch.image_size} image with padding {arch.conv_padding} is "
             f"{padded}x{padded}, with {arch.channels} channels and {arch.filters} filters; at most "
-            f"{MAX_SIDE} is supported for each")
+            f"{MAX_SIDE} is supported for each"
+        )
     if arch.kernel_size > padded:
         raise InputError(
             f"{where}: a {arch.kernel_size}x{arch.kernel_size} kernel does not fit a "
-            f"{arch.image_size}x{arch.image_size} image with padding {arch.conv_padding} ({padded}x{padded})")
+            f"{arch.image_size}x{arch.image_size} image with padding {arch.conv_padding} ({padded}x{padded})"
+        )
     if arch.pool_size > arch.conv_size:
         raise InputError(
             f"{where}: a {arch.pool_size}x{arch.pool_size} pool window does not fit the "
-            f"{arch.conv_size}x{arch.conv_size} feature map")
+            f"{arch.conv_size}x{arch.conv_size} feature map"
+        )
     return arch
 
 
@@ -118,4 +121,5 @@ def fc_weights_length(arch, got, where):
         raise InputError(
             f"{where}: pool size {arch.pool_size} at stride {arch.pool_stride} on a "
             f"{arch.conv_size}x{arch.conv_size} feature map gives {p}x{p}, so fc_weights needs "
-            f"{arch.fc_inputs} value{'s' * (arch.fc_inputs != 1)}, got {got}")
+            f"{arch.fc_inputs} value{'s' * (arch.fc_inputs != 1)}, got {got}"
+        )

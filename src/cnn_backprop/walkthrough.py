@@ -17,8 +17,16 @@ from .network import Architecture, Network, init_params
 from .validate import InputError
 
 GIVEN_KEYS = (
-    "image", "label", "conv_kernel", "conv_bias", "conv_stride", "conv_padding",
-    "pool_size", "pool_stride", "fc_weights", "fc_bias",
+    "image",
+    "label",
+    "conv_kernel",
+    "conv_bias",
+    "conv_stride",
+    "conv_padding",
+    "pool_size",
+    "pool_stride",
+    "fc_weights",
+    "fc_bias",
 )
 ARCH_KEYS = ("conv_stride", "conv_padding", "pool_size", "pool_stride")
 DEFAULTS = {"conv_stride": 1, "conv_padding": 0, "pool_size": 2, "pool_stride": 1}
@@ -30,8 +38,10 @@ def check_given(given, where="the given values"):
         raise InputError(f"{where} must be a JSON object with keys from {', '.join(GIVEN_KEYS)}")
     for key in given:
         if key not in GIVEN_KEYS:
-            raise InputError(f"{where}: unknown key {json.dumps(key)}{validate.nearest(key, GIVEN_KEYS)}; "
-                             f"valid keys: {', '.join(GIVEN_KEYS)}")
+            raise InputError(
+                f"{where}: unknown key {json.dumps(key)}{validate.nearest(key, GIVEN_KEYS)}; "
+                f"valid keys: {', '.join(GIVEN_KEYS)}"
+            )
     checked = {}
     for key, value in given.items():
         at = f"{where}: {key}"
@@ -86,8 +96,9 @@ def complete_given(given=None, seed=0, where="the given values"):
 
 def architecture_of(given):
     """The network.Architecture a complete given describes (one channel, one filter)."""
-    return Architecture(image_size=len(given["image"]), kernel_size=len(given["conv_kernel"]),
-                        **{key: given[key] for key in ARCH_KEYS})
+    return Architecture(
+        image_size=len(given["image"]), kernel_size=len(given["conv_kernel"]), **{key: given[key] for key in ARCH_KEYS}
+    )
 
 
 def network_for(given):
@@ -116,19 +127,30 @@ def run(given):
     p = arch.pool_out_size
     return {
         "given": given,
-        "shapes": {"input": [arch.image_size] * 2, "conv": [arch.conv_size] * 2,
-                   "pool": [p, p], "fc_input": [arch.fc_inputs]},
+        "shapes": {
+            "input": [arch.image_size] * 2,
+            "conv": [arch.conv_size] * 2,
+            "pool": [p, p],
+            "fc_input": [arch.fc_inputs],
+        },
         "forward": {
-            "conv_pre": fwd["conv_pre"][0, 0], "conv_relu": fwd["conv_relu"][0, 0],
-            "pool": fwd["pool"][0, 0], "pool_argmax": fwd["pool_argmax"][0, 0].reshape(-1, 2),
-            "fc_pre": float(fwd["fc_pre"][0, 0]), "output": float(fwd["output"][0, 0]),
+            "conv_pre": fwd["conv_pre"][0, 0],
+            "conv_relu": fwd["conv_relu"][0, 0],
+            "pool": fwd["pool"][0, 0],
+            "pool_argmax": fwd["pool_argmax"][0, 0].reshape(-1, 2),
+            "fc_pre": float(fwd["fc_pre"][0, 0]),
+            "output": float(fwd["output"][0, 0]),
             "loss": fwd["loss"],
         },
         "backward": {
-            "fc_pre": float(bwd["fc_pre"][0, 0]), "fc_weights": bwd["fc_weights"][0],
-            "fc_bias": float(bwd["fc_bias"][0]), "pool": bwd["pool"][0, 0],
-            "conv_relu": bwd["conv_relu"][0, 0], "conv_pre": bwd["conv_pre"][0, 0],
-            "conv_kernel": bwd["conv_kernel"][0, 0], "conv_bias": float(bwd["conv_bias"][0]),
+            "fc_pre": float(bwd["fc_pre"][0, 0]),
+            "fc_weights": bwd["fc_weights"][0],
+            "fc_bias": float(bwd["fc_bias"][0]),
+            "pool": bwd["pool"][0, 0],
+            "conv_relu": bwd["conv_relu"][0, 0],
+            "conv_pre": bwd["conv_pre"][0, 0],
+            "conv_kernel": bwd["conv_kernel"][0, 0],
+            "conv_bias": float(bwd["conv_bias"][0]),
             "image": bwd["image"][0, 0],
         },
     }
@@ -147,4 +169,6 @@ def _plain(value):
 def to_json(result):
     """The result as JSON text, one matrix row a line; floats keep all their digits (repr)."""
     text = json.dumps(_plain(result), indent=2)
-    return re.sub(r"\[[^\[\]{}]*\]", lambda m: re.sub(r"\s+", " ", m.group(0)).replace("[ ", "[").replace(" ]", "]"), text)
+    return re.sub(
+        r"\[[^\[\]{}]*\]", lambda m: re.sub(r"\s+", " ", m.group(0)).replace("[ ", "[").replace(" ]", "]"), text
+    )
