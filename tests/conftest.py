@@ -1,4 +1,4 @@
-"""Shared test oracles: the same network in PyTorch float64, and random instances."""
+"""Shared test oracles: the same network in PyTorch float64 (built by the exported module), and random instances."""
 
 import os
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from cnn_backprop.network import Architecture
+from cnn_backprop import export
+from cnn_backprop.architecture import DIGITS_SPEC, Architecture
 
 # CI explores the same examples every run, so a red CI always means a change broke
 # something; locally hypothesis keeps exploring new ones.
@@ -15,76 +16,80 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def torch_module(arch, params=None):
+    """The module `cnn-backprop export` writes for ``arch``, built by running that very file's text."""
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec(export.source(arch), namespace)
+    model = namespace["build"](None)
+    if params is not None:
+        model.load_state_dict({k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in export.state_dict(arch, params).items()})
+    return model, namespace["LOSS"]
+
+
 def torch_pass(arch, params, images, labels):
     """Forward and backward through PyTorch autograd in float64, named as network.py names them.
 
-    Returns (forward, backward) dicts of NumPy arrays; backward[k] is dL/d(k) with
-    L the mean BCE over the batch, as in the engine.
+    Returns (forward, backward) dicts of NumPy arrays: every layer's output and
+    dL/d of each, of every parameter and of the image, with L the mean loss
+    over the batch, as in the engine.
     """
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-
-    def leaf(array):
-        return torch.tensor(np.asarray(array, dtype=np.float64), requires_grad=True)
-
-    t = {name: leaf(value) for name, value in params.items()}
-    x = leaf(images)
-    conv_pre = F.conv2d(x, t["conv_kernel"], t["conv_bias"], stride=arch.conv_stride, padding=arch.conv_padding)
-    conv_relu = F.relu(conv_pre)
-    pool = F.max_pool2d(conv_relu, arch.pool_size, arch.pool_stride)
-    fc_pre = F.linear(pool.reshape(len(images), -1), t["fc_weights"], t["fc_bias"])
-    target = torch.tensor(np.asarray(labels, dtype=np.float64)).reshape(-1, 1)
-    loss = F.binary_cross_entropy_with_logits(fc_pre, target)
-    for tensor in (conv_pre, conv_relu, pool, fc_pre):
-        tensor.retain_grad()
+    model, loss_name = torch_module(arch, params)
+    x = torch.tensor(np.asarray(images, dtype=np.float64), requires_grad=True)
+    values = {}
+    h = x
+    for named, module in zip(arch.named, model):
+        h = module(h)
+        h.retain_grad()
+        values[named.output] = h
+    labels = torch.tensor(np.asarray(labels))
+    if loss_name == "bce":
+        loss = F.binary_cross_entropy_with_logits(h[:, 0], labels.double())
+        output = torch.sigmoid(h)
+    else:
+        loss = F.cross_entropy(h, labels)
+        output = torch.softmax(h, dim=1)
     loss.backward()
-    forward = {
-        "conv_pre": conv_pre,
-        "conv_relu": conv_relu,
-        "pool": pool,
-        "fc_pre": fc_pre,
-        "output": torch.sigmoid(fc_pre),
-        "loss": loss,
-    }
-    backward = {
-        "conv_pre": conv_pre.grad,
-        "conv_relu": conv_relu.grad,
-        "pool": pool.grad,
-        "fc_pre": fc_pre.grad,
-        "image": x.grad,
-        **{name: t[name].grad for name in params},
-    }
-    as_numpy = lambda d: {k: v.detach().numpy() for k, v in d.items()}  # noqa: E731
-    return as_numpy(forward), as_numpy(backward)
+    forward = {name: value.detach().numpy() for name, value in values.items()}
+    forward.update(output=output.detach().numpy(), loss=float(loss.detach()))
+    backward = {name: value.grad.numpy() for name, value in values.items()}
+    backward.update({ours: model.get_parameter(theirs).grad.numpy() for ours, theirs in export.torch_names(arch).items()})
+    backward["image"] = x.grad.numpy()
+    return forward, backward
 
 
 def random_instance(rng, arch, batch=3):
     """Signed random parameters and images for ``arch``, so ReLUs are both on and off."""
-    shapes = arch.param_shapes()
-    params = {name: rng.normal(0, 1, shape) for name, shape in shapes.items()}
+    params = {name: rng.normal(0, 1, shape) for name, shape in arch.param_shapes().items()}
     images = rng.normal(0, 1, (batch, arch.channels, arch.image_size, arch.image_size))
-    labels = rng.integers(0, 2, batch)
+    labels = rng.integers(0, arch.classes, batch)
     return params, images, labels
 
 
+def seed_family(image_size=5, channels=1, filters=1, kernel=3, stride=1, padding=0, pool=2, pool_stride=1):
+    """The seed network's shape with other sizes."""
+    spec = f"conv {filters}x{kernel}x{kernel} stride {stride} pad {padding}, relu, maxpool {pool} stride {pool_stride}"
+    return Architecture.parse(spec + ", dense 1, sigmoid", channels, image_size)
+
+
 ARCHITECTURES = [
-    Architecture(),
-    Architecture(pool_stride=2),
-    Architecture(conv_padding=1),
-    Architecture(conv_padding=1, pool_stride=2),
-    Architecture(image_size=7, kernel_size=3, conv_stride=2, conv_padding=1),
-    Architecture(image_size=8, channels=2, filters=3, kernel_size=3, conv_padding=2, pool_size=3, pool_stride=2),
-    Architecture(image_size=6, channels=3, filters=2, kernel_size=2, conv_stride=2, pool_size=2, pool_stride=1),
-    Architecture(image_size=4, kernel_size=4, conv_padding=1, pool_size=1, pool_stride=1),
+    Architecture.parse(),
+    seed_family(pool_stride=2),
+    seed_family(padding=1),
+    seed_family(padding=1, pool_stride=2),
+    seed_family(image_size=7, stride=2, padding=1),
+    seed_family(image_size=8, channels=2, filters=3, padding=2, pool=3, pool_stride=2),
+    seed_family(image_size=6, channels=3, filters=2, kernel=2, stride=2),
+    seed_family(image_size=4, kernel=4, padding=1, pool=1),
+    Architecture.parse(DIGITS_SPEC, 1, 8),
+    Architecture.parse("conv 3x3x3 pad 1, relu, avgpool 2 stride 1, conv 2x2x2, relu, avgpool 2, dense 4, softmax", 2, 6),
+    Architecture.parse("conv 2x2x2 stride 2, relu, dense 5, relu, dense 3, relu, dense 1, sigmoid", 1, 6),
+    Architecture.parse("avgpool 2, dense 3, softmax", 1, 4),
 ]
 
 
-@pytest.fixture(
-    params=ARCHITECTURES,
-    ids=lambda a: (
-        f"img{a.image_size}-c{a.channels}-f{a.filters}-k{a.kernel_size}-s{a.conv_stride}-p{a.conv_padding}"
-        f"-pool{a.pool_size}s{a.pool_stride}"
-    ),
-)
+@pytest.fixture(params=ARCHITECTURES, ids=lambda a: f"{a.channels}x{a.image_size}: {a}")
 def arch(request):
     return request.param

@@ -4,31 +4,43 @@ import numpy as np
 import pytest
 
 from cnn_backprop.gradcheck import numerical_gradient, relative_error
-from cnn_backprop.layers import Conv2D, Dense, MaxPool2D, ReLU, SigmoidBCE, output_size, sigmoid
+from cnn_backprop.layers import (
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    SigmoidBCE,
+    SoftmaxCrossEntropy,
+    output_size,
+    sigmoid,
+)
 
 TOL = 1e-7
 
 
-def check_layer(layer, x, rng, params=()):
-    """backward's dL/dx and each dL/d<param> must be the gradients of sum(g * forward(x)),
-    for a random upstream gradient g, by finite differences."""
+def check_layer(layer, x, rng):
+    """backward's dL/dx and each grads[name] must be the gradients of sum(g * forward(x)) with respect to
+    x and params[name], for a random upstream gradient g, by finite differences."""
     upstream = rng.normal(size=layer.forward(x).shape)
 
     def objective():
         return float(np.sum(upstream * layer.forward(x)))
 
     layer.forward(x)
-    analytic = {"x": layer.backward(upstream), **{name: getattr(layer, f"dL_d{name}").copy() for name in params}}
+    analytic = {"x": layer.backward(upstream), **{name: grad.copy() for name, grad in layer.grads.items()}}
+    assert set(layer.grads) == set(layer.params)
     assert relative_error(analytic["x"], numerical_gradient(objective, x)) < TOL
-    for name in params:
-        assert relative_error(analytic[name], numerical_gradient(objective, getattr(layer, name))) < TOL, name
+    for name, param in layer.params.items():
+        assert relative_error(analytic[name], numerical_gradient(objective, param)) < TOL, name
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 0), (2, 0), (1, 1), (2, 2), (3, 1)])
 def test_conv_backward_matches_finite_differences(stride, padding):
     rng = np.random.default_rng(stride * 10 + padding)
     conv = Conv2D(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3), stride, padding)
-    check_layer(conv, rng.normal(size=(2, 2, 7, 7)), rng, params=("kernel", "bias"))
+    check_layer(conv, rng.normal(size=(2, 2, 7, 7)), rng)
 
 
 def test_conv_forward_by_hand():
@@ -40,9 +52,9 @@ def test_conv_forward_by_hand():
     # dL/dkernel[m, n] = sum of the window's pixels at offset (m, n) when dL/dout = 1.
     conv.backward(np.ones((1, 1, 2, 2)))
     np.testing.assert_array_equal(
-        conv.dL_dkernel[0, 0], [[1 + 2 + 4 + 5, 2 + 3 + 5 + 6], [4 + 5 + 7 + 8, 5 + 6 + 8 + 9]]
+        conv.grads["kernel"][0, 0], [[1 + 2 + 4 + 5, 2 + 3 + 5 + 6], [4 + 5 + 7 + 8, 5 + 6 + 8 + 9]]
     )
-    np.testing.assert_array_equal(conv.dL_dbias, [4.0])
+    np.testing.assert_array_equal(conv.grads["bias"], [4.0])
 
 
 def test_conv_padding_by_hand():
@@ -91,7 +103,34 @@ def test_maxpool_tie_goes_to_first_in_row_major_order():
 def test_dense_backward_matches_finite_differences():
     rng = np.random.default_rng(3)
     dense = Dense(rng.normal(size=(2, 5)), rng.normal(size=2))
-    check_layer(dense, rng.normal(size=(4, 5)), rng, params=("weights", "bias"))
+    check_layer(dense, rng.normal(size=(4, 5)), rng)
+
+
+def test_avgpool_by_hand_and_overlaps_add_up():
+    x = np.array([[[[1.0, 2.0, 3.0], [4.0, 9.0, 5.0], [6.0, 7.0, 8.0]]]])
+    pool = AvgPool2D(2, 1)
+    np.testing.assert_array_equal(pool.forward(x), [[[[4.0, 4.75], [6.5, 7.25]]]])
+    # Each window sends a quarter of its gradient to each entry; the centre is in all four windows.
+    grad = pool.backward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    np.testing.assert_array_equal(grad[0, 0], np.array([[1, 3, 2], [4, 10, 6], [3, 7, 4]]) / 4)
+
+
+@pytest.mark.parametrize("size,stride", [(2, 1), (2, 2), (3, 1), (3, 2), (1, 1)])
+def test_avgpool_backward_matches_finite_differences(size, stride):
+    rng = np.random.default_rng(size * 10 + stride)
+    check_layer(AvgPool2D(size, stride), rng.normal(size=(2, 3, 6, 6)), rng)
+
+
+def test_pool_stride_defaults_to_the_window_as_in_pytorch():
+    assert MaxPool2D(3).stride == 3 and AvgPool2D(2).stride == 2 and MaxPool2D(2, 1).stride == 1
+
+
+def test_flatten_is_a_reshape_both_ways():
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2, 3, 2, 2))
+    flatten = Flatten()
+    np.testing.assert_array_equal(flatten.forward(x), x.reshape(2, 12))
+    np.testing.assert_array_equal(flatten.backward(np.arange(24.0).reshape(2, 12)), np.arange(24.0).reshape(x.shape))
 
 
 def test_sigmoid_bce_by_hand_and_finite_differences():
@@ -99,12 +138,18 @@ def test_sigmoid_bce_by_hand_and_finite_differences():
     z = np.array([[0.0], [np.log(3.0)]])  # sigmoid: 1/2 and 3/4
     y = np.array([1, 0])
     # mean of -log(1/2) and -log(1 - 3/4) = (log 2 + log 4) / 2 = 1.5 log 2
-    assert loss.forward(z, y) == pytest.approx(1.5 * np.log(2.0), abs=1e-15)
+    np.testing.assert_allclose(loss.forward(z), [[0.5], [0.75]], atol=1e-15)
+    assert loss.loss(y) == pytest.approx(1.5 * np.log(2.0), abs=1e-15)
     np.testing.assert_allclose(loss.backward(), [[(0.5 - 1) / 2], [(0.75 - 0) / 2]], atol=1e-15)
     z = np.random.default_rng(4).normal(size=(5, 1)) * 3
     y = np.array([0, 1, 1, 0, 1])
-    loss.forward(z, y)
-    assert relative_error(loss.backward(), numerical_gradient(lambda: loss.forward(z, y), z)) < TOL
+
+    def value():
+        loss.forward(z)
+        return loss.loss(y)
+
+    value()
+    assert relative_error(loss.backward(), numerical_gradient(value, z)) < TOL
 
 
 @pytest.mark.parametrize("z", [1e4, -1e4, 1000.0, -1000.0, 800.0, -800.0, 1e300, -1e300])
@@ -112,12 +157,51 @@ def test_sigmoid_bce_stay_finite_and_exact_at_extremes(z):
     loss = SigmoidBCE()
     with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is the point
         for y in (0, 1):
-            value = loss.forward(np.array([[z]]), np.array([y]))
+            loss.forward(np.array([[z]]))
+            value = loss.loss(np.array([y]))
             wrong = (z > 0) != (y == 1)
             # A confident wrong answer costs |z| (log(1 + e^-|z|) rounds away); a right one costs ~0.
             assert value == (abs(z) if wrong else 0.0)
             assert loss.backward()[0, 0] == (1.0 if z > 0 else 0.0) - y
         assert np.isfinite(sigmoid(np.array([z]))).all()
+
+
+def test_softmax_cross_entropy_by_hand_and_finite_differences():
+    loss = SoftmaxCrossEntropy()
+    z = np.array([[0.0, np.log(3.0)], [np.log(2.0), np.log(2.0)]])  # softmax: [1/4, 3/4] and [1/2, 1/2]
+    np.testing.assert_allclose(loss.forward(z), [[0.25, 0.75], [0.5, 0.5]], atol=1e-15)
+    # mean of -log(1/4) and -log(1/2) = 1.5 log 2
+    assert loss.loss(np.array([0, 1])) == pytest.approx(1.5 * np.log(2.0), abs=1e-15)
+    np.testing.assert_allclose(loss.backward(), [[(0.25 - 1) / 2, 0.75 / 2], [0.5 / 2, (0.5 - 1) / 2]], atol=1e-15)
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(4, 5)) * 3
+    y = np.array([0, 4, 2, 2])
+
+    def value():
+        loss.forward(z)
+        return loss.loss(y)
+
+    value()
+    assert relative_error(loss.backward(), numerical_gradient(value, z)) < TOL
+
+
+def test_softmax_cross_entropy_with_two_classes_is_sigmoid_bce_of_the_difference():
+    z = np.random.default_rng(6).normal(size=(6, 2)) * 4
+    y = np.array([0, 1, 1, 0, 1, 0])
+    softmax, sigmoid_bce = SoftmaxCrossEntropy(), SigmoidBCE()
+    np.testing.assert_allclose(softmax.forward(z)[:, 1:], sigmoid_bce.forward(z[:, 1:] - z[:, :1]), atol=1e-15)
+    assert softmax.loss(y) == pytest.approx(sigmoid_bce.loss(y), abs=1e-15)
+
+
+@pytest.mark.parametrize("scale", [1e3, 1e300])
+def test_softmax_cross_entropy_stays_finite_for_huge_logits(scale):
+    loss = SoftmaxCrossEntropy()
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        z = np.array([[scale, 0.0, -scale]])
+        np.testing.assert_array_equal(loss.forward(z), [[1.0, 0.0, 0.0]])
+        assert loss.loss(np.array([0])) == 0.0
+        assert loss.loss(np.array([1])) == scale  # a confident wrong answer costs the gap in z
+        np.testing.assert_array_equal(loss.backward(), [[1.0, -1.0, 0.0]])
 
 
 def test_output_size_formula():

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-from conftest import random_instance, torch_pass
 
 from cnn_backprop import reference
+from cnn_backprop.architecture import DIGITS_SPEC, Architecture
 from cnn_backprop.gradcheck import TOLERANCE, check_network
-from cnn_backprop.network import PARAM_NAMES, Architecture, Network, init_params
+from cnn_backprop.network import Network, init_params
 
-NAMES = ("conv_pre", "conv_relu", "pool", "fc_pre")
+from conftest import random_instance, seed_family, torch_pass
 
 
 def test_forward_and_backward_match_pytorch(arch):
@@ -19,11 +19,11 @@ def test_forward_and_backward_match_pytorch(arch):
         forward = network.forward(images, labels)
         backward = network.backward()
         torch_forward, torch_backward = torch_pass(arch, params, images, labels)
-        for name in (*NAMES, "output"):
-            np.testing.assert_allclose(forward[name], torch_forward[name], rtol=0, atol=1e-9, err_msg=name)
-        assert forward["loss"] == pytest.approx(float(torch_forward["loss"]), abs=1e-9)
-        for name in (*NAMES, *PARAM_NAMES, "image"):
-            np.testing.assert_allclose(backward[name], torch_backward[name], rtol=0, atol=1e-9, err_msg=name)
+        assert set(torch_forward) <= set(forward) and set(torch_backward) == set(backward)
+        for name, value in torch_forward.items():
+            np.testing.assert_allclose(forward[name], value, rtol=0, atol=1e-9, err_msg=name)
+        for name, value in torch_backward.items():
+            np.testing.assert_allclose(backward[name], value, rtol=0, atol=1e-9, err_msg=name)
 
 
 def test_vectorised_engine_equals_loop_reference(arch):
@@ -32,48 +32,43 @@ def test_vectorised_engine_equals_loop_reference(arch):
     network = Network(arch, params)
     forward = network.forward(images, labels)
     backward = network.backward()
-    ref_forward, ref_backward = reference.forward_backward(
-        images[0], labels[0], params, arch.conv_stride, arch.conv_padding, arch.pool_size, arch.pool_stride
-    )
-    for name in ("conv_pre", "conv_relu", "pool", "pool_argmax"):
-        np.testing.assert_allclose(forward[name][0], ref_forward[name], rtol=0, atol=1e-12, err_msg=name)
-    np.testing.assert_allclose(forward["fc_pre"][0], ref_forward["fc_pre"], atol=1e-12)
-    assert forward["loss"] == pytest.approx(ref_forward["loss"], abs=1e-12)
-    for name in ("pool", "conv_relu", "conv_pre", "image"):
-        np.testing.assert_allclose(backward[name][0], ref_backward[name], rtol=0, atol=1e-12, err_msg=name)
-    for name in ("fc_pre", *PARAM_NAMES):
-        np.testing.assert_allclose(
-            backward[name], np.reshape(ref_backward[name], backward[name].shape), rtol=0, atol=1e-12, err_msg=name
-        )
+    ref_forward, ref_backward = reference.forward_backward(images[0], labels[0], arch, params)
+    assert set(ref_forward) == set(forward) and set(ref_backward) == set(backward)
+    for name, value in ref_forward.items():
+        np.testing.assert_allclose(np.ravel(forward[name]), np.ravel(value), rtol=0, atol=1e-12, err_msg=name)
+    for name, value in ref_backward.items():
+        np.testing.assert_allclose(np.ravel(backward[name]), np.ravel(value), rtol=0, atol=1e-12, err_msg=name)
 
 
 def test_gradients_match_finite_differences(arch):
     rng = np.random.default_rng(5)
     params, images, labels = random_instance(rng, arch, batch=2)
     results = check_network(Network(arch, params), images, labels)
+    assert set(results) == {*arch.param_shapes(), "image"}
     for name, (_, _, error) in results.items():
         assert error < TOLERANCE, name
 
 
 def test_gradcheck_catches_a_wrong_gradient():
-    arch = Architecture()
+    arch = Architecture.parse()
     params, images, labels = random_instance(np.random.default_rng(2), arch)
     network = Network(arch, params)
+    fc = network.layers[[named.name for named in arch.named].index("fc")]
+    correct_backward = fc.backward
+
     # The seed notebook's bug: route dL/dfc_weights (not dL/dz * fc_weights) back into pooling.
-    correct_backward = network.fc.backward
+    def seed_backward(grad):
+        correct_backward(grad)  # keeps dL/dfc_weights right
+        return fc.grads["weights"] * np.ones_like(fc._x)
 
-    def seed_backward(grad_out):
-        correct_backward(grad_out)  # keeps dL/dfc_weights right
-        return grad_out * network._fc_input
-
-    network.fc.backward = seed_backward
+    fc.backward = seed_backward
     results = check_network(network, images, labels)
     assert results["conv_kernel"][2] > 1e-2
     assert results["fc_weights"][2] < TOLERANCE
 
 
 def test_seed_initialisation():
-    arch = Architecture(pool_stride=2)
+    arch = seed_family(pool_stride=2)
     params = init_params(arch, np.random.default_rng(0))
     assert params["conv_kernel"].shape == (1, 1, 3, 3)
     assert ((params["conv_kernel"] >= 0) & (params["conv_kernel"] < 1)).all()
@@ -82,28 +77,63 @@ def test_seed_initialisation():
     np.testing.assert_array_equal(params["fc_bias"], [0.0])
     # The kernel is drawn first, so it does not depend on the number of FC weights.
     np.testing.assert_array_equal(
-        init_params(Architecture(), np.random.default_rng(0))["conv_kernel"], params["conv_kernel"]
+        init_params(Architecture.parse(), np.random.default_rng(0))["conv_kernel"], params["conv_kernel"]
     )
 
 
-def test_architecture_sizes():
-    assert (Architecture().conv_size, Architecture().pool_out_size, Architecture().fc_inputs) == (3, 2, 4)
-    assert (Architecture(pool_stride=2).pool_out_size, Architecture(pool_stride=2).fc_inputs) == (1, 1)
-    wide = Architecture(image_size=28, filters=8, kernel_size=5, conv_padding=2, pool_size=2, pool_stride=2)
-    assert (wide.conv_size, wide.pool_out_size, wide.fc_inputs) == (28, 14, 8 * 14 * 14)
+def test_pytorch_initialisation_is_bounded_by_the_fan_in():
+    arch = Architecture.parse(DIGITS_SPEC, 1, 8)
+    params = init_params(arch, np.random.default_rng(0))
+    for name, fan_in in (("conv1_kernel", 9), ("conv1_bias", 9), ("conv2_kernel", 72), ("fc_weights", 64)):
+        bound = 1 / np.sqrt(fan_in)
+        assert np.abs(params[name]).max() <= bound and np.abs(params[name]).max() > 0.8 * bound, name
+        assert params[name].min() < 0 < params[name].max()
+
+
+def test_names_and_sizes_come_from_the_layers():
+    seed = Architecture.parse()
+    assert [n.output for n in seed.named] == ["conv_pre", "conv_relu", "pool", "fc_input", "fc_pre", "output"]
+    assert list(seed.param_shapes()) == ["conv_kernel", "conv_bias", "fc_weights", "fc_bias"]
+    assert seed.hyper() == {"conv_stride": 1, "conv_padding": 0, "pool_size": 2, "pool_stride": 1}
+    assert [n.out_shape for n in seed.named][:4] == [(1, 3, 3), (1, 3, 3), (1, 2, 2), (4,)]
+    assert seed_family(pool_stride=2).layer("fc").in_shape == (1,)
+    wide = seed_family(image_size=28, filters=8, kernel=5, padding=2, pool=2, pool_stride=2)
+    assert wide.layer("fc").in_shape == (8 * 14 * 14,)
+    digits = Architecture.parse(DIGITS_SPEC, 1, 8)
+    assert [n.output for n in digits.named] == [
+        "conv1_pre", "conv1_relu", "pool1", "conv2_pre", "conv2_relu", "pool2", "fc_input", "fc_pre", "output"
+    ]  # fmt: skip
+    assert digits.param_shapes()["conv2_kernel"] == (16, 8, 3, 3) and digits.classes == 10
+
+
+@pytest.mark.parametrize("spec", [
+    "conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid",
+    "conv 8x3x3 stride 2 pad 1, relu, avgpool 2, dense 32, relu, dense 10, softmax",
+    "dense 3, softmax",
+])  # fmt: skip
+def test_a_network_prints_back_as_its_spec(spec):
+    arch = Architecture.parse(spec, 1, 8)
+    assert str(arch) == spec and Architecture.parse(str(arch), 1, 8) == arch
 
 
 def test_params_are_shared_with_layers():
-    arch = Architecture()
+    arch = Architecture.parse()
     params = init_params(arch, np.random.default_rng(0))
     network = Network(arch, params)
     network.params["conv_kernel"] -= 1.0
-    assert network.conv.kernel is network.params["conv_kernel"]
-    assert (network.conv.kernel < 0).all()
+    assert network.layers[0].params["kernel"] is network.params["conv_kernel"] is params["conv_kernel"]
+    assert (network.layers[0].params["kernel"] < 0).all()
+
+
+def test_predict_proba_has_a_column_per_class(arch):
+    params, images, _ = random_instance(np.random.default_rng(4), arch, batch=5)
+    probabilities = Network(arch, params).predict_proba(images)
+    assert probabilities.shape == (5, arch.classes)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-12)
 
 
 def test_float32_parameters_compute_in_float32_and_agree_with_float64():
-    arch = Architecture(filters=2, conv_padding=1)
+    arch = seed_family(filters=2, padding=1)
     params, images, labels = random_instance(np.random.default_rng(3), arch, batch=4)
     exact = Network(arch, params)
     exact_forward, exact_backward = exact.forward(images, labels), exact.backward()
@@ -113,6 +143,6 @@ def test_float32_parameters_compute_in_float32_and_agree_with_float64():
     for name in ("conv_pre", "pool", "fc_pre"):
         assert forward[name].dtype == np.float32
         np.testing.assert_allclose(forward[name], exact_forward[name], rtol=1e-5, atol=1e-5)
-    for name in (*PARAM_NAMES, "image", "conv_relu"):
+    for name in (*arch.param_shapes(), "image", "conv_relu"):
         assert backward[name].dtype == np.float32, name
         np.testing.assert_allclose(backward[name], exact_backward[name], rtol=1e-4, atol=1e-6)

@@ -1,9 +1,16 @@
-"""Vectorised layers: each a small class with ``forward(x)`` and ``backward(grad_out)``.
+"""Vectorised layers, one contract: ``forward(x)``, ``backward(grad)``, ``params`` and ``grads``.
 
 Every layer caches what its backward pass needs during ``forward``; ``backward``
-takes dL/d(output) and returns dL/d(input), storing parameter gradients as
-``dL_d<name>`` arrays beside the parameters.  Shapes follow PyTorch: images are
-``(N, C, H, W)``, a conv kernel is ``(F, C, K, K)``, dense weights ``(out, in)``.
+takes dL/d(output) and returns dL/d(input), and stores dL/d(each parameter) in
+``grads`` under the key the parameter has in ``params`` (``kernel``, ``bias``,
+``weights``).  ``params`` holds the very arrays the layer computes with, so an
+in-place update of them is seen by the next pass.  Shapes follow PyTorch:
+images are ``(N, C, H, W)``, a conv kernel is ``(F, C, K, K)``, dense weights
+``(out, in)``.
+
+The two output layers fuse their activation with the loss, so that neither can
+overflow: ``forward(z)`` gives the probabilities, ``loss(labels)`` the mean
+loss over the batch, and ``backward(grad)`` dL/dz for dL/dloss = ``grad``.
 
 Conventions (the same in ``reference.py``, and the same as PyTorch's):
 ReLU'(0) = 0, and a max-pooling window whose maximum is tied routes the
@@ -53,6 +60,7 @@ def scatter_add(index, values, shape):
 class Conv2D:
     """2-D cross-correlation (what deep learning calls convolution), with bias.
 
+    params:   kernel (F, C, K, K), bias (F,).
     forward:  x (N, C, H, W) -> conv_pre (N, F, H', W'),
               H' = (H - K + 2P) // S + 1, and the same for W'.
               conv_pre[n, f, i, j] = bias[f]
@@ -60,30 +68,29 @@ class Conv2D:
               computed as one matrix product: cols (N*H'*W', C*K*K) @ kernel (F, C*K*K).T,
               where row (n, i, j) of cols holds the window of output (i, j) of image n.
     backward: dL/dconv_pre (N, F, H', W') -> dL/dx (N, C, H, W);
-              sets dL_dkernel (F, C, K, K) and dL_dbias (F,).
+              grads: kernel (F, C, K, K), bias (F,).
               With ``input_grad=False`` it skips dL/dx (the first layer of a
               network being trained needs none) and returns None.
     """
 
-    def __init__(self, kernel, bias, stride=1, padding=0):
-        self.kernel = parameter(kernel)
-        self.bias = parameter(bias)
+    def __init__(self, kernel, bias, stride=1, padding=0, input_grad=True):
+        self.params = {"kernel": parameter(kernel), "bias": parameter(bias)}
+        self.grads = {name: np.zeros_like(value) for name, value in self.params.items()}
         self.stride = stride
         self.padding = padding
-        self.dL_dkernel = np.zeros_like(self.kernel)
-        self.dL_dbias = np.zeros_like(self.bias)
+        self.input_grad = input_grad
         self._geometry = {}
 
     def _index(self, padded_shape):
         """(H'*W', C*K*K) gather index for a padded (C, H, W) image; computed once per shape."""
         if padded_shape not in self._geometry:
-            index = window_index(*padded_shape, self.kernel.shape[-1], self.stride)
+            index = window_index(*padded_shape, self.params["kernel"].shape[-1], self.stride)
             _, out_h, out_w = index.shape[:3]
             self._geometry[padded_shape] = (index.transpose(1, 2, 0, 3, 4).reshape(out_h * out_w, -1), out_h, out_w)
         return self._geometry[padded_shape]
 
     def forward(self, x):
-        p = self.padding
+        kernel, p = self.params["kernel"], self.padding
         n, c, h, w = x.shape
         if p:
             x_pad = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
@@ -93,17 +100,17 @@ class Conv2D:
         index, out_h, out_w = self._index(x_pad.shape[1:])
         self._x_shape, self._x_pad_shape, self._flat_index = x.shape, x_pad.shape, index
         self._cols = np.take(x_pad.reshape(n, -1), index, axis=1).reshape(n * out_h * out_w, -1)
-        out = self._cols @ self.kernel.reshape(len(self.kernel), -1).T + self.bias
+        out = self._cols @ kernel.reshape(len(kernel), -1).T + self.params["bias"]
         return out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
 
-    def backward(self, grad_out, input_grad=True):
-        filters = len(self.kernel)
-        grad_rows = grad_out.transpose(0, 2, 3, 1).reshape(-1, filters)  # (N*H'*W', F)
-        self.dL_dkernel = (grad_rows.T @ self._cols).reshape(self.kernel.shape)
-        self.dL_dbias = grad_rows.sum(axis=0)
-        if not input_grad:
+    def backward(self, grad):
+        kernel = self.params["kernel"]
+        filters = len(kernel)
+        grad_rows = grad.transpose(0, 2, 3, 1).reshape(-1, filters)  # (N*H'*W', F)
+        self.grads = {"kernel": (grad_rows.T @ self._cols).reshape(kernel.shape), "bias": grad_rows.sum(axis=0)}
+        if not self.input_grad:
             return None
-        grad_cols = grad_rows @ self.kernel.reshape(filters, -1)  # (N*H'*W', C*K*K)
+        grad_cols = grad_rows @ kernel.reshape(filters, -1)  # (N*H'*W', C*K*K)
         # Every window entry sends its gradient back to the pixel it came from.
         grad_pad = scatter_add(self._flat_index[None], grad_cols, self._x_pad_shape)
         p = self.padding
@@ -118,16 +125,43 @@ class ReLU:
     backward: dL/dout -> dL/dx = dL/dout * [x > 0]   (ReLU'(0) taken as 0).
     """
 
+    params = grads = {}
+
     def forward(self, x):
-        self._positive = x > 0
-        return x * self._positive
+        self.positive = x > 0
+        return x * self.positive
 
-    def backward(self, grad_out):
-        return grad_out * self._positive
+    def backward(self, grad):
+        return grad * self.positive
 
 
-class MaxPool2D:
-    """Max pooling over ``size x size`` windows at ``stride`` (windows may overlap).
+class _Pool2D:
+    """What max and average pooling share: ``size x size`` windows at ``stride`` (they may overlap).
+
+    forward:  x (N, C, H, W) -> pool (N, C, H', W'), H' = (H - size) // stride + 1.
+    """
+
+    params = grads = {}
+
+    def __init__(self, size=2, stride=None):
+        self.size = size
+        self.stride = size if stride is None else stride
+        self._geometry = {}
+
+    def _windows(self, x):
+        """Every window's entries (N, size*size, C*H'*W'), keeping the index and shapes for backward."""
+        n, c, h, w = x.shape
+        shape = x.shape[1:]
+        if shape not in self._geometry:
+            index = window_index(*shape, self.size, self.stride)
+            self._geometry[shape] = (index.transpose(3, 4, 0, 1, 2).reshape(self.size**2, -1), index.shape[1:3])
+        self._index, out_hw = self._geometry[shape]
+        self._x_shape, self._out_shape = x.shape, (n, c, *out_hw)
+        return np.take(x.reshape(n, -1), self._index, axis=1)
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling.
 
     forward:  x (N, C, H, W) -> pool (N, C, H', W'), H' = (H - size) // stride + 1.
               ``argmax`` (N, C, H', W', 2) is then the [row, col] in x of each
@@ -137,30 +171,15 @@ class MaxPool2D:
               receives the sum of their gradients.
     """
 
-    def __init__(self, size=2, stride=1):
-        self.size = size
-        self.stride = stride
-        self._geometry = {}
-
-    def _index(self, shape):
-        """(size*size, C*H'*W') gather index for one (C, H, W) input; computed once per shape."""
-        if shape not in self._geometry:
-            index = window_index(*shape, self.size, self.stride)
-            self._geometry[shape] = (index.transpose(3, 4, 0, 1, 2).reshape(self.size**2, -1), index.shape[1:3])
-        return self._geometry[shape]
-
     def forward(self, x):
-        n, c, h, w = x.shape
-        index, (out_h, out_w) = self._index(x.shape[1:])
-        entries = np.take(x.reshape(n, -1), index, axis=1)  # (N, size*size, C*H'*W')
+        entries = self._windows(x)
         best = entries[:, 0].copy()
         offset = np.zeros(best.shape, dtype=np.intp)
-        for k in range(1, len(index)):
+        for k in range(1, entries.shape[1]):
             np.copyto(offset, k, where=entries[:, k] > best)  # strictly: on a tie the earlier entry keeps it
             np.maximum(best, entries[:, k], out=best)
-        self._x_shape, self._index_used = x.shape, index
-        self._offset = offset.reshape(n, c, out_h, out_w)  # 0..size*size-1, row-major in the window
-        return best.reshape(n, c, out_h, out_w)
+        self._offset = offset.reshape(self._out_shape)  # 0..size*size-1, row-major in the window
+        return best.reshape(self._out_shape)
 
     @property
     def argmax(self):
@@ -170,34 +189,66 @@ class MaxPool2D:
         cols = self.stride * np.arange(out_w)[None, :] + self._offset % self.size
         return np.stack([rows, cols], axis=-1)
 
-    def backward(self, grad_out):
+    def backward(self, grad):
         offset = self._offset.reshape(len(self._offset), -1)
         # Each window sends its gradient to the position of its maximum within the image.
-        maxima = self._index_used[offset, np.arange(offset.shape[1])]
-        return scatter_add(maxima, grad_out, self._x_shape)
+        maxima = self._index[offset, np.arange(offset.shape[1])]
+        return scatter_add(maxima, grad, self._x_shape)
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling.
+
+    forward:  x (N, C, H, W) -> pool (N, C, H', W'), the mean of each window,
+              H' = (H - size) // stride + 1.
+    backward: dL/dpool (N, C, H', W') -> dL/dx (N, C, H, W).  Each window sends
+              1/size^2 of its gradient to every entry; overlapping windows add up.
+    """
+
+    def forward(self, x):
+        return self._windows(x).mean(axis=1).reshape(self._out_shape)
+
+    def backward(self, grad):
+        share = np.broadcast_to(grad.reshape(len(grad), 1, -1) / self.size**2, (len(grad), *self._index.shape))
+        return scatter_add(self._index[None], share, self._x_shape)
+
+
+class Flatten:
+    """Feature maps to one vector per image.
+
+    forward:  x (N, C, H, W) -> (N, C*H*W), row-major (channel, then row, then column).
+    backward: dL/dout (N, C*H*W) -> dL/dx (N, C, H, W), the same numbers reshaped.
+    """
+
+    params = grads = {}
+
+    def forward(self, x):
+        self._x_shape = x.shape
+        return x.reshape(len(x), -1)
+
+    def backward(self, grad):
+        return grad.reshape(self._x_shape)
 
 
 class Dense:
     """Fully connected layer on flattened features.
 
+    params:   weights (O, D), bias (O,).
     forward:  x (N, D) -> fc_pre (N, O),  fc_pre = x @ weights.T + bias.
-    backward: dL/dfc_pre (N, O) -> dL/dx (N, D); sets dL_dweights (O, D), dL_dbias (O,).
+    backward: dL/dfc_pre (N, O) -> dL/dx (N, D); grads: weights (O, D), bias (O,).
     """
 
     def __init__(self, weights, bias):
-        self.weights = parameter(weights)
-        self.bias = parameter(bias)
-        self.dL_dweights = np.zeros_like(self.weights)
-        self.dL_dbias = np.zeros_like(self.bias)
+        self.params = {"weights": parameter(weights), "bias": parameter(bias)}
+        self.grads = {name: np.zeros_like(value) for name, value in self.params.items()}
 
     def forward(self, x):
         self._x = x
-        return x @ self.weights.T + self.bias
+        return x @ self.params["weights"].T + self.params["bias"]
 
-    def backward(self, grad_out):
-        self.dL_dweights = grad_out.T @ self._x
-        self.dL_dbias = grad_out.sum(axis=0)
-        return grad_out @ self.weights
+    def backward(self, grad):
+        self.grads = {"weights": grad.T @ self._x, "bias": grad.sum(axis=0)}
+        return grad @ self.params["weights"]
 
 
 def sigmoid(z):
@@ -212,17 +263,54 @@ def sigmoid(z):
 class SigmoidBCE:
     """Sigmoid output with binary cross-entropy, fused so neither can overflow.
 
-    forward:  z (N, 1), y (N,) in {0, 1} -> loss, a scalar: the mean over the batch of
+    forward:  z (N, 1) -> output (N, 1) = s(z) = P(class 1).
+    loss:     labels y (N,) in {0, 1} -> the mean over the batch of
               -[y log s(z) + (1 - y) log(1 - s(z))] = max(z, 0) - y z + log(1 + e^-|z|).
-    backward: -> dL/dz (N, 1) = (s(z) - y) / N.
+    backward: dL/dloss (a scalar, 1 for the loss itself) -> dL/dz (N, 1) = (s(z) - y) / N.
     """
 
-    def forward(self, z, y):
-        self._z = z
-        self._y = np.asarray(y, dtype=z.dtype).reshape(z.shape)
-        self.output = sigmoid(z)
-        per_sample = np.maximum(z, 0) - self._y * z + np.log1p(np.exp(-np.abs(z)))
-        return per_sample.mean()
+    params = grads = {}
 
-    def backward(self):
-        return (self.output - self._y) / self._z.shape[0]
+    def forward(self, z):
+        self._z = z
+        self.output = sigmoid(z)
+        return self.output
+
+    def loss(self, labels):
+        z = self._z
+        self._y = np.asarray(labels, dtype=z.dtype).reshape(z.shape)
+        return (np.maximum(z, 0) - self._y * z + np.log1p(np.exp(-np.abs(z)))).mean()
+
+    def backward(self, grad=1.0):
+        return grad * (self.output - self._y) / len(self._z)
+
+
+class SoftmaxCrossEntropy:
+    """Softmax output with cross-entropy, fused and stable for any logits.
+
+    forward:  z (N, K) -> output (N, K), output[n, k] = e^z[n, k] / sum_j e^z[n, j],
+              computed from z - max(z) so that no exponent is positive.
+    loss:     labels y (N,) in 0..K-1 -> the mean over the batch of
+              -log output[n, y_n] = logsumexp(z[n]) - z[n, y_n].
+    backward: dL/dloss -> dL/dz (N, K) = (output - onehot(y)) / N.
+    """
+
+    params = grads = {}
+
+    def forward(self, z):
+        self._z = z
+        self._shifted = z - z.max(axis=1, keepdims=True)
+        e = np.exp(self._shifted)
+        self._log_sum = np.log(e.sum(axis=1, keepdims=True))
+        self.output = e / e.sum(axis=1, keepdims=True)
+        return self.output
+
+    def loss(self, labels):
+        self._y = np.asarray(labels, dtype=np.intp)
+        rows = np.arange(len(self._y))
+        return (self._log_sum[:, 0] - self._shifted[rows, self._y]).mean()
+
+    def backward(self, grad=1.0):
+        target = np.zeros_like(self.output)
+        target[np.arange(len(self._y)), self._y] = 1.0
+        return grad * (self.output - target) / len(self._z)

@@ -1,163 +1,155 @@
-"""The seed's network: Conv2D -> ReLU -> MaxPool2D -> flatten -> Dense -> sigmoid, with BCE loss.
+"""Any small CNN: the layers of an ``Architecture``, run forward and backward with every value kept.
 
-``Architecture`` says the sizes, ``init_params`` draws parameters as the seed
-does, and ``Network`` runs a forward pass that keeps every intermediate and a
-backward pass that returns every gradient, both as dicts named alike
-(``forward["conv_pre"]`` is conv_pre, ``backward["conv_pre"]`` is dL/dconv_pre).
+``init_params`` draws the parameters, ``Network`` runs a forward pass that keeps
+every intermediate and a backward pass that returns every gradient, both as
+dicts named by the architecture (``forward["conv_pre"]`` is conv_pre,
+``backward["conv_pre"]`` is dL/dconv_pre, ``backward["conv_kernel"]`` is
+dL/dconv_kernel).
 """
-
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .layers import Conv2D, Dense, MaxPool2D, ReLU, SigmoidBCE, output_size, sigmoid
+from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, SigmoidBCE, SoftmaxCrossEntropy
 
-PARAM_NAMES = ("conv_kernel", "conv_bias", "fc_weights", "fc_bias")
+INITS = {
+    "seed": "the seed notebook's: conv kernels and dense weights ~ U(0, 1), conv biases 1, dense biases 0",
+    "pytorch": "PyTorch's default for Conv2d and Linear: weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
+}
 
 
-@dataclass(frozen=True)
-class Architecture:
-    """Every size of the network.  The defaults are the seed's, with pool stride 1.
+def default_init(arch):
+    """The seed's initialisation for a sigmoid (binary) network, as the notebook draws it; PyTorch's otherwise.
 
-    The seed's "Given" says pool stride 2, its code uses 1; only stride 1 gives the
-    2x2 pooled map that its 4-input FC layer needs (see the README).
+    The seed's all-positive draw suits its one small conv layer; deeper softmax
+    networks need signed weights scaled by their fan-in to learn at all.
     """
-
-    image_size: int = 5
-    channels: int = 1
-    filters: int = 1
-    kernel_size: int = 3
-    conv_stride: int = 1
-    conv_padding: int = 0
-    pool_size: int = 2
-    pool_stride: int = 1
-
-    @property
-    def conv_size(self):
-        """Side of the conv feature map: (W - K + 2P) // S + 1."""
-        return output_size(self.image_size, self.kernel_size, self.conv_stride, self.conv_padding)
-
-    @property
-    def pool_out_size(self):
-        """Side of the pooled map: (W_conv - pool_size) // pool_stride + 1."""
-        return output_size(self.conv_size, self.pool_size, self.pool_stride)
-
-    @property
-    def fc_inputs(self):
-        """Length of the flattened pooled maps, the FC layer's input."""
-        return self.filters * self.pool_out_size**2
-
-    def param_shapes(self):
-        k = self.kernel_size
-        return {
-            "conv_kernel": (self.filters, self.channels, k, k),
-            "conv_bias": (self.filters,),
-            "fc_weights": (1, self.fc_inputs),
-            "fc_bias": (1,),
-        }
-
-    def to_dict(self):
-        return asdict(self)
+    return "seed" if arch.output_kind == "sigmoid" else "pytorch"
 
 
-def init_params(arch, rng):
-    """The seed's initialisation: kernel ~ U(0, 1), conv bias 1, FC weights ~ U(0, 1), FC bias 0.
+def init_params(arch, rng, init=None):
+    """Parameters for ``arch`` drawn from ``rng``, in the order of the layers; see ``INITS``.
 
-    The kernel is drawn before the FC weights, so changing the pooling (and with
-    it the number of FC weights) leaves the kernel drawn from a seed unchanged.
+    With the seed's initialisation the random draws are the kernels and weights
+    only, in layer order, so changing the pooling (and with it the number of FC
+    weights) leaves the kernel drawn from a seed unchanged.
     """
-    shapes = arch.param_shapes()
-    return {
-        "conv_kernel": rng.uniform(0, 1, shapes["conv_kernel"]),
-        "conv_bias": np.ones(shapes["conv_bias"]),
-        "fc_weights": rng.uniform(0, 1, shapes["fc_weights"]),
-        "fc_bias": np.zeros(shapes["fc_bias"]),
-    }
+    init = init or default_init(arch)
+    params = {}
+    for named in arch.named:
+        if not named.param_shapes:
+            continue
+        (weights, weight_shape), (bias, bias_shape) = named.param_shapes.items()
+        if init == "seed":
+            params[weights] = rng.uniform(0, 1, weight_shape)
+            params[bias] = np.full(bias_shape, 1.0 if named.kind == "conv" else 0.0)
+        else:
+            bound = 1 / np.sqrt(np.prod(weight_shape[1:]))  # 1/sqrt(fan_in): inputs per output
+            params[weights] = rng.uniform(-bound, bound, weight_shape)
+            params[bias] = rng.uniform(-bound, bound, bias_shape)
+    return params
+
+
+def build_layer(named, params, image_grad=True):
+    """The layers.py object for one named layer, holding the very arrays of ``params``."""
+    layer = named.layer
+    kind = layer.kind
+    if kind == "conv":
+        return Conv2D(
+            params[f"{named.name}_kernel"],
+            params[f"{named.name}_bias"],
+            layer.stride,
+            layer.padding,
+            input_grad=image_grad or named.input != "image",
+        )
+    if kind == "dense":
+        return Dense(params[f"{named.name}_weights"], params[f"{named.name}_bias"])
+    if kind in ("maxpool", "avgpool"):
+        return (MaxPool2D if kind == "maxpool" else AvgPool2D)(layer.size, layer.stride)
+    return {"relu": ReLU, "flatten": Flatten, "sigmoid": SigmoidBCE, "softmax": SoftmaxCrossEntropy}[kind]()
 
 
 class Network:
-    """The seed architecture on batches of images (N, C, H, W).
+    """An architecture's layers on batches of images (N, C, H, W).
 
-    ``params`` is a dict of the four parameter arrays; the layers hold the very
-    same arrays, so an in-place update of ``params`` is seen by the next pass.
-    ``conv_pre`` is the conv output of the last pass (what tells a dead ReLU).
+    ``params`` is a dict of every parameter array by name; the layers hold the
+    very same arrays, so an in-place update of ``params`` is seen by the next
+    pass.  With ``image_grad=False`` the backward pass skips dL/dimage (training
+    needs none).
     """
 
-    def __init__(self, arch, params):
+    def __init__(self, arch, params, image_grad=True):
         self.arch = arch
-        self.conv = Conv2D(params["conv_kernel"], params["conv_bias"], arch.conv_stride, arch.conv_padding)
-        self.relu = ReLU()
-        self.pool = MaxPool2D(arch.pool_size, arch.pool_stride)
-        self.fc = Dense(params["fc_weights"], params["fc_bias"])
-        self.loss_fn = SigmoidBCE()
-
-    @property
-    def params(self):
-        return {
-            "conv_kernel": self.conv.kernel,
-            "conv_bias": self.conv.bias,
-            "fc_weights": self.fc.weights,
-            "fc_bias": self.fc.bias,
+        self.image_grad = image_grad
+        self.layers = [build_layer(named, params, image_grad) for named in arch.named]
+        self.params = {
+            f"{named.name}_{key}": value
+            for named, layer in zip(arch.named, self.layers)
+            for key, value in layer.params.items()
         }
 
     def logits(self, images):
-        """fc_pre (N, 1) for images (N, C, H, W), keeping what backward needs."""
-        self.conv_pre = self.conv.forward(images)
-        self._conv_relu = self.relu.forward(self.conv_pre)
-        self._pool = self.pool.forward(self._conv_relu)
-        self._fc_input = self._pool.reshape(len(images), -1)
-        return self.fc.forward(self._fc_input)
+        """z, the last dense layer's output (N, K), for images (N, C, H, W); keeps what backward needs."""
+        self.values = {"image": images}
+        x = images
+        for named, layer in zip(self.arch.named[:-1], self.layers[:-1]):
+            x = layer.forward(x)
+            self.values[named.output] = x
+        return x
 
     def forward(self, images, labels):
-        """Every intermediate of one forward pass, and the mean loss over the batch.
+        """Every intermediate of one forward pass, by name, and the mean loss over the batch.
 
-        Returns a dict: conv_pre, conv_relu (N, F, H', W'); pool (N, F, P, P);
-        pool_argmax (N, F, P, P, 2); fc_input (N, D); fc_pre (N, 1);
-        output (N, 1) = sigmoid(fc_pre); loss (a float).
+        Each layer's output under its name (conv_pre, conv_relu, pool, fc_input,
+        fc_pre, ..., output), each max-pooling layer's argmax as NAME_argmax
+        (N, C, H', W', 2), and ``loss`` (a float).
         """
-        fc_pre = self.logits(images)
-        loss = self.loss_fn.forward(fc_pre, labels)
-        return {
-            "conv_pre": self.conv_pre,
-            "conv_relu": self._conv_relu,
-            "pool": self._pool,
-            "pool_argmax": self.pool.argmax,
-            "fc_input": self._fc_input,
-            "fc_pre": fc_pre,
-            "output": self.loss_fn.output,
-            "loss": float(loss),
-        }
+        z = self.logits(images)
+        out = self.layers[-1]
+        forward = {}
+        for named, layer in zip(self.arch.named[:-1], self.layers[:-1]):
+            forward[named.output] = self.values[named.output]
+            if isinstance(layer, MaxPool2D):
+                forward[f"{named.name}_argmax"] = layer.argmax
+        forward["output"] = out.forward(z)
+        forward["loss"] = float(out.loss(labels))
+        return forward
 
-    def backward(self, image_grad=True):
-        """dL/d(everything) after ``forward``: a dict with the same names, plus the parameters'.
+    def backward(self):
+        """dL/d(everything) after ``forward``: every layer output's gradient and every parameter's, by name.
 
-        Training needs no dL/dimage; ``image_grad=False`` skips it (and leaves it out).
+        In backward order: for each layer from the last, dL/d(its output) (for
+        the output layer, dL/dz under the last dense layer's output name), then
+        its parameters' gradients; last ``image`` (unless ``image_grad=False``).
         """
-        dL_dfc_pre = self.loss_fn.backward()
-        dL_dfc_input = self.fc.backward(dL_dfc_pre)
-        dL_dpool = dL_dfc_input.reshape(self._pool.shape)
-        dL_dconv_relu = self.pool.backward(dL_dpool)
-        dL_dconv_pre = self.relu.backward(dL_dconv_relu)
-        dL_dimage = self.conv.backward(dL_dconv_pre, input_grad=image_grad)
-        grads = {
-            "fc_pre": dL_dfc_pre,
-            "fc_weights": self.fc.dL_dweights,
-            "fc_bias": self.fc.dL_dbias,
-            "fc_input": dL_dfc_input,
-            "pool": dL_dpool,
-            "conv_relu": dL_dconv_relu,
-            "conv_pre": dL_dconv_pre,
-            "conv_kernel": self.conv.dL_dkernel,
-            "conv_bias": self.conv.dL_dbias,
-        }
-        if image_grad:
-            grads["image"] = dL_dimage
+        grads = {}
+        grad = None
+        for named, layer in zip(reversed(self.arch.named), reversed(self.layers)):
+            if grad is not None:
+                grads[named.output] = grad
+            grad = layer.backward() if grad is None else layer.backward(grad)
+            for key in named.param_shapes:
+                grads[key] = layer.grads[key[len(named.name) + 1 :]]
+        if self.image_grad:
+            grads["image"] = grad
         return grads
 
     def loss(self, images, labels):
-        """The mean BCE loss alone (what a finite-difference check perturbs)."""
-        return float(self.loss_fn.forward(self.logits(images), labels))
+        """The mean loss alone (what a finite-difference check perturbs)."""
+        out = self.layers[-1]
+        out.forward(self.logits(images))
+        return float(out.loss(labels))
 
     def predict_proba(self, images):
-        """P(rectangle) for each image: (N, C, H, W) -> (N,)."""
-        return sigmoid(self.logits(images))[:, 0]
+        """P(class k) for each image: (N, C, H, W) -> (N, K); a sigmoid network's K = 2 columns are 1 - p, p."""
+        p = self.layers[-1].forward(self.logits(images))
+        return np.concatenate([1 - p, p], axis=1) if self.arch.output_kind == "sigmoid" else p
+
+    def relu_alive(self):
+        """Per ReLU layer, in the last pass, whether each image had some positive input: (ReLUs, N) bools.
+
+        A ReLU that is off for every image of the training set passes no
+        gradient at all, so nothing before it can learn again (a dead ReLU).
+        """
+        return np.array(
+            [layer.positive.reshape(len(layer.positive), -1).any(axis=1) for layer in self.layers if isinstance(layer, ReLU)]
+        ).reshape(-1, len(self.values["image"]))

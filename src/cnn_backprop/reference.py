@@ -190,46 +190,115 @@ def bce_with_logit_backward(z, y):
     return sigmoid(z) - y
 
 
-def forward_backward(image, label, params, conv_stride=1, conv_padding=0, pool_size=2, pool_stride=1):
-    """One full pass for one image (C, H, W): every intermediate and every gradient.
+def avgpool_forward(x, size=2, stride=2):
+    """Mean of each ``size x size`` window; (C, H, W) -> (C, H', W')."""
+    channels, height, width = x.shape
+    out_h = (height - size) // stride + 1
+    out_w = (width - size) // stride + 1
+    out = np.zeros((channels, out_h, out_w))
+    for c in range(channels):
+        for i in range(out_h):
+            for j in range(out_w):
+                total = 0.0
+                for m in range(size):
+                    for n in range(size):
+                        total += x[c, stride * i + m, stride * j + n]
+                out[c, i, j] = total / (size * size)
+    return out
 
-    ``params`` holds conv_kernel (F, C, K, K), conv_bias (F,), fc_weights (1, D),
-    fc_bias (1,).  Returns (forward, backward), two dicts named as in network.py.
+
+def avgpool_backward(grad_out, input_shape, size=2, stride=2):
+    """Every entry of a window gets 1/size^2 of the window's gradient; overlapping windows add up."""
+    grad = np.zeros(input_shape)
+    channels, out_h, out_w = grad_out.shape
+    for c in range(channels):
+        for i in range(out_h):
+            for j in range(out_w):
+                for m in range(size):
+                    for n in range(size):
+                        grad[c, stride * i + m, stride * j + n] += grad_out[c, i, j] / (size * size)
+    return grad
+
+
+def softmax(z):
+    """e^z_k / sum_j e^z_j, with the largest z subtracted first so that no exponent is positive."""
+    top = max(z)
+    exps = [math.exp(value - top) for value in z]
+    total = sum(exps)
+    return np.array([e / total for e in exps])
+
+
+def cross_entropy_with_logits(z, label):
+    """-log softmax(z)[label] = log sum_j e^z_j - z_label, as logsumexp around the largest z."""
+    top = max(z)
+    return top + math.log(sum(math.exp(value - top) for value in z)) - z[label]
+
+
+def cross_entropy_with_logits_backward(z, label):
+    """dL/dz_k = softmax(z)_k - [k == label]."""
+    grad = softmax(z)
+    grad[label] -= 1.0
+    return grad
+
+
+def forward_backward(image, label, arch, params):
+    """One full pass of ``arch`` (an architecture.Architecture) for one image (C, H, W).
+
+    ``params`` holds every parameter by name.  Returns (forward, backward), two
+    dicts named as in network.py, without the batch axis: each layer's output
+    (and each max pool's argmax) and the loss; dL/d of each of them, of every
+    parameter and of the image.
     """
-    conv_pre = conv_forward(image, params["conv_kernel"], params["conv_bias"], conv_stride, conv_padding)
-    conv_relu = relu_forward(conv_pre)
-    pool, pool_argmax = maxpool_forward(conv_relu, pool_size, pool_stride)
-    fc_input = pool.flatten()
-    fc_pre = dense_forward(fc_input, params["fc_weights"], params["fc_bias"])
-    z = fc_pre[0]
-    forward = {
-        "conv_pre": conv_pre,
-        "conv_relu": conv_relu,
-        "pool": pool,
-        "pool_argmax": pool_argmax,
-        "fc_input": fc_input,
-        "fc_pre": fc_pre,
-        "output": sigmoid(z),
-        "loss": bce_with_logit(z, label),
-    }
-    dL_dz = np.array([bce_with_logit_backward(z, label)])
-    dL_dweights, dL_dfc_bias, dL_dfc_input = dense_backward(dL_dz, fc_input, params["fc_weights"])
-    # dL/dpool is dL/dz times the FC *weights*; the seed routed dL/dw_fc back instead.
-    dL_dpool = dL_dfc_input.reshape(pool.shape)
-    dL_dconv_relu = maxpool_backward(dL_dpool, pool_argmax, conv_relu.shape)
-    dL_dconv_pre = relu_backward(dL_dconv_relu, conv_pre)
-    dL_dkernel, dL_dconv_bias, dL_dimage = conv_backward(
-        dL_dconv_pre, image, params["conv_kernel"], conv_stride, conv_padding
-    )
-    backward = {
-        "fc_pre": dL_dz,
-        "fc_weights": dL_dweights,
-        "fc_bias": dL_dfc_bias,
-        "pool": dL_dpool,
-        "conv_relu": dL_dconv_relu,
-        "conv_pre": dL_dconv_pre,
-        "conv_kernel": dL_dkernel,
-        "conv_bias": dL_dconv_bias,
-        "image": dL_dimage,
-    }
+    forward, inputs = {}, []
+    x = image
+    for named in arch.named:
+        layer, name = named.layer, named.name
+        inputs.append(x)
+        if layer.kind == "conv":
+            x = conv_forward(x, params[f"{name}_kernel"], params[f"{name}_bias"], layer.stride, layer.padding)
+        elif layer.kind == "relu":
+            x = relu_forward(x)
+        elif layer.kind == "maxpool":
+            x, forward[f"{name}_argmax"] = maxpool_forward(x, layer.size, layer.stride)
+        elif layer.kind == "avgpool":
+            x = avgpool_forward(x, layer.size, layer.stride)
+        elif layer.kind == "flatten":
+            x = x.flatten()
+        elif layer.kind == "dense":
+            x = dense_forward(x, params[f"{name}_weights"], params[f"{name}_bias"])
+        elif layer.kind == "sigmoid":
+            forward["loss"] = bce_with_logit(x[0], label)
+            x = np.array([sigmoid(x[0])])
+        else:
+            forward["loss"] = cross_entropy_with_logits(x, label)
+            x = softmax(x)
+        forward[named.output] = x
+
+    backward = {}
+    z = inputs[-1]
+    # dL/dz: the seed's dL/ds * ds/dz, simplified to s - y (softmax: s - onehot(y)); see bce_with_logit_backward.
+    if arch.output_kind == "sigmoid":
+        grad = np.array([bce_with_logit_backward(z[0], label)])
+    else:
+        grad = cross_entropy_with_logits_backward(z, label)
+    for named, x in zip(reversed(arch.named[:-1]), reversed(inputs[:-1])):
+        layer, name = named.layer, named.name
+        backward[named.output] = grad
+        if layer.kind == "conv":
+            kernel = params[f"{name}_kernel"]
+            dL_dkernel, dL_dbias, grad = conv_backward(grad, x, kernel, layer.stride, layer.padding)
+            backward.update({f"{name}_kernel": dL_dkernel, f"{name}_bias": dL_dbias})
+        elif layer.kind == "relu":
+            grad = relu_backward(grad, x)
+        elif layer.kind == "maxpool":
+            grad = maxpool_backward(grad, forward[f"{name}_argmax"], x.shape)
+        elif layer.kind == "avgpool":
+            grad = avgpool_backward(grad, x.shape, layer.size, layer.stride)
+        elif layer.kind == "flatten":
+            grad = grad.reshape(x.shape)
+        else:
+            # dL/dinput is dL/dpre times the *weights*; the seed routed dL/dweights back instead.
+            dL_dweights, dL_dbias, grad = dense_backward(grad, x, params[f"{name}_weights"])
+            backward.update({f"{name}_weights": dL_dweights, f"{name}_bias": dL_dbias})
+    backward["image"] = grad
     return forward, backward
