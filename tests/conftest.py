@@ -23,7 +23,9 @@ def torch_module(arch, params=None):
     exec(export.source(arch), namespace)
     model = namespace["build"](None)
     if params is not None:
-        model.load_state_dict({k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in export.state_dict(arch, params).items()})
+        model.load_state_dict(
+            {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in export.state_dict(arch, params).items()}
+        )
     return model, namespace["LOSS"]
 
 
@@ -55,7 +57,9 @@ def torch_pass(arch, params, images, labels):
     forward = {name: value.detach().numpy() for name, value in values.items()}
     forward.update(output=output.detach().numpy(), loss=float(loss.detach()))
     backward = {name: value.grad.numpy() for name, value in values.items()}
-    backward.update({ours: model.get_parameter(theirs).grad.numpy() for ours, theirs in export.torch_names(arch).items()})
+    backward.update(
+        {ours: model.get_parameter(theirs).grad.numpy() for ours, theirs in export.torch_names(arch).items()}
+    )
     backward["image"] = x.grad.numpy()
     return forward, backward
 
@@ -84,7 +88,9 @@ ARCHITECTURES = [
     seed_family(image_size=6, channels=3, filters=2, kernel=2, stride=2),
     seed_family(image_size=4, kernel=4, padding=1, pool=1),
     Architecture.parse(DIGITS_SPEC, 1, 8),
-    Architecture.parse("conv 3x3x3 pad 1, relu, avgpool 2 stride 1, conv 2x2x2, relu, avgpool 2, dense 4, softmax", 2, 6),
+    Architecture.parse(
+        "conv 3x3x3 pad 1, relu, avgpool 2 stride 1, conv 2x2x2, relu, avgpool 2, dense 4, softmax", 2, 6
+    ),
     Architecture.parse("conv 2x2x2 stride 2, relu, dense 5, relu, dense 3, relu, dense 1, sigmoid", 1, 6),
     Architecture.parse("avgpool 2, dense 3, softmax", 1, 4),
 ]

@@ -37,6 +37,13 @@ from .validate import InputError, nearest
 SEED_SPEC = "conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid"
 DIGITS_SPEC = "conv 8x3x3 pad 1, relu, maxpool 2, conv 16x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
 
+
+def default_spec(source="shapes", classes=2):
+    """The network a command uses when no --net is given: the seed's for its shapes, else the digits network
+    with one output per class."""
+    return SEED_SPEC if source == "shapes" else DIGITS_SPEC.replace("dense 10,", f"dense {classes},")
+
+
 KINDS = ("conv", "relu", "maxpool", "avgpool", "flatten", "dense", "sigmoid", "softmax")
 POOLS = ("maxpool", "avgpool")
 OUTPUTS = ("sigmoid", "softmax")
@@ -191,42 +198,15 @@ class Architecture:
     @cached_property
     def named(self):
         """Every layer with its name, its input and output names and shapes, and its parameter shapes."""
-        layers = self.layers
-        _check_order(layers)
-        counts = {}
-        for layer in layers:
-            base = BASE.get(layer.kind)
-            counts[base] = counts.get(base, 0) + 1
-        seen = {}
-        names = []
-        for layer in layers:
-            base = BASE.get(layer.kind)
-            if base is not None:
-                seen[base] = seen.get(base, 0) + 1
-                names.append(base if counts[base] == 1 else f"{base}{seen[base]}")
-            else:
-                names.append(None)
+        _check_order(self.layers)
+        _check_input(self.channels, self.image_size)
         named = []
         shape = (self.channels, self.image_size, self.image_size)
-        _check_input(self.channels, self.image_size)
-        previous, previous_name = "image", "image"
-        for index, layer in enumerate(layers):
-            name = names[index]
-            if layer.kind == "relu":
-                name = f"{previous_name}_relu"
-                output = name
-            elif layer.kind == "flatten":
-                following = next(n for n, lay in zip(names[index:], layers[index:]) if lay.kind == "dense")
-                name = output = f"{following}_input"
-            elif layer.kind in OUTPUTS:
-                name = output = "output"
-            elif layer.kind in POOLS:
-                output = name
-            else:
-                output = f"{name}_pre"
+        previous = "image"
+        for layer, (name, output) in zip(self.layers, names(self.layers)):
             out_shape, param_shapes = _shapes(layer, name, shape, named)
             named.append(Named(layer, name, output, previous, shape, out_shape, param_shapes))
-            previous, previous_name, shape = output, name, out_shape
+            previous, shape = output, out_shape
         return tuple(named)
 
     def layer(self, name):
@@ -249,6 +229,46 @@ class Architecture:
     def hyper(self):
         """{hyperparameter name: value}, e.g. conv_stride, pool_size, in the order of the layers."""
         return {f"{n.name}_{key}": getattr(n.layer, key) for n in self.named for key in HYPER_KEYS.get(n.kind, ())}
+
+
+def names(layers):
+    """[(layer name, output name)] of each layer, from the kinds and order alone (see the module's docstring)."""
+    counts = {}
+    for layer in layers:
+        counts[BASE.get(layer.kind)] = counts.get(BASE.get(layer.kind), 0) + 1
+    seen = {}
+    numbered = []
+    for layer in layers:
+        base = BASE.get(layer.kind)
+        seen[base] = seen.get(base, 0) + 1
+        numbered.append(base if counts[base] == 1 else f"{base}{seen[base]}")
+    result = []
+    previous = "image"
+    for index, layer in enumerate(layers):
+        name = numbered[index]
+        if layer.kind == "relu":
+            name = output = f"{previous}_relu"
+        elif layer.kind == "flatten":
+            following = next((numbered[i] for i in range(index, len(layers)) if layers[i].kind == "dense"), "fc")
+            name = output = f"{following}_input"
+        elif layer.kind in OUTPUTS:
+            name = output = "output"
+        elif layer.kind in POOLS:
+            output = name
+        else:
+            output = f"{name}_pre"
+        result.append((name, output))
+        previous = name
+    return result
+
+
+def given_keys(layers):
+    """The names of every parameter and hyperparameter of ``layers``, in order: conv_kernel, conv_bias, conv_stride, ..."""
+    return [
+        f"{name}_{key}"
+        for layer, (name, _) in zip(layers, names(layers))
+        for key in (*PARAM_KEYS.get(layer.kind, ()), *HYPER_KEYS.get(layer.kind, ()))
+    ]
 
 
 def _check_order(layers):
@@ -295,7 +315,10 @@ def _shapes(layer, name, shape, before):
                 + (f" or drop {pools[-1]}" if pools else f" or a kernel of at most {padded}x{padded}")
             )
         out = output_size(side, k, s, p)
-        return (layer.filters, out, out), {f"{name}_kernel": (layer.filters, channels, k, k), f"{name}_bias": (layer.filters,)}
+        return (layer.filters, out, out), {
+            f"{name}_kernel": (layer.filters, channels, k, k),
+            f"{name}_bias": (layer.filters,),
+        }
     if kind in POOLS:
         side = shape[1]
         if layer.size > side:
@@ -314,8 +337,12 @@ def _shapes(layer, name, shape, before):
             raise InputError(f"{name}: {layer.outputs} outputs; at most {MAX_SIDE * 4} is supported")
         return (layer.outputs,), {f"{name}_weights": (layer.outputs, shape[0]), f"{name}_bias": (layer.outputs,)}
     if kind == "sigmoid" and shape != (1,):
-        raise InputError(f"sigmoid gives P(class 1) from one number z; the dense layer before it has {shape[0]} "
-                         "outputs: use 'dense 1, sigmoid', or softmax for several classes")
+        raise InputError(
+            f"sigmoid gives P(class 1) from one number z; the dense layer before it has {shape[0]} "
+            "outputs: use 'dense 1, sigmoid', or softmax for several classes"
+        )
     if kind == "softmax" and shape[0] < 2:
-        raise InputError("softmax needs at least two classes: use 'dense K, softmax' with K >= 2, or 'dense 1, sigmoid'")
+        raise InputError(
+            "softmax needs at least two classes: use 'dense K, softmax' with K >= 2, or 'dense 1, sigmoid'"
+        )
     return shape, {}

@@ -1,4 +1,4 @@
-"""Exercise sheets for a class: N instances of the seed's exercise, each with its answer key.
+"""Exercise sheets for a class: N instances of the seed's exercise (on any network), each with its answer key.
 
 Sheet i is the instance ``walkthrough --seed S+i`` draws, with every given value
 rounded to ``decimals`` places (or, with ``integers``, small whole numbers), and
@@ -12,7 +12,8 @@ import json
 import numpy as np
 
 from . import data, explain, walkthrough
-from .report import SECTIONS, split_sections
+from .architecture import HYPER_KEYS, SEED_SPEC
+from .report import TITLES
 
 QUESTIONS = [
     "What are the sizes of the outputs of the convolution layer and of the pooling layer?",
@@ -23,45 +24,63 @@ QUESTIONS = [
 ]
 
 
-def rounded_given(seed, decimals=2, integers=False, pool_stride=1, padding=0):
-    """One complete instance with values a person can compute with."""
-    drawn = walkthrough.complete_given({"pool_stride": pool_stride, "conv_padding": padding}, seed)
+def architecture_choices(net, pool_stride=None, padding=None):
+    """The given keys that set every pooling layer's stride and every conv layer's padding (None: the spec's)."""
+    arch_layers = walkthrough.architecture.parse(net)
+    choices = {}
+    for layer, (name, _) in zip(arch_layers, walkthrough.architecture.names(arch_layers)):
+        for key, value in (("stride", pool_stride), ("padding", padding)):
+            applies = key in HYPER_KEYS.get(layer.kind, ()) and (key == "padding") == (layer.kind == "conv")
+            if value is not None and applies:
+                choices[f"{name}_{key}"] = value
+    return choices
+
+
+def rounded_given(seed, decimals=2, integers=False, pool_stride=None, padding=None, net=SEED_SPEC, source="shapes"):
+    """One complete instance with values a person can compute with; the image is drawn from ``source``."""
+    choices = architecture_choices(net, pool_stride, padding)
+    drawn = walkthrough.complete_given({"net": net, **choices}, seed, source=source)
+    arch = walkthrough.architecture_of(drawn)
+    params = list(arch.param_shapes())
     if integers:
         # Small whole numbers, of both signs in the weights so that the ReLU and the
         # maxima have work to do; a separate stream keeps the image's shape from the seed.
         rng = np.random.default_rng([seed, 1])
-        image = np.where(drawn["image"] > 0, rng.integers(1, 4, drawn["image"].shape), 0)
-        chosen = {
-            "image": image,
-            "conv_kernel": rng.integers(-1, 3, drawn["conv_kernel"].shape),
-            "conv_bias": int(rng.integers(-1, 2)),
-            "fc_weights": rng.integers(-1, 3, len(drawn["fc_weights"])),
-            "fc_bias": 0,
-        }
+        chosen = {"image": np.where(drawn["image"] > 0, rng.integers(1, 4, np.shape(drawn["image"])), 0)}
+        for key in params:
+            shape = np.shape(drawn[key])
+            if key.endswith("_bias"):
+                conv = arch.layer(key[: -len("_bias")]).kind == "conv"
+                chosen[key] = rng.integers(-1, 2, shape) if conv else np.zeros(shape, dtype=int)
+            else:
+                chosen[key] = rng.integers(-1, 3, shape)
     else:
-        chosen = {
-            key: np.round(drawn[key], decimals)
-            for key in ("image", "conv_kernel", "conv_bias", "fc_weights", "fc_bias")
-        }
+        chosen = {key: np.round(drawn[key], decimals) for key in ("image", *params)}
     plain = {key: np.asarray(value).tolist() for key, value in chosen.items()}
-    architecture = {key: drawn[key] for key in walkthrough.ARCH_KEYS}
-    return walkthrough.complete_given({**architecture, "label": drawn["label"], **plain}, seed)
+    kept = {key: drawn[key] for key in ("net", "classes") if key in drawn}
+    hyper = {key: drawn[key] for key in arch.hyper()}
+    return walkthrough.complete_given({**kept, **hyper, "label": drawn["label"], **plain}, seed)
+
+
+def _network_text(given):
+    if "net" not in given:
+        return ("The network: a convolution layer (the kernel below, with bias), ReLU, max pooling, a fully "
+                "connected layer from the flattened pooled map to one output z, and the logistic sigmoid. "
+                "The loss is binary cross-entropy; label 0 is a cross, 1 a rectangle.")  # fmt: skip
+    classes = walkthrough.classes_of(given)
+    return (f"The network, layer by layer: {given['net']} (z is the last dense layer's output). The loss is "
+            f"cross-entropy; the classes are {', '.join(f'{k} = {name}' for k, name in enumerate(classes))}.")  # fmt: skip
 
 
 def sheet_document(given, number, decimals):
     """The sheet: the given values and the three questions, no answers."""
     result = walkthrough.run(given)
-    sections = dict(split_sections(explain.format_walkthrough(result, decimals=decimals)))
+    given_section = explain.sections(result, decimals=decimals)[0]
     return [
         ("title", f"Exercise {number}: backpropagation through a CNN"),
-        (
-            "text",
-            "The network: a convolution layer (the kernel below, with bias), ReLU, max pooling, a fully "
-            "connected layer from the flattened pooled map to one output z, and the logistic sigmoid. "
-            "The loss is binary cross-entropy; label 0 is a cross, 1 a rectangle.",
-        ),
+        ("text", _network_text(given)),
         ("heading", "Given"),
-        ("pre", sections["GIVEN"]),
+        ("pre", explain.section_text(given_section)),
         ("heading", "Find"),
         ("pre", "\n".join(f"{i}. {question}" for i, question in enumerate(QUESTIONS, start=1))),
     ]
@@ -73,10 +92,9 @@ def key_document(given, number, decimals):
     # Products of two numbers with d decimals have 2d: show that many, so sums are exact.
     # (Whole numbers are shown as whole numbers whatever the decimals.)
     shown = max(2 * decimals, 4)
-    sections = dict(split_sections(explain.format_walkthrough(result, explain=True, decimals=shown)))
     blocks = [("title", f"Exercise {number}: answer key")]
-    for heading, (title, _) in SECTIONS.items():
-        blocks += [("heading", title), ("pre", sections[heading])]
+    for section in explain.sections(result, explain=True, decimals=shown):
+        blocks += [("heading", TITLES[section.key]), ("pre", explain.section_text(section))]
     return blocks
 
 
@@ -85,15 +103,21 @@ def given_json(given):
     return json.dumps({key: np.asarray(value).tolist() for key, value in given.items()}, indent=2) + "\n"
 
 
-def instances(count, seed, decimals=2, integers=False, pool_strides=(1,), paddings=(0,)):
+def instances(count, seed, decimals=2, integers=False, pool_strides=(None,), paddings=(None,), net=SEED_SPEC,
+              source="shapes"):  # fmt: skip
     """The ``count`` instances of a class set: sheet i from seed ``seed + i``, with the
     i-th pool stride and padding of the lists, cycling (so [1, 2] alternates)."""
+    strides, pads = pool_strides, paddings
     return [
-        rounded_given(seed + i, decimals, integers, pool_strides[i % len(pool_strides)], paddings[i % len(paddings)])
+        rounded_given(seed + i, decimals, integers, strides[i % len(strides)], pads[i % len(pads)], net, source)
         for i in range(count)
     ]
 
 
 def label_counts(givens):
-    labels = [given["label"] for given in givens]
-    return {data.CLASSES[label]: labels.count(label) for label in (0, 1)}
+    """How many sheets show each class, by class name."""
+    counts = {}
+    for given in givens:
+        name = walkthrough.classes_of(given)[given["label"]]
+        counts[name] = counts.get(name, 0) + 1
+    return counts

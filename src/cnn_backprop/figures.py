@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from . import files
-from .data import CLASSES
 from .explain import formatter, scalar
+from .walkthrough import architecture_of, classes_of
 
 
 def draw_matrix(ax, array, title, decimals=2, marks=()):
@@ -26,6 +26,8 @@ def draw_matrix(ax, array, title, decimals=2, marks=()):
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
+    if decimals is None:  # too many cells to write on
+        return
     middle = (array.min() + array.max()) / 2
     write = formatter(array, decimals)
     for (i, j), value in np.ndenumerate(array):
@@ -36,30 +38,79 @@ def draw_matrix(ax, array, title, decimals=2, marks=()):
         ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
 
 
-def _panels(result):
+def panels(result):
+    """{name: (section, title, array, marks)}: what the notebook draws, for any network, named by quantity.
+
+    The image and every kernel (given), every conv and pooling output (forward),
+    every gradient routed back through a pooling layer and every kernel's
+    gradient (backward).  ``marks`` outline the positions max pooling chose.
+    """
     g, fwd, bwd = result["given"], result["forward"], result["backward"]
-    return {
-        "input": (g["image"], f"Input image: {CLASSES[g['label']]} (label {g['label']})", ()),
-        "kernel": (g["conv_kernel"], "Convolution kernel", ()),
-        "conv": (fwd["conv_pre"], "Convolution result (conv_pre)", fwd["pool_argmax"]),
-        "pool": (fwd["pool"], "Max pooled map", ()),
-        "pool_gradient": (bwd["conv_relu"], "Gradient routed through pooling\n(dL/dconv_relu)", ()),
-        "kernel_gradient": (bwd["conv_kernel"], "Gradient of the loss w.r.t. the kernel\n(dL/dkernel)", ()),
-    }
+    arch = architecture_of(g)
+    y = g["label"]
+    drawn = {"image": ("given", f"Input image: {classes_of(g)[y]} (label {y})", g["image"], ())}
+    later = {}
+    for named in arch.named:
+        if named.kind == "conv":
+            drawn[f"{named.name}_kernel"] = (
+                "given",
+                f"Convolution kernel ({named.name}_kernel)",
+                g[f"{named.name}_kernel"],
+                (),
+            )
+            pool = next((n for n in arch.named if n.kind == "maxpool" and n.input.startswith(named.name)), None)
+            marks = fwd[f"{pool.name}_argmax"] if pool is not None and np.ndim(fwd[named.output]) == 2 else ()
+            drawn[named.output] = ("forward", f"Convolution result ({named.output})", fwd[named.output], marks)
+            later[f"dL_d{named.name}_kernel"] = (
+                "backward",
+                f"Gradient of the loss w.r.t. the kernel\n(dL/d{named.name}_kernel)",
+                bwd[f"{named.name}_kernel"],
+                (),
+            )
+        elif named.kind in ("maxpool", "avgpool"):
+            what = "Max" if named.kind == "maxpool" else "Average"
+            drawn[named.output] = ("forward", f"{what} pooled map ({named.output})", fwd[named.output], ())
+            drawn[f"dL_d{named.input}"] = (
+                "backward",
+                f"Gradient routed through pooling\n(dL/d{named.input})",
+                bwd[named.input],
+                (),
+            )
+    return {**drawn, **dict(reversed(later.items()))}
+
+
+def draw(fig, array, title, decimals=2, marks=(), limit=32):
+    """A 2-D array on one axes; more axes as small multiples, one per leading index (at most ``limit``)."""
+    array = np.asarray(array, dtype=float)
+    if array.ndim < 2:
+        array = array.reshape(1, -1)
+    if array.ndim == 2:
+        draw_matrix(fig.subplots(), array, title, decimals, marks)
+        return
+    tiles = list(np.ndindex(array.shape[:-2]))[:limit]
+    columns = min(len(tiles), 8)
+    axes = fig.subplots(-(-len(tiles) // columns), columns, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    numbers = len(tiles) <= 16 and array.shape[-1] <= 8
+    for ax, index in zip(axes.flat, tiles):
+        draw_matrix(ax, array[index], str(list(index)), decimals if numbers else None)
+    more = f" (first {limit} of {int(np.prod(array.shape[:-2]))})" if len(tiles) < np.prod(array.shape[:-2]) else ""
+    fig.suptitle(title.replace("\n", " ") + more, fontsize=11)
 
 
 def walkthrough_pngs(result, names=None):
-    """{name: PNG bytes} for each panel (or just ``names``) and the overview of the whole pass."""
-    panels = _panels(result)
-    decimals = 4 if len(result["given"]["image"]) <= 5 else 2
+    """{name: (section, caption, PNG bytes)} for each panel (or just ``names``) and the overview of the whole pass."""
+    decimals = 4 if np.shape(result["given"]["image"])[-1] <= 5 else 2
     pngs = {}
-    for name, (array, title, marks) in panels.items():
+    for name, (section, title, array, marks) in panels(result).items():
         if names is None or name in names:
-            fig = Figure(figsize=(4, 4))
-            draw_matrix(fig.subplots(), array, title, decimals, marks)
-            pngs[name] = _png(fig)
+            tiles = int(np.prod(np.shape(array)[:-2]))
+            fig = Figure(figsize=(4, 4) if tiles <= 1 else (2 * min(tiles, 8), 2.2 * -(-min(tiles, 32) // 8) + 0.6))
+            draw(fig, array, title, decimals, marks)
+            pngs[name] = (section, title.replace("\n", " "), _png(fig))
     if names is None or "overview" in names:
-        pngs["overview"] = _png(overview(result, decimals))
+        pngs["overview"] = (None, "The whole pass", _png(overview(result, decimals)))
     return pngs
 
 
@@ -68,24 +119,35 @@ def walkthrough_figures(result, directory):
     directory = Path(directory)
     return [
         files.atomic_write(directory / f"{name}.png", lambda handle, png=png: handle.write(png))
-        for name, png in walkthrough_pngs(result).items()
+        for name, (_, _, png) in walkthrough_pngs(result).items()
     ]
 
 
 def overview(result, decimals=3):
-    """All panels of one forward and backward pass in one figure, with z, output and loss."""
-    panels = _panels(result)
-    fig = Figure(figsize=(12, 8))
-    axes = fig.subplots(2, 3)
-    for ax, (array, title, marks) in zip(axes.flat, panels.values()):
-        draw_matrix(ax, array, title, decimals, marks)
+    """Every panel of one forward and backward pass in one figure (the first map of each), with the loss."""
+    chosen = panels(result)
+    columns = 3
+    fig = Figure(figsize=(12, 4 * -(-len(chosen) // columns)))
+    axes = fig.subplots(-(-len(chosen) // columns), columns, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (_, title, array, marks) in zip(axes.flat, chosen.values()):
+        array = np.asarray(array, dtype=float)
+        first = array[(0,) * (array.ndim - 2)] if array.ndim > 2 else array
+        draw_matrix(
+            ax,
+            first,
+            title + (" [first map]" if array.ndim > 2 else ""),
+            decimals if first.shape[-1] <= 8 else None,
+            marks,
+        )
     fwd, bwd = result["forward"], result["backward"]
-    fig.suptitle(
-        f"One forward and backward pass: z = {fwd['fc_pre']:.4f}, output = {fwd['output']:.4f}, "
-        f"loss = {scalar(fwd['loss'], 4)}, dL/dconv_bias = {scalar(bwd['conv_bias'], 4)}\n"
-        "(red outlines: the conv positions max pooling chose)",
-        fontsize=11,
-    )
+    if np.ndim(fwd["fc_pre"] if "fc_pre" in fwd else 0) == 0 and "conv_bias" in bwd:
+        head = (f"z = {fwd['fc_pre']:.4f}, output = {fwd['output']:.4f}, loss = {scalar(fwd['loss'], 4)}, "
+                f"dL/dconv_bias = {scalar(bwd['conv_bias'], 4)}")  # fmt: skip
+    else:
+        head = f"loss = {scalar(fwd['loss'], 4)}"
+    fig.suptitle(f"One forward and backward pass: {head}\n(red outlines: the positions max pooling chose)", fontsize=11)
     return fig
 
 
@@ -120,16 +182,21 @@ def learning_curves(history):
     return fig
 
 
-def image_grid(images, titles, suptitle, columns=8):
-    """Small multiples of (N, 1, H, W) images with a title each; an empty set gets a note instead."""
+def image_grid(images, titles, suptitle, columns=8, fig=None):
+    """Small multiples of (N, C, H, W) images with a title each; an empty set gets a note instead.
+
+    Drawn on ``fig`` (a Figure or SubFigure), or on a new Figure of a fitting size.
+    """
     count = max(len(images), 1)
     rows = -(-count // columns)
-    fig = Figure(figsize=(1.6 * min(columns, count), 1.8 * rows + 0.6))
+    if fig is None:
+        fig = Figure(figsize=(1.6 * min(columns, count), 1.8 * rows + 0.6))
     axes = fig.subplots(rows, min(columns, count), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles):
-        ax.imshow(image[0], cmap="viridis", vmin=0, vmax=1)
+        # one channel in the seed's colour map; several as colours (the first three)
+        ax.imshow(image[0] if len(image) == 1 else image[:3].transpose(1, 2, 0), cmap="viridis", vmin=0, vmax=1)
         ax.set_title(title, fontsize=8)
     if not len(images):
         axes.flat[0].text(0.5, 0.5, "none", ha="center", va="center", fontsize=14)
@@ -137,16 +204,26 @@ def image_grid(images, titles, suptitle, columns=8):
     return fig
 
 
-def dataset_grid(images, labels, count=32):
-    titles = [f"{CLASSES[label]} ({label})" for label in labels[:count]]
+def dataset_grid(images, labels, classes, count=32):
+    titles = [f"{classes[label]} ({label})" for label in labels[:count]]
     return image_grid(images[:count], titles, f"First {min(count, len(images))} of {len(images)} images")
 
 
-def misclassified_grid(images, labels, probabilities, count=32):
-    wrong = np.flatnonzero((probabilities > 0.5) != labels)
-    titles = [f"{CLASSES[labels[i]]}\nP(rect)={probabilities[i]:.3f}" for i in wrong[:count]]
-    return image_grid(
-        images[wrong[:count]],
-        titles,
-        f"Misclassified: {len(wrong)} of {len(images)}" + (f" (first {count})" if len(wrong) > count else ""),
-    )
+def evaluation_figure(images, labels, predicted, probabilities, confusion, classes, count=24):
+    """The confusion matrix (counts; rows true, columns predicted) beside the first misclassified images."""
+    fig = Figure(figsize=(14, 6))
+    left, right = fig.subfigures(1, 2, width_ratios=[1, 1.4])
+    ax = left.subplots()
+    ax.imshow(confusion, cmap="Blues")
+    ticks = range(len(classes))
+    ax.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true", title="Confusion matrix")
+    ax.set_xticklabels(classes, rotation=45 if max(map(len, classes)) > 2 else 0)
+    ax.set_yticklabels(classes)
+    for (i, j), value in np.ndenumerate(confusion):
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
+                color="white" if value > confusion.max() / 2 else "black")  # fmt: skip
+    wrong = np.flatnonzero(predicted != labels)
+    titles = [f"{classes[labels[i]]} as {classes[predicted[i]]}\nP={probabilities[i, predicted[i]]:.2f}" for i in wrong]
+    more = f" (first {count})" if len(wrong) > count else ""
+    image_grid(images[wrong[:count]], titles, f"Misclassified: {len(wrong)} of {len(images)}{more}", 6, right)
+    return fig

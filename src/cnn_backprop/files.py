@@ -95,9 +95,8 @@ def read_json(path):
 
 
 MODEL_FORMAT = "cnn-backprop model"
-MODEL_VERSION = 1
-# PyTorch's names for the equivalent nn.Sequential(conv, ReLU, MaxPool2d, Flatten, fc), and ours.
-TORCH_NAMES = {"conv.weight": "conv_kernel", "conv.bias": "conv_bias", "fc.weight": "fc_weights", "fc.bias": "fc_bias"}
+MODEL_VERSION = 2  # 1: the seed network's sizes as fields; 2: any network, as its spec
+IMAGE_SUFFIXES = (".png",)
 
 
 def _load_npz(path, what):
@@ -122,102 +121,212 @@ def _load_npz(path, what):
         raise InputError(f"{path}: not a readable .npz file ({error}); expected {what}") from None
 
 
-def save_model(path, arch, params):
-    """Write parameters (PyTorch names and layout) and the architecture (JSON under ``config``)."""
-    config = {"format": MODEL_FORMAT, "version": MODEL_VERSION, **arch.to_dict()}
-    arrays = {torch_name: np.asarray(params[ours], dtype=np.float64) for torch_name, ours in TORCH_NAMES.items()}
+def save_model(path, arch, params, classes, data="shapes"):
+    """Write the parameters under PyTorch's state_dict names and layouts, and the network as JSON under ``config``."""
+    from .export import state_dict
+
+    config = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "net": str(arch), "channels": arch.channels,
+              "image_size": arch.image_size, "classes": list(classes), "data": str(data)}  # fmt: skip
+    arrays = {name: np.asarray(value, dtype=np.float64) for name, value in state_dict(arch, params).items()}
     return atomic_write(path, lambda handle: np.savez(handle, config=np.array(json.dumps(config)), **arrays))
 
 
+def _whole(config, key, minimum, path):
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{path}: config {key} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _architecture_v1(config, path):
+    """A version-1 model's fields (the seed network's sizes) as an Architecture."""
+    from .architecture import Architecture
+
+    sizes = {key: _whole(config, key, 0 if key == "conv_padding" else 1, path) for key in (
+        "image_size", "channels", "filters", "kernel_size", "conv_stride", "conv_padding", "pool_size", "pool_stride")}  # fmt: skip
+    spec = (f"conv {sizes['filters']}x{sizes['kernel_size']}x{sizes['kernel_size']} stride {sizes['conv_stride']} "
+            f"pad {sizes['conv_padding']}, relu, maxpool {sizes['pool_size']} stride {sizes['pool_stride']}, "
+            "dense 1, sigmoid")  # fmt: skip
+    return Architecture.parse(spec, sizes["channels"], sizes["image_size"])
+
+
 def load_model(path):
-    """(Architecture, params) from a model file, every key, shape and number checked."""
-    from .network import Architecture
+    """(Architecture, params, classes, data source) from a model file, every key, shape and number checked."""
+    from .architecture import Architecture
+    from .data import CLASSES
+    from .export import torch_names
 
     arrays = _load_npz(path, "a model saved by 'cnn-backprop train --out'")
-    missing = [key for key in ("config", *TORCH_NAMES) if key not in arrays]
-    if missing:
-        raise InputError(f"{path}: not a cnn-backprop model: missing {', '.join(missing)}")
+    if "config" not in arrays:
+        raise InputError(f"{path}: not a cnn-backprop model: missing config")
     try:
         config = json.loads(str(arrays["config"]))
     except json.JSONDecodeError:
         raise InputError(f"{path}: its config is not valid JSON") from None
     if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
         raise InputError(f'{path}: not a cnn-backprop model (its config has no format "{MODEL_FORMAT}")')
-    if config.get("version") != MODEL_VERSION:
+    version = config.get("version")
+    if version == 1:
+        arch, classes, data = _architecture_v1(config, path), CLASSES, "shapes"
+    elif version == MODEL_VERSION:
+        net = config.get("net")
+        if not isinstance(net, str):
+            raise InputError(f"{path}: config net must be a network spec, got {net!r}")
+        channels, size = _whole(config, "channels", 1, path), _whole(config, "image_size", 1, path)
+        try:
+            arch = Architecture.parse(net, channels, size)
+        except InputError as error:
+            raise InputError(f"{path}: config: {error}") from None
+        classes = config.get("classes")
+        if (
+            not isinstance(classes, list)
+            or len(classes) != arch.classes
+            or not all(isinstance(c, str) for c in classes)
+        ):
+            raise InputError(f"{path}: config classes must be {arch.classes} names, got {classes!r:.80}")
+        data = str(config.get("data", "shapes"))
+    else:
         raise InputError(
-            f"{path}: model format version {config.get('version')!r}; this cnn-backprop reads version {MODEL_VERSION}"
+            f"{path}: model format version {version!r}; this cnn-backprop reads versions 1 and {MODEL_VERSION}"
         )
-    fields = {key: config.get(key) for key in Architecture.__dataclass_fields__}
-    for key, value in fields.items():
-        minimum = 0 if key == "conv_padding" else 1
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise InputError(f"{path}: config {key} must be a whole number >= {minimum}, got {value!r}")
-    arch = validate.architecture(Architecture(**fields), f"{path}: config")
+    names = torch_names(arch)
+    missing = [torch for torch in names.values() if torch not in arrays]
+    if missing:
+        raise InputError(f"{path}: not a cnn-backprop model: missing {', '.join(missing)}")
     params = {}
-    for torch_name, ours in TORCH_NAMES.items():
-        array = arrays[torch_name]
+    for ours, torch in names.items():
+        array = arrays[torch]
         expected = arch.param_shapes()[ours]
         if array.shape != expected:
-            raise InputError(
-                f"{path}: {torch_name} has shape {list(array.shape)}, but the config needs {list(expected)}"
-            )
+            raise InputError(f"{path}: {torch} has shape {list(array.shape)}, but the config needs {list(expected)}")
         if not np.issubdtype(array.dtype, np.floating):
-            raise InputError(f"{path}: {torch_name} must hold floats, got {array.dtype}")
-        params[ours] = validate.finite_array(array.astype(np.float64), f"{path}: {torch_name}")
-    return arch, params
+            raise InputError(f"{path}: {torch} must hold floats, got {array.dtype}")
+        params[ours] = validate.finite_array(array.astype(np.float64), f"{path}: {torch}")
+    return arch, params, tuple(classes), data
 
 
-def save_dataset(path, images, labels):
-    """Write images (N, 1, H, W) float and labels (N,) int to an .npz file."""
-    return atomic_write(path, lambda handle: np.savez(handle, images=images, labels=labels.astype(np.int64)))
+def save_dataset(path, images, labels, classes):
+    """Write images (N, C, H, W) float, labels (N,) int and the class names to an .npz file."""
+    return atomic_write(path, lambda handle: np.savez(
+        handle, images=images, labels=labels.astype(np.int64), classes=np.array(classes, dtype=str)))  # fmt: skip
 
 
-def _image_stack(array, where, image_size=None):
-    """(N, H, W) or (N, 1, H, W) real numbers -> (N, 1, H, W) float64, checked."""
+def _image_stack(array, where, input_shape=None):
+    """(N, H, W) or (N, C, H, W) real numbers -> (N, C, H, W) float64, checked; uint8 pixels scaled to [0, 1].
+
+    ``input_shape`` (channels, size), when given, is what the images must have.
+    """
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise InputError(f"{where}: images must be numbers, got dtype {array.dtype}")
     if np.issubdtype(array.dtype, np.complexfloating):
         raise InputError(f"{where}: images must be real numbers, got dtype {array.dtype}")
-    if array.ndim == 4 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 3 or array.shape[1] != array.shape[2] or len(array) == 0:
+    if array.ndim == 3:
+        array = array[:, None]
+    if array.ndim != 4 or array.shape[2] != array.shape[3] or len(array) == 0:
         raise InputError(
-            f"{where}: images must have shape (N, H, W) or (N, 1, H, W) with square "
+            f"{where}: images must have shape (N, H, W) or (N, C, H, W) with square "
             f"images and N >= 1, got {list(array.shape)}"
         )
-    if image_size is not None and array.shape[1] != image_size:
-        raise InputError(
-            f"{where}: images are {array.shape[1]}x{array.shape[2]}, the model expects {image_size}x{image_size}"
-        )
-    return validate.finite_array(array.astype(np.float64), where)[:, None]
+    if input_shape is not None and array.shape[1:3] != tuple(input_shape):
+        channels, size = input_shape
+        raise InputError(f"{where}: images are {array.shape[1]}x{array.shape[2]}x{array.shape[3]} (channels x height "
+                         f"x width), the model expects {channels}x{size}x{size}")  # fmt: skip
+    scale = 255.0 if array.dtype == np.uint8 else 1.0
+    return validate.finite_array(array.astype(np.float64) / scale, where)
 
 
-def load_dataset(path, image_size=None):
-    """(images (N, 1, H, W), labels (N,)) from an .npz data file, checked."""
+def _labels(labels, count, where):
+    """Integer labels 0..K-1, one per image."""
+    if labels.ndim != 1 or len(labels) != count:
+        raise InputError(f"{where}: labels must have shape ({count},), one per image, got {list(labels.shape)}")
+    if (
+        not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating))
+        or labels.dtype == bool
+    ):
+        raise InputError(f"{where}: labels must be whole numbers 0..K-1, got dtype {labels.dtype}")
+    bad = labels[(labels < 0) | (labels != np.round(labels)) | ~np.isfinite(labels)]
+    if bad.size:
+        raise InputError(f"{where}: labels must be whole numbers 0..K-1, got {bad[0].item()!r}")
+    return labels.astype(np.int64)
+
+
+def _classes(arrays, labels, where):
+    """The class names: the file's ``classes``, else 0..K-1 with K the largest label + 1 (at least 2)."""
+    count = max(int(labels.max()) + 1, 2)
+    if "classes" not in arrays:
+        return tuple(str(k) for k in range(count))
+    classes = arrays["classes"]
+    if classes.ndim != 1 or classes.dtype.kind not in "US" or len(classes) < count:
+        raise InputError(f"{where}: classes must be a list of at least {count} names, one per label")
+    return tuple(str(name) for name in classes)
+
+
+def load_labelled(path):
+    """(images, labels, classes, test) from an .npz file or an ImageFolder folder; ``test`` is
+    (test images, test labels) where the file has its own split (the mnist.npz layout), else None."""
     path = Path(path)
+    if path.is_dir():
+        return (*_load_image_folder(path), None)
     if path.suffix != ".npz":
-        raise InputError(f"{path}: a data set must be an .npz file with 'images' and 'labels', got '{path.suffix}'")
-    arrays = _load_npz(path, "a data set with 'images' and 'labels'")
+        raise InputError(f"{path}: a data set is 'shapes', 'digits', an .npz file or a folder of class folders "
+                         f"of PNG images, got '{path.suffix or path}'")  # fmt: skip
+    arrays = _load_npz(path, "a data set with 'images' and 'labels' (or x_train, y_train, x_test, y_test)")
+    mnist = ("x_train", "y_train", "x_test", "y_test")
+    if all(key in arrays for key in mnist):
+        parts = []
+        for images_key, labels_key in (mnist[:2], mnist[2:]):
+            images = _image_stack(arrays[images_key], f"{path}: {images_key}")
+            parts += [images, _labels(arrays[labels_key], len(images), f"{path}: {labels_key}")]
+        if parts[0].shape[1:] != parts[2].shape[1:]:
+            raise InputError(f"{path}: x_train and x_test images differ in size")
+        return parts[0], parts[1], _classes(arrays, np.concatenate([parts[1], parts[3]]), str(path)), tuple(parts[2:])
     missing = [key for key in ("images", "labels") if key not in arrays]
     if missing:
         raise InputError(
             f"{path}: missing {' and '.join(repr(m) for m in missing)}; a data set holds "
-            "'images' (N, H, W) and 'labels' (N,)"
+            "'images' (N, H, W) or (N, C, H, W) and 'labels' (N,), or x_train, y_train, x_test, y_test"
         )
-    images = _image_stack(arrays["images"], f"{path}: images", image_size)
-    labels = arrays["labels"]
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise InputError(f"{path}: labels must have shape ({len(images)},), one per image, got {list(labels.shape)}")
-    if not np.issubdtype(labels.dtype, np.number) and labels.dtype != bool:
-        raise InputError(f"{path}: labels must be the numbers 0 or 1, got dtype {labels.dtype}")
-    bad = labels[~np.isin(labels, (0, 1))]
-    if bad.size:
-        raise InputError(f"{path}: labels must be 0 (cross) or 1 (rectangle), got {bad[0].item()!r}")
-    return images, labels.astype(np.int64)
+    images = _image_stack(arrays["images"], f"{path}: images")
+    labels = _labels(arrays["labels"], len(images), f"{path}: labels")
+    return images, labels, _classes(arrays, labels, str(path)), None
 
 
-def load_images(path, image_size):
-    """Images (N, 1, S, S) to classify, from .npy, .npz (key 'images'), .csv (S*S values a row) or .json."""
+def _load_image_folder(folder):
+    """ImageFolder layout: FOLDER/CLASS/*.png, classes in sorted order; grey images as one channel."""
+    from matplotlib.image import imread
+
+    classes = sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+    if not classes:
+        raise InputError(f"{folder}: no class folders in it; expected FOLDER/CLASS_NAME/IMAGE.png")
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for image_path in sorted((folder / name).iterdir()):
+            if image_path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                pixels = imread(image_path, format="png")
+            except (OSError, ValueError, SyntaxError) as error:
+                raise InputError(f"{image_path}: not a readable PNG image ({error})") from None
+            if pixels.ndim == 3:
+                colour = pixels[..., :3]  # alpha dropped
+                pixels = colour[..., 0] if np.ptp(colour, axis=-1).max() == 0 else colour.transpose(2, 0, 1)
+            pixels = pixels if pixels.ndim == 3 else pixels[None]
+            if images and pixels.shape != images[0].shape:
+                raise InputError(f"{image_path}: {list(pixels.shape)} (channels, height, width), but the first image "
+                                 f"is {list(images[0].shape)}; every image must have the same size")  # fmt: skip
+            images.append(pixels)
+            labels.append(label)
+    if not images:
+        raise InputError(f"{folder}: no .png images in its class folders ({', '.join(classes)})")
+    return _image_stack(np.array(images), str(folder)), np.array(labels, dtype=np.int64), tuple(classes)
+
+
+def load_images(path, input_shape):
+    """Images (N, C, S, S) to classify, from .npy, .npz (key 'images'), .csv (C*S*S values a row) or .json.
+
+    ``input_shape`` is (C, S), what the model reads.
+    """
+    channels, image_size = input_shape
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -229,7 +338,7 @@ def load_images(path, image_size):
             raise InputError(f"{path}: not a readable .npy file of numbers ({error})") from None
         except (OSError, EOFError) as error:
             raise InputError(f"{path}: not a readable .npy file ({error})") from None
-        if array.ndim == 2:
+        if array.ndim == 2 or (array.ndim == 3 and channels > 1 and array.shape[0] == channels):
             array = array[None]
     elif suffix == ".npz":
         arrays = _load_npz(path, "images under the key 'images'")
@@ -237,34 +346,28 @@ def load_images(path, image_size):
             raise InputError(f"{path}: no 'images' array (it holds {', '.join(arrays) or 'nothing'})")
         array = arrays["images"]
     elif suffix == ".csv":
-        array = _read_csv(path, image_size)
+        array = _read_csv(path, channels, image_size)
     elif suffix == ".json":
         value = read_json(path)
         if isinstance(value, dict) and "image" in value:
             value = [value["image"]]
         elif isinstance(value, dict) and "images" in value:
             value = value["images"]
-        if (
-            isinstance(value, list)
-            and value
-            and isinstance(value[0], list)
-            and value[0]
-            and not isinstance(value[0][0], list)
-        ):
-            value = [value]  # a single image
         try:
             array = np.array(value, dtype=float)
         except (ValueError, TypeError):
             raise InputError(
                 f"{path}: expected a list of {image_size}x{image_size} images (lists of rows of numbers)"
             ) from None
+        if array.ndim == 2 or (array.ndim == 3 and channels > 1 and len(array) == channels):
+            array = array[None]  # a single image
     else:
         raise InputError(f"{path}: unknown file type '{path.suffix}'; use .npy, .npz, .csv or .json")
-    return _image_stack(array, str(path), image_size)
+    return _image_stack(array, str(path), input_shape)
 
 
-def _read_csv(path, image_size):
-    values = image_size * image_size
+def _read_csv(path, channels, image_size):
+    values = channels * image_size * image_size
     rows = []
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -278,9 +381,10 @@ def _read_csv(path, image_size):
             raise InputError(f"{path}: line {number}: expected {values} numbers separated by commas") from None
         if len(row) != values:
             raise InputError(
-                f"{path}: line {number}: expected {values} values ({image_size}x{image_size} image), got {len(row)}"
+                f"{path}: line {number}: expected {values} values "
+                f"({channels}x{image_size}x{image_size} image), got {len(row)}"
             )
         rows.append(row)
     if not rows:
         raise InputError(f"{path}: no images in the file")
-    return np.array(rows).reshape(-1, image_size, image_size)
+    return np.array(rows).reshape(-1, channels, image_size, image_size)

@@ -14,6 +14,8 @@ pooling tie that close to a kink makes any finite difference wrong.
 
 import numpy as np
 
+from .layers import MaxPool2D, ReLU
+
 STEP = 1e-4
 TOLERANCE = 1e-6
 
@@ -67,3 +69,25 @@ def check_network(network, images, labels, step=STEP):
         numerical = numerical_gradient(loss, array, step)
         results[name] = (analytic[name], numerical, relative_error(analytic[name], numerical, loss_value))
     return results
+
+
+def kinks(network, images, labels, step=STEP):
+    """Where the loss is not smooth within reach of the +-2h steps: {"relu": n, "pool": m}.
+
+    ``relu``: ReLU inputs within 4h of 0; ``pool``: max-pooling windows whose two
+    largest entries are within 4h of each other (a tie, as the flat background
+    of a handwritten digit gives).  A step of 2h in one input moves a value by
+    about 2h times a weight, so these are the kinks a finite difference may
+    straddle; there the loss has no derivative, and the analytic gradient is the
+    convention of the layers (ReLU'(0) = 0, the first maximum), not a limit.
+    """
+    network.forward(images, labels)
+    counts = {"relu": 0, "pool": 0}
+    for named, layer in zip(network.arch.named, network.layers):
+        x = network.values[named.input]
+        if isinstance(layer, ReLU):
+            counts["relu"] += int((np.abs(x) < 4 * step).sum())
+        elif isinstance(layer, MaxPool2D) and layer.size > 1:
+            top = np.sort(layer._windows(x), axis=1)[:, -2:]
+            counts["pool"] += int((top[:, 1] - top[:, 0] < 4 * step).sum())
+    return counts

@@ -151,5 +151,9 @@ class Network:
         gradient at all, so nothing before it can learn again (a dead ReLU).
         """
         return np.array(
-            [layer.positive.reshape(len(layer.positive), -1).any(axis=1) for layer in self.layers if isinstance(layer, ReLU)]
+            [
+                layer.positive.reshape(len(layer.positive), -1).any(axis=1)
+                for layer in self.layers
+                if isinstance(layer, ReLU)
+            ]
         ).reshape(-1, len(self.values["image"]))

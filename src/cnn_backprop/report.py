@@ -2,7 +2,7 @@
 
 A document is a list of blocks, ``(kind, content)``:
 ``("title", text)``, ``("heading", text)``, ``("text", paragraph)``,
-``("pre", preformatted text)`` and ``("figures", {name: png_bytes})``.
+``("pre", preformatted text)`` and ``("figures", {name: (section, caption, png_bytes)})``.
 Markdown puts the figures in a folder beside the file; HTML embeds them, and
 writes every formula as plain text, so the file reads offline with no network.
 """
@@ -11,24 +11,17 @@ import base64
 import html
 from pathlib import Path
 
-from . import explain, files
-from .data import CLASSES
+import numpy as np
 
-CAPTIONS = {
-    "input": "Input image",
-    "kernel": "Convolution kernel",
-    "conv": "Convolution result (red: pooled maxima)",
-    "pool": "Max pooled map",
-    "pool_gradient": "Gradient routed through pooling",
-    "kernel_gradient": "Gradient w.r.t. the kernel",
-    "overview": "The whole pass",
-}
-# The walkthrough text's sections: their heading there, their title here, and their figures.
-SECTIONS = {
-    "GIVEN": ("Given", ("input", "kernel")),
-    "1. OUTPUT SIZES": ("1. Output sizes", ()),
-    "2. FORWARD PASS": ("2. Forward pass: each layer's values before activation", ("conv", "pool")),
-    "3. BACKWARD PASS": ("3. Backward pass: every gradient, down to the kernel", ("pool_gradient", "kernel_gradient")),
+from . import explain, files
+from .walkthrough import classes_of
+
+# Each walkthrough section's title in a document.
+TITLES = {
+    "given": "Given",
+    "sizes": "1. Output sizes",
+    "forward": "2. Forward pass: each layer's values before activation",
+    "backward": "3. Backward pass: every gradient, down to the kernel",
 }
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -40,35 +33,30 @@ figcaption { font-size: 0.85rem; color: #555; }
 
 
 def walkthrough_document(result, explain_arithmetic=True, decimals=4, figures=None):
-    """The walkthrough's blocks: the given values, answers 1-3 with their arithmetic, the figures."""
-    text = explain.format_walkthrough(result, explain=explain_arithmetic, decimals=decimals)
-    sections = dict(split_sections(text))
+    """The walkthrough's blocks: the given values, answers 1-3 with their arithmetic, the figures.
+
+    ``figures`` is ``figures.walkthrough_pngs(result)``: {name: (section, caption, png)}.
+    """
     figures = figures or {}
     given = result["given"]
+    image = np.shape(given["image"])
     blocks = [
         ("title", "Backpropagation through a CNN: one forward and one backward pass"),
         (
             "text",
-            f"A {len(given['image'])}x{len(given['image'])} image of a {CLASSES[given['label']]} "
-            f"(label {given['label']}); every number below was computed by cnn-backprop and checked against "
-            "finite differences and PyTorch.",
+            f"A {'x'.join(map(str, image))} image of a {classes_of(given)[given['label']]} (label {given['label']}); "
+            "every number below was computed by cnn-backprop and checked against finite differences and PyTorch.",
         ),
     ]
-    for heading, (title, names) in SECTIONS.items():
-        blocks += [("heading", title), ("pre", sections[heading])]
-        chosen = {name: figures[name] for name in names if name in figures}
+    for section in explain.sections(result, explain=explain_arithmetic, decimals=decimals):
+        blocks += [("heading", TITLES[section.key]), ("pre", explain.section_text(section))]
+        chosen = {name: figure for name, figure in figures.items() if figure[0] == section.key}
         if chosen:
             blocks.append(("figures", chosen))
-    if "overview" in figures:
-        blocks += [("heading", "The whole pass"), ("figures", {"overview": figures["overview"]})]
+    overview = {name: figure for name, figure in figures.items() if figure[0] is None}
+    if overview:
+        blocks += [("heading", "The whole pass"), ("figures", overview)]
     return blocks
-
-
-def split_sections(text):
-    """[(heading, body)] of the walkthrough text, whose sections are separated by blank lines."""
-    for chunk in text.split("\n\n"):
-        heading, _, body = chunk.partition("\n")
-        yield heading.split(" (")[0], body
 
 
 MARKDOWN = {"title": "# {}", "heading": "## {}", "text": "{}", "pre": "```text\n{}\n```"}
@@ -86,9 +74,9 @@ def to_markdown(blocks, figure_dir):
             out.append(MARKDOWN[kind].format(content))
             continue
         links = []
-        for name, png in content.items():
+        for name, (_, caption, png) in content.items():
             files.atomic_write(figure_dir / f"{name}.png", lambda handle, png=png: handle.write(png))
-            links.append(f"![{CAPTIONS.get(name, name)}]({figure_dir.name}/{name}.png)")
+            links.append(f"![{caption}]({figure_dir.name}/{name}.png)")
         out.append(" ".join(links))
     return "\n\n".join(out) + "\n"
 
@@ -101,9 +89,9 @@ def to_html(blocks):
         if kind != "figures":
             body.append(HTML[kind].format(html.escape(content)))
             continue
-        for name, png in content.items():
+        for name, (_, caption, png) in content.items():
             data = base64.b64encode(png).decode("ascii")
-            caption = html.escape(CAPTIONS.get(name, name))
+            caption = html.escape(caption)
             wide = ' class="wide"' if name == "overview" else ""
             body.append(
                 f'<figure{wide}><img alt="{caption}" src="data:image/png;base64,{data}">'

@@ -40,10 +40,12 @@ def number(value, where):
     return float(value)
 
 
-def label(value, where):
-    """A class label: 0 (cross) or 1 (rectangle)."""
-    if isinstance(value, bool) or value not in (0, 1) or isinstance(value, str):
-        raise InputError(f"{where} must be 0 (cross) or 1 (rectangle), got {value!r}")
+def label(value, where, classes=("cross", "rectangle")):
+    """A class label: a whole number 0..K-1 for the K ``classes`` (names)."""
+    if isinstance(value, bool) or isinstance(value, str) or value not in range(len(classes)):
+        if len(classes) == 2:
+            raise InputError(f"{where} must be 0 ({classes[0]}) or 1 ({classes[1]}), got {value!r}")
+        raise InputError(f"{where} must be a class 0..{len(classes) - 1}, got {value!r}")
     return int(value)
 
 
@@ -56,70 +58,43 @@ def finite_array(array, where):
     return array
 
 
-def number_array(value, where, ndim, square=False):
-    """A nested list of numbers as a float array of ``ndim`` dimensions, rectangular."""
-    expected = {1: "a list of numbers", 2: "a list of rows (a list of lists of numbers)"}[ndim]
+EXPECTED = {
+    1: "a list of numbers",
+    2: "a list of rows (a list of lists of numbers)",
+    3: "a list of channels, each a list of rows",
+    4: "a list of filters, each a list of channels, each a list of rows",
+}
 
-    def walk(item, depth):
-        if depth == ndim:
-            number_or_fail(item)
+
+def depth(value):
+    """How deeply lists nest at the start of ``value`` (a number is 0)."""
+    return 1 + depth(value[0]) if isinstance(value, list) and value else 0
+
+
+def number_array(value, where, ndims, square=False):
+    """A nested list of numbers as a float array with one of ``ndims`` dimensions, rectangular.
+
+    ``square``: the last two sides must be equal (an image, a kernel).
+    """
+    ndims = (ndims,) if isinstance(ndims, int) else ndims
+    ndim = depth(value) if depth(value) in ndims else ndims[0]
+    expected = " or ".join(EXPECTED[n] for n in ndims)
+
+    def walk(item, level):
+        if level == ndim:
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                raise InputError(f"{where} must be {expected}, got an entry {item!r:.40}")
             return
         if not isinstance(item, list) or not item:
             raise InputError(f"{where} must be {expected}, got {value!r:.60}")
+        lengths = {len(sub) for sub in item if isinstance(sub, list)}
+        if level < ndim - 1 and len(lengths) > 1:
+            raise InputError(f"{where} is ragged: lists of lengths {sorted(lengths)} side by side")
         for sub in item:
-            walk(sub, depth + 1)
-
-    def number_or_fail(item):
-        if isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise InputError(f"{where} must be {expected}, got an entry {item!r}")
+            walk(sub, level + 1)
 
     walk(value, 0)
-    if ndim == 2:
-        lengths = {len(row) for row in value}
-        if len(lengths) > 1:
-            raise InputError(f"{where} is ragged: its rows have lengths {sorted(lengths)}")
-        if square and len(value) != len(value[0]):
-            raise InputError(f"{where} must be square, got {len(value)}x{len(value[0])}")
-    return finite_array(np.array(value, dtype=float), where)
-
-
-MAX_SIDE = 1024  # the padded image; far beyond any exercise, and keeps one image's arrays in memory
-
-
-def architecture(arch, where="the architecture"):
-    """Check that the sizes of ``arch`` (a network.Architecture) fit together, and fit in memory."""
-    if arch.image_size < 1 or arch.channels < 1 or arch.filters < 1:
-        raise InputError(f"{where}: image size, channels and filters must be >= 1")
-    if arch.kernel_size < 1 or arch.conv_stride < 1 or arch.pool_size < 1 or arch.pool_stride < 1:
-        raise InputError(f"{where}: kernel size, conv stride, pool size and pool stride must be >= 1")
-    if arch.conv_padding < 0:
-        raise InputError(f"{where}: conv padding must be >= 0, got {arch.conv_padding}")
-    padded = arch.image_size + 2 * arch.conv_padding
-    if padded > MAX_SIDE or arch.channels > MAX_SIDE or arch.filters > MAX_SIDE:
-        raise InputError(
-            f"{where}: a {arch.image_size}x{arch.image_size} image with padding {arch.conv_padding} is "
-            f"{padded}x{padded}, with {arch.channels} channels and {arch.filters} filters; at most "
-            f"{MAX_SIDE} is supported for each"
-        )
-    if arch.kernel_size > padded:
-        raise InputError(
-            f"{where}: a {arch.kernel_size}x{arch.kernel_size} kernel does not fit a "
-            f"{arch.image_size}x{arch.image_size} image with padding {arch.conv_padding} ({padded}x{padded})"
-        )
-    if arch.pool_size > arch.conv_size:
-        raise InputError(
-            f"{where}: a {arch.pool_size}x{arch.pool_size} pool window does not fit the "
-            f"{arch.conv_size}x{arch.conv_size} feature map"
-        )
-    return arch
-
-
-def fc_weights_length(arch, got, where):
-    """The FC layer takes one weight per pooled value; say why when the count is off."""
-    if got != arch.fc_inputs:
-        p = arch.pool_out_size
-        raise InputError(
-            f"{where}: pool size {arch.pool_size} at stride {arch.pool_stride} on a "
-            f"{arch.conv_size}x{arch.conv_size} feature map gives {p}x{p}, so fc_weights needs "
-            f"{arch.fc_inputs} value{'s' * (arch.fc_inputs != 1)}, got {got}"
-        )
+    array = np.array(value, dtype=float)
+    if square and ndim >= 2 and array.shape[-1] != array.shape[-2]:
+        raise InputError(f"{where} must be square, got {array.shape[-2]}x{array.shape[-1]}")
+    return finite_array(array, where)
