@@ -1,6 +1,7 @@
 """The command line end to end: output, files written, and one-line errors with exit status 2."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def test_figures_are_written(capsys, tmp_path):
     assert status == 0
     names = {p.name for p in (tmp_path / "figs").iterdir()}
     assert names == {
-        f"{n}.png" for n in ("input", "kernel", "conv", "pool", "pool_gradient", "kernel_gradient", "overview")
+        f"{n}.png" for n in ("image", "conv_kernel", "conv_pre", "pool", "dL_dconv_relu", "dL_dconv_kernel", "overview")
     }
     for path in (tmp_path / "figs").iterdir():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
@@ -103,7 +104,7 @@ def test_errors_are_one_line_with_status_2(capsys, tmp_path, monkeypatch, argv, 
         ('{"label": 2}', "label must be 0 (cross) or 1 (rectangle), got 2"),
         ('{"image": [[1, 2], [3]]}', "image is ragged"),
         ('{"conv_bias": NaN}', "conv_bias must be a finite number, got nan"),
-        ('{"pool_size": 4}', "a 4x4 pool window does not fit the 3x3 feature map"),
+        ('{"pool_size": 4}', "pool: a 4x4 pool window does not fit the 3x3 map; use maxpool 3 or smaller"),
     ],
 )
 def test_bad_given_files(capsys, tmp_path, content, message):
@@ -180,16 +181,17 @@ def test_train_evaluate_predict_dataset_end_to_end(capsys, tmp_path):
     rows = json.loads(out)
     assert status == 0 and [row["index"] for row in rows] == [0, 1, 2, 3]
     for row in rows:
-        assert set(row) == {"index", "label", "class", "probability_rectangle"}
+        assert set(row) == {"index", "label", "class", "probabilities", "probability_rectangle"}
         assert row["class"] == ("rectangle" if row["label"] == 1 else "cross")
         assert (row["probability_rectangle"] > 0.5) == (row["label"] == 1)
+        assert row["probabilities"] == [1 - row["probability_rectangle"], row["probability_rectangle"]]
 
 
 def test_dataset_is_the_training_set_of_the_same_seed(capsys, tmp_path):
-    from cnn_backprop.train import TrainOptions, make_datasets
+    from cnn_backprop import data
 
     run(capsys, "dataset", "--count", "50", "--seed", "4", "--out", str(tmp_path / "d.npz"))
-    images = make_datasets(TrainOptions(train_size=50, seed=4))[0]
+    images = data.load("shapes", seed=4, train_size=50).train_images
     np.testing.assert_array_equal(np.load(tmp_path / "d.npz")["images"], images)
 
 
@@ -217,12 +219,112 @@ def test_gradcheck_exits_1_when_a_gradient_is_wrong(capsys, monkeypatch):
 
     correct = Conv2D.backward
 
-    def doubled_kernel_gradient(self, grad_out, input_grad=True):
-        result = correct(self, grad_out, input_grad)
-        self.dL_dkernel = 2 * self.dL_dkernel
+    def doubled_kernel_gradient(self, grad):
+        result = correct(self, grad)
+        self.grads["kernel"] = 2 * self.grads["kernel"]
         return result
 
     monkeypatch.setattr(Conv2D, "backward", doubled_kernel_gradient)
     status, out, _ = run(capsys, "gradcheck", "--seed", "1")
     assert status == 1
     assert "dL/dconv_kernel" in out and "FAIL" in out and out.rstrip().splitlines()[-1].startswith("FAILED: worst")
+
+
+DIGITS_NET = "conv 4x3x3 pad 1, relu, maxpool 2, conv 6x3x3 pad 1, relu, avgpool 2, dense 10, softmax"
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    """A small digits model trained for a few epochs, and its folder."""
+    folder = tmp_path_factory.mktemp("digits")
+    status = main(["train", "--data", "digits", "--net", DIGITS_NET, "--epochs", "6", "--quiet",
+                   "--out", str(folder / "digits.npz")])  # fmt: skip
+    assert status == 0
+    return folder
+
+
+def test_digits_train_evaluate_predict_export(capsys, digits_model):
+    torch = pytest.importorskip("torch")
+    capsys.readouterr()
+    model = digits_model / "digits.npz"
+    status, out, _ = run(capsys, "evaluate", "--model", str(model), "--json", "--plot", str(digits_model / "e.png"))
+    report = json.loads(out)
+    assert status == 0 and report["count"] == 450 and report["classes"] == [str(k) for k in range(10)]
+    confusion = np.array(report["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 450
+    assert report["accuracy"] == np.trace(confusion) / 450 > 0.8
+    np.testing.assert_allclose(report["class_accuracy"], np.diag(confusion) / confusion.sum(axis=1))
+    assert (digits_model / "e.png").read_bytes()[:4] == b"\x89PNG"
+    status, text, _ = run(capsys, "evaluate", "--model", str(model))
+    assert "true / predicted" in text and text.count("%") == 11  # overall and one per class
+
+    run(capsys, "dataset", "--data", "digits", "--out", str(digits_model / "test.npz"))
+    status, out, _ = run(capsys, "predict", "--model", str(model), str(digits_model / "test.npz"), "--json")
+    rows = json.loads(out)
+    assert status == 0 and len(rows) == 450
+    assert set(rows[0]) == {"index", "label", "class", "probabilities"} and len(rows[0]["probabilities"]) == 10
+    for row in rows[:20]:
+        assert row["label"] == int(np.argmax(row["probabilities"])) and row["class"] == str(row["label"])
+
+    status, out, _ = run(capsys, "export", "--model", str(model), "--out", str(digits_model / "model.py"))
+    assert status == 0 and "LOSS = 'cross_entropy'" in out
+    namespace = {"__file__": str(digits_model / "model.py")}
+    exec((digits_model / "model.py").read_text(), namespace)
+    assert namespace["LOSS"] == "cross_entropy" and namespace["SPEC"] == DIGITS_NET
+    images = np.load(digits_model / "test.npz")["images"]
+    with torch.no_grad():
+        theirs = torch.softmax(namespace["build"]()(torch.from_numpy(images)), dim=1).numpy()
+    np.testing.assert_allclose(theirs, [row["probabilities"] for row in rows], rtol=0, atol=1e-12)
+
+
+def test_export_without_weights_and_with_a_path(capsys, tmp_path, digits_model):
+    pytest.importorskip("torch")
+    status, _, _ = run(capsys, "export", "--net", "conv 2x3x3, relu, maxpool 2, dense 1, sigmoid", "--out",
+                       str(tmp_path / "fresh.py"))  # fmt: skip
+    namespace = {"__file__": str(tmp_path / "fresh.py")}
+    exec((tmp_path / "fresh.py").read_text(), namespace)
+    assert status == 0 and namespace["LOSS"] == "bce" and namespace["WEIGHTS"] is None
+    model = namespace["build"]()
+    assert [name for name, _ in model.named_children()] == ["conv", "conv_relu", "pool", "fc_input", "fc"]
+    assert model.fc.in_features == 2 and model.conv.weight.dtype == namespace["torch"].float64
+    run(capsys, "export", "--model", str(digits_model / "digits.npz"), "--out", str(tmp_path / "elsewhere.py"))
+    namespace = {"__file__": str(tmp_path / "elsewhere.py")}
+    exec((tmp_path / "elsewhere.py").read_text(), namespace)
+    loaded = namespace["build"]()  # the model file found from the exported file's folder
+    again = namespace["build"](str(digits_model / "digits.npz"))  # or from a path
+    assert all((a == b).all() for a, b in zip(loaded.state_dict().values(), again.state_dict().values()))
+
+
+def test_walkthrough_of_any_network_from_a_given_file(capsys, tmp_path):
+    status, out, _ = run(capsys, "walkthrough", "--data", "digits", "--seed", "4", "--json")
+    given = json.loads(out)["given"]
+    assert status == 0 and given["net"].startswith("conv 8x3x3 pad 1") and np.shape(given["image"]) == (8, 8)
+    (tmp_path / "one-digit.json").write_text(json.dumps(given))
+    status, out, _ = run(capsys, "walkthrough", "--given", str(tmp_path / "one-digit.json"), "--figures",
+                         str(tmp_path / "figs"))  # fmt: skip
+    assert status == 0 and "conv2_pre (before ReLU):" in out and "dL/dconv1_kernel:" in out
+    names = {p.stem for p in (tmp_path / "figs").iterdir()}
+    assert names == {"image", "conv1_kernel", "conv1_pre", "pool1", "dL_dconv1_relu", "conv2_kernel", "conv2_pre",
+                     "pool2", "dL_dconv2_relu", "dL_dconv2_kernel", "dL_dconv1_kernel", "overview"}  # fmt: skip
+
+
+@pytest.mark.parametrize("which", ["conv2_kernel[3,0,1,2]", "conv1_pre[0,1,1]", "fc_pre[4]", "dL/dpool1[2,1,1]",
+                                   "fc_weights[2,5]", "conv2_bias[7]", "dL/dconv1_relu[5,3,3]"])  # fmt: skip
+def test_explain_one_value_shows_every_term_and_they_add_up(capsys, which):
+    status, out, _ = run(capsys, "walkthrough", "--data", "digits", "--seed", "1", "--explain", which,
+                         "--decimals", "12")  # fmt: skip
+    _, js, _ = run(capsys, "walkthrough", "--data", "digits", "--seed", "1", "--json")
+    result = json.loads(js)
+    assert status == 0
+    for line in out.strip().splitlines():
+        target, expression = line.split(" = ", 1)
+        *_, total = expression.rsplit(" = ", 1)
+        name, index = re.match(r"(?:dL/d)?(\w+)\[([\d,]+)\]", target).groups()
+        part = "backward" if target.startswith("dL/d") else "forward"
+        expected = np.asarray(result[part][name if name != "z" else "fc_pre"])[tuple(map(int, index.split(",")))]
+        assert float(total) == pytest.approx(expected, abs=1e-11), line
+        # where the line is a plain sum of products, what it shows adds up to its total (to the decimals shown)
+        sums = [part for part in expression.split(" = ")[:-1] if re.fullmatch(r"[-+*/().\de ]+", part)]
+        assert sums or which.startswith("dL/dconv1_relu"), line  # only a max pool's routing is not a plain sum
+        for shown in sums:
+            assert eval(shown) == pytest.approx(expected, abs=1e-9), line  # our own digits and + * / ( )

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from cnn_backprop import files
-from cnn_backprop.network import Architecture, init_params
+from cnn_backprop.architecture import DIGITS_SPEC, Architecture
+from cnn_backprop.data import CLASSES
+from cnn_backprop.network import init_params
 
 COMMAND = str(Path(sys.executable).parent / "cnn-backprop")
 
@@ -19,8 +21,16 @@ COMMAND = str(Path(sys.executable).parent / "cnn-backprop")
 def workdir(tmp_path_factory):
     """A folder of good and bad files, shared by every case (none of them may change)."""
     root = tmp_path_factory.mktemp("inputs")
-    arch = Architecture()
-    files.save_model(root / "model.npz", arch, init_params(arch, np.random.default_rng(0)))
+    arch = Architecture.parse()
+    files.save_model(root / "model.npz", arch, init_params(arch, np.random.default_rng(0)), CLASSES)
+    digits = Architecture.parse(DIGITS_SPEC, 1, 8)
+    files.save_model(
+        root / "digits.npz", digits, init_params(digits, np.random.default_rng(0)), list("0123456789"), "digits"
+    )
+    np.savez(root / "three.npz", images=np.zeros((6, 5, 5)), labels=np.array([0, 1, 2, 0, 1, 2]))
+    (root / "folder" / "a").mkdir(parents=True)
+    (root / "folder" / "a" / "x.png").write_bytes(b"not a png")
+    (root / "nofolders").mkdir()
     np.savez(root / "data.npz", images=np.zeros((3, 5, 5)), labels=np.array([0, 1, 0]))
     np.savez(root / "bad_labels.npz", images=np.zeros((2, 5, 5)), labels=np.array([0, 7]))
     np.savez(root / "short_labels.npz", images=np.zeros((2, 5, 5)), labels=np.array([0]))
@@ -47,6 +57,8 @@ def workdir(tmp_path_factory):
         "g_bool.json": {"label": True},
         "g_inf.json": {"fc_bias": 1e999},
         "g_huge.json": {"conv_padding": 10**10},
+        "g_digits.json": {"net": DIGITS_SPEC, "label": 10},
+        "g_dense.json": {"net": DIGITS_SPEC, "fc_weights": [[1.0] * 63] * 10},
     }
     for name, value in givens.items():
         (root / name).write_text(json.dumps(value))
@@ -55,11 +67,11 @@ def workdir(tmp_path_factory):
 
 CASES = [
     # walkthrough --given
-    (["walkthrough", "--given", "g_list.json"], "g_list.json must be a JSON object with keys from image, label"),
+    (["walkthrough", "--given", "g_list.json"], "g_list.json must be a JSON object with keys image, label"),
     (["walkthrough", "--given", "g_key.json"], 'unknown key "pool_strid" (did you mean "pool_stride"?)'),
     (["walkthrough", "--given", "g_label.json"], "label must be 0 (cross) or 1 (rectangle), got 3"),
     (["walkthrough", "--given", "g_bool.json"], "label must be 0 (cross) or 1 (rectangle), got True"),
-    (["walkthrough", "--given", "g_ragged.json"], "image is ragged: its rows have lengths [2, 3]"),
+    (["walkthrough", "--given", "g_ragged.json"], "image is ragged: lists of lengths [2, 3] side by side"),
     (["walkthrough", "--given", "g_square.json"], "conv_kernel must be square, got 2x3"),
     (["walkthrough", "--given", "g_type.json"], "conv_bias must be a number, got 'one'"),
     (["walkthrough", "--given", "g_stride.json"], "conv_stride must be a whole number >= 1, got 0"),
@@ -67,52 +79,75 @@ CASES = [
     (["walkthrough", "--given", "g_pool.json"], "pool_size must be a whole number >= 1, got 0"),
     (["walkthrough", "--given", "g_float.json"], "pool_stride must be a whole number >= 1, got 1.5"),
     (["walkthrough", "--given", "g_inf.json"], "fc_bias must be a finite number, got inf"),
-    (["walkthrough", "--given", "g_big.json"], "a 7x7 kernel does not fit a 5x5 image with padding 0 (5x5)"),
+    (["walkthrough", "--given", "g_big.json"], "conv: a 7x7 kernel does not fit a 5x5 image; use padding 1"),
     (
         ["walkthrough", "--given", "g_fc.json"],
         "pool size 2 at stride 2 on a 3x3 feature map gives 1x1, so fc_weights needs 1 value, got 4",
     ),
+    (["walkthrough", "--given", "g_huge.json"], "is 20000000005x20000000005, with 1 filters; at most 1024"),
+    (["walkthrough", "--given", "g_digits.json"], "label must be a class 0..9, got 10"),
     (
-        ["walkthrough", "--given", "g_huge.json"],
-        "is 20000000005x20000000005, with 1 channels and 1 filters; at most 1024",
+        ["walkthrough", "--given", "g_dense.json", "--data", "digits"],
+        "gives 2x2 on 16 channels, so fc_weights needs 640 values (10 rows of 64), got 630",
     ),
-    (["train", "--padding", "600"], "with padding 600 is 1205x1205"),
+    (["walkthrough", "--given", "g_digits.json", "--net", "dense 2, softmax"], "but --net says 'dense 2, softmax'"),
     (["walkthrough", "--given", "notjson.json"], "notjson.json: not valid JSON"),
     (["walkthrough", "--given", "nothere.json"], "nothere.json: no such file"),
     (["walkthrough", "--figures", "old.npz"], "cannot write to old.npz: it exists and is not a directory"),
+    (["walkthrough", "--explain", "conv_pre[9,9]"], "--explain conv_pre[9,9]: conv_pre is 3x3; give 2 indices"),
+    (["walkthrough", "--explain", "conv_kernal[0,0]"], "no quantity 'conv_kernal' (did you mean \"conv_kernel\"?)"),
+    (["walkthrough", "--explain", "conv_pre(1)"], "--explain 'conv_pre(1)': write NAME[i,j,...]"),
     (["gradcheck", "--given", "g_fc.json"], "fc_weights needs 1 value, got 4"),
-    # architecture options
-    (["train", "--kernel-size", "9"], "a 9x9 kernel does not fit a 5x5 image with padding 0"),
-    (["train", "--pool-size", "4"], "a 4x4 pool window does not fit the 3x3 feature map"),
-    (["train", "--padding", "-1"], "argument --padding: must be >= 0, got -1"),
-    (["train", "--filters", "0"], "argument --filters: must be >= 1, got 0"),
+    # network specs
+    (
+        ["walkthrough", "--net", "conv 8x3x3, relu, maxpool 2, conv 16x3x3, dense 1, sigmoid"],
+        "conv2: a 3x3 kernel does not fit a 1x1 map; use padding 1 or drop pool",
+    ),
+    (["train", "--net", "convolution 8x3x3, dense 1, sigmoid"], "unknown layer 'convolution'"),
+    (["train", "--net", "conv 8x3, dense 1, sigmoid"], "'conv 8x3': '8x3' is not FxKxK; write conv FxKxK"),
+    (["train", "--net", "conv 2x3x3, relu, dense 1"], "a network ends in sigmoid or softmax"),
+    (["train", "--net", "conv 2x3x3, relu, dense 4, sigmoid"], "sigmoid gives P(class 1) from one number z"),
+    (["train", "--net", "conv 1x3x3 pad 600, relu, dense 1, sigmoid"], "with padding 600 is 1205x1205"),
+    (["train", "--net", "conv 1x3x3, maxpool 4, dense 1, sigmoid"], "pool: a 4x4 pool window does not fit the 3x3 map"),
+    (["train", "--net", "dense 3, softmax"], "the data has 2 classes (cross, rectangle), the network tells 3 apart"),
+    (["train", "--data", "three.npz", "--net", "dense 1, sigmoid"], "end it in 'dense 3, softmax'"),
     (["train", "--lr", "nan"], "argument --lr: must be a positive number, got nan"),
     (["train", "--lr", "-1"], "argument --lr: must be a positive number, got -1"),
     (["train", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+    (["train", "--init", "zeros"], "argument --init: invalid choice: 'zeros'"),
     (
         ["train", "--epochs", "2", "--lr", "1e6", "--train-size", "64", "--out", "old.npz"],
-        "training stopped in epoch 1: the ReLU died",
+        "training stopped in epoch 1: a ReLU died",
     ),
+    # data sources
+    (["train", "--data", "mnist"], "mnist: a data set is 'shapes', 'digits', an .npz file or a folder"),
+    (["train", "--data", "nofolders"], "nofolders: no class folders in it"),
+    (["train", "--data", "folder"], "x.png: not a readable PNG image"),
     # output paths
     (["train", "--out", "no/such/dir/m.npz"], "cannot write no/such/dir/m.npz: directory no/such/dir does not exist"),
-    (["train", "--plot", "curves.txt"], "curves.txt: the figure's file name must end in .png, .svg or .pdf"),
-    (["dataset", "--out", "d.csv"], "a data set is written as .npz"),
-    (["exercise", "--out", "sheets", "--padding", "0", "600"], "--padding 600 with --pool-stride 1: a 5x5 image"),
-    (["dataset", "--out", "missing/d.npz"], "directory missing does not exist"),
-    # data and image files
+    (["train", "--plot", "curves.txt"], "curves.txt: the file name must end in .png or .svg or .pdf"),
+    (["dataset", "--out", "d.csv"], "d.csv: the file name must end in .npz"),
     (
-        ["evaluate", "--model", "model.npz", "--data", "bad_labels.npz"],
-        "labels must be 0 (cross) or 1 (rectangle), got 7",
+        ["exercise", "--out", "sheets", "--padding", "0", "600"],
+        "--padding 600: conv: a 5x5 image with padding 600 is 1205x1205",
     ),
+    (["dataset", "--out", "missing/d.npz"], "directory missing does not exist"),
+    (["export", "--net", "conv 2x9x9, dense 1, sigmoid", "--out", "m.py"], "conv: a 9x9 kernel does not fit"),
+    (["export", "--model", "model.npz", "--out", "m.txt"], "m.txt: the file name must end in .py"),
+    (["export", "--out", "m.py"], "one of the arguments --model --net is required"),
+    # data and image files
+    (["evaluate", "--model", "model.npz", "--data", "three.npz"], "label 2 is not one of the model's 2 classes"),
+    (["evaluate", "--model", "model.npz", "--data", "bad_labels.npz"], "label 7 is not one of the model's 2 classes"),
     (["evaluate", "--model", "model.npz", "--data", "short_labels.npz"], "labels must have shape (2,), one per image"),
     (
         ["evaluate", "--model", "model.npz", "--data", "pickled.npz"],
         "holds pickled Python objects, which are never loaded",
     ),
     (["evaluate", "--model", "model.npz", "--data", "empty.npz"], "not a readable .npz file (it is not a zip archive)"),
-    (["evaluate", "--model", "model.npz", "--data", "data.csv"], "a data set must be an .npz file"),
-    (["predict", "--model", "model.npz", "wrong_size.npy"], "images are 4x4, the model expects 5x5"),
-    (["predict", "--model", "model.npz", "half.csv"], "line 1: expected 25 values (5x5 image), got 3"),
+    (["evaluate", "--model", "model.npz", "--data", "data.csv"], "a data set is 'shapes', 'digits', an .npz file"),
+    (["evaluate", "--model", "digits.npz", "--data", "data.npz"], "images are 1x5x5, the model expects 1x8x8"),
+    (["predict", "--model", "model.npz", "wrong_size.npy"], "images are 1x4x4 (channels x height x width), the model"),
+    (["predict", "--model", "model.npz", "half.csv"], "line 1: expected 25 values (1x5x5 image), got 3"),
     (["predict", "--model", "model.npz", "nothere.npy"], "nothere.npy: no such file"),
     # model files
     (["predict", "--model", "old.npz", "wrong_size.npy"], "old.npz: not a readable .npz file"),

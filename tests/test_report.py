@@ -10,7 +10,7 @@ from cnn_backprop import walkthrough
 from cnn_backprop.cli import main
 from cnn_backprop.report import to_html, walkthrough_document
 
-FIGURES = {"input", "kernel", "conv", "pool", "pool_gradient", "kernel_gradient", "overview"}
+FIGURES = {"image", "conv_kernel", "conv_pre", "pool", "dL_dconv_relu", "dL_dconv_kernel", "overview"}
 
 
 def test_markdown_report_has_answers_and_figures_beside_it(capsys, tmp_path):

@@ -5,48 +5,45 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cnn_backprop.network import Architecture
-from cnn_backprop.train import (
-    TrainingDiverged,
-    TrainOptions,
-    confusion_matrix,
-    evaluate,
-    fresh_test_set,
-    make_datasets,
-    train,
-)
+from cnn_backprop import data
+from cnn_backprop.architecture import Architecture
+from cnn_backprop.train import TrainingDiverged, TrainOptions, confusion_matrix, evaluate, train
+
+from conftest import seed_family
+
+SEED = Architecture.parse()
 
 
 def test_defaults_reach_99_percent_on_2000_test_images():
     options = TrainOptions()
     assert options.test_size >= 2000
-    result = train(Architecture(), options)
+    result = train(SEED, options)
     assert result["test_accuracy"] >= 0.99
     assert result["train_accuracy"] >= 0.99
     assert len(result["history"]) == options.epochs
 
 
 def test_a_short_run_with_pool_stride_two_and_more_filters_learns():
-    arch = Architecture(filters=4, pool_stride=2)
+    arch = seed_family(filters=4, pool_stride=2)
     result = train(arch, TrainOptions(train_size=2000, epochs=10, seed=1))
     assert result["test_accuracy"] >= 0.97
 
 
 def test_same_options_same_model_bit_for_bit():
     options = TrainOptions(train_size=500, test_size=100, epochs=3, seed=7)
-    first = train(Architecture(), options)["network"].params
-    second = train(Architecture(), options)["network"].params
+    first = train(SEED, options)["network"].params
+    second = train(SEED, options)["network"].params
     for name in first:
         assert first[name].tobytes() == second[name].tobytes()
-    other = train(Architecture(), replace(options, seed=8))["network"].params
+    other = train(SEED, replace(options, seed=8))["network"].params
     assert not np.array_equal(first["conv_kernel"], other["conv_kernel"])
 
 
 def test_history_is_what_evaluate_reports():
     options = TrainOptions(train_size=300, test_size=200, epochs=2, seed=2)
-    result = train(Architecture(), options)
-    _, _, test_images, test_labels = make_datasets(options)
-    metrics = evaluate(result["network"], test_images, test_labels)
+    result = train(SEED, options)
+    dataset = data.load("shapes", options.seed, options.train_size, options.test_size)
+    metrics = evaluate(result["network"], dataset.test_images, dataset.test_labels)
     assert result["history"][-1]["test_accuracy"] == metrics["accuracy"] == result["test_accuracy"]
     assert result["history"][-1]["test_loss"] == metrics["loss"]
 
@@ -54,18 +51,18 @@ def test_history_is_what_evaluate_reports():
 def test_evaluate_loss_is_exact_for_confident_mistakes():
     # A network so wrong that sigmoid rounds to exactly 0 or 1 must still report the true loss,
     # z itself, not a clipped log.
-    result = train(Architecture(), TrainOptions(train_size=200, test_size=50, epochs=1))
+    result = train(SEED, TrainOptions(train_size=200, test_size=50, epochs=1))
     network = result["network"]
     network.params["fc_bias"][:] = 5000.0
-    images, labels = fresh_test_set(50, 0)
+    images, labels, _, _ = data.evaluation_set("shapes", 0, 50)
     logits = network.logits(images)[:, 0]
     expected = np.mean(np.where(labels == 1, 0.0, logits))
     assert evaluate(network, images, labels)["loss"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_dead_relu_stops_training_with_the_reason():
-    with pytest.raises(TrainingDiverged, match=r"training stopped in epoch 1: the ReLU died .* learning rate 1e\+06"):
-        train(Architecture(), TrainOptions(train_size=256, test_size=64, epochs=5, lr=1e6))
+    with pytest.raises(TrainingDiverged, match=r"training stopped in epoch 1: a ReLU died .* learning rate 1e\+06"):
+        train(SEED, TrainOptions(train_size=256, test_size=64, epochs=5, lr=1e6))
 
 
 def test_overflow_stops_training_with_the_epoch(monkeypatch):
@@ -86,17 +83,30 @@ def test_overflow_stops_training_with_the_epoch(monkeypatch):
         match=r"^training diverged in epoch 2 \(overflow encountered in .*\): "
         r"the learning rate 0.3 is probably too large",
     ):
-        train(Architecture(), TrainOptions(train_size=256, test_size=64, epochs=5))
+        train(SEED, TrainOptions(train_size=256, test_size=64, epochs=5))
 
 
 def test_confusion_matrix_by_hand():
-    labels = np.array([0, 0, 1, 1, 1])
-    probabilities = np.array([0.1, 0.9, 0.8, 0.2, 0.51])
-    assert confusion_matrix(labels, probabilities).tolist() == [[1, 1], [1, 2]]
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    predicted = np.array([0, 1, 1, 0, 1, 1])
+    assert confusion_matrix(labels, predicted, 3).tolist() == [[1, 1, 0], [1, 2, 0], [0, 1, 0]]
 
 
 def test_fresh_test_set_is_not_the_training_set():
-    options = TrainOptions(train_size=100, seed=3)
-    train_images = make_datasets(options)[0]
-    fresh = fresh_test_set(100, 3)[0]
+    train_images = data.load("shapes", seed=3, train_size=100).train_images
+    fresh = data.evaluation_set("shapes", 3, 100)[0]
     assert not any(np.array_equal(a, b) for a in train_images[:20] for b in fresh[:20])
+
+
+def test_a_softmax_network_learns_the_shapes_and_evaluates_per_class():
+    arch = Architecture.parse("conv 2x3x3, relu, avgpool 2 stride 1, dense 2, softmax")
+    result = train(arch, TrainOptions(train_size=1000, test_size=400, epochs=5, lr=0.3, seed=1))
+    assert result["test_accuracy"] >= 0.97
+    images, labels, _, _ = data.evaluation_set("shapes", 1, 200)
+    metrics = evaluate(result["network"], images, labels)
+    assert metrics["probabilities"].shape == (200, 2) and (metrics["predicted"] == labels).mean() == metrics["accuracy"]
+
+
+def test_a_network_without_relu_never_counts_as_dead():
+    result = train(Architecture.parse("avgpool 2, dense 1, sigmoid"), TrainOptions(train_size=200, epochs=2))
+    assert result["relu_alive"] == 1.0

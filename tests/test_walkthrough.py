@@ -5,9 +5,10 @@ import re
 
 import numpy as np
 import pytest
-from conftest import torch_pass
+from conftest import torch_module, torch_pass
 
 from cnn_backprop import walkthrough
+from cnn_backprop.architecture import DIGITS_SPEC
 from cnn_backprop.validate import InputError
 
 VARIANTS = [
@@ -25,7 +26,7 @@ def test_walkthrough_matches_pytorch_on_many_instances(variant):
         given = walkthrough.complete_given(dict(variant), seed)
         result = json.loads(walkthrough.to_json(walkthrough.run(given)))
         network, image, labels = walkthrough.network_for(given)
-        tf, tb = torch_pass(network.arch, network.params, image, labels)
+        tf, tb = torch_pass(network.arch, dict(network.params), image, labels)
         fwd, bwd = result["forward"], result["backward"]
         for name in ("conv_pre", "conv_relu", "pool"):
             np.testing.assert_allclose(fwd[name], tf[name][0, 0], rtol=0, atol=1e-9)
@@ -49,8 +50,12 @@ def test_walkthrough_matches_pytorch_on_many_instances(variant):
 
 def test_json_layout_and_shapes():
     result = json.loads(walkthrough.to_json(walkthrough.run(walkthrough.complete_given(seed=3))))
-    assert list(result) == ["given", "shapes", "forward", "backward"]
-    assert list(result["given"]) == list(walkthrough.GIVEN_KEYS)
+    assert list(result) == ["given", "shapes", "forward", "backward", "torch"]
+    assert list(result["torch"]["state_dict"]) == ["conv.weight", "conv.bias", "fc.weight", "fc.bias"]
+    assert np.shape(result["torch"]["grad"]["conv.weight"]) == (1, 1, 3, 3)
+    np.testing.assert_array_equal(np.ravel(result["torch"]["grad"]["fc.weight"]), result["backward"]["fc_weights"])
+    assert list(result["given"]) == ["image", "label", "conv_kernel", "conv_bias", "conv_stride", "conv_padding",
+                                     "pool_size", "pool_stride", "fc_weights", "fc_bias"]  # fmt: skip
     assert result["shapes"] == {"input": [5, 5], "conv": [3, 3], "pool": [2, 2], "fc_input": [4]}
     assert set(result["forward"]) == {"conv_pre", "conv_relu", "pool", "pool_argmax", "fc_pre", "output", "loss"}
     assert np.shape(result["forward"]["pool_argmax"]) == (4, 2)
@@ -117,9 +122,73 @@ def test_tiny_instance_by_hand():
             "pool size 2 at stride 2 on a 3x3 feature map gives 1x1, so fc_weights needs 1 value, got 4",
         ),
         ({"conv_kernal": [[1]]}, 'unknown key "conv_kernal" (did you mean "conv_kernel"?)'),
-        ({"conv_kernel": [[1] * 6] * 6}, "a 6x6 kernel does not fit a 5x5 image with padding 0"),
+        ({"conv_kernel": [[1] * 6] * 6}, "conv: a 6x6 kernel does not fit a 5x5 image; use padding 1"),
+        (
+            {"net": DIGITS_SPEC, "conv2_kernel": [[1]]},
+            "conv2_kernel has shape [1, 1], the network needs [1, 8, 1, 1] (its input pool1 has 8 channels)",
+        ),
+        ({"label": 2}, "label must be 0 (cross) or 1 (rectangle), got 2"),
+        ({"net": DIGITS_SPEC, "label": 10}, "label must be a class 0..9, got 10"),
+        ({"net": "conv 2x3x3, softmax"}, "softmax must follow a dense layer"),
+        ({"net": 7}, "net must be a network spec (text)"),
+        (
+            {"image": [[[1.0] * 5] * 5] * 2, "conv_kernel": [[1.0] * 3] * 3},
+            "conv_kernel has shape [3, 3], the network needs [1, 2, 3, 3] (its input image has 2 channels)",
+        ),
     ],
 )
 def test_inconsistent_given_is_refused(given, message):
     with pytest.raises(InputError, match=re.escape(message)):
         walkthrough.complete_given(given)
+
+
+def test_one_instance_of_the_digits_network_matches_the_exported_pytorch_module():
+    torch = pytest.importorskip("torch")
+    given = walkthrough.complete_given({"label": 3}, seed=2, net=DIGITS_SPEC, source="digits")
+    assert given["net"] == DIGITS_SPEC and given["label"] == 3 and np.shape(given["image"]) == (8, 8)
+    assert given["classes"] == [str(k) for k in range(10)]
+    result = json.loads(walkthrough.to_json(walkthrough.run(given)))
+    # Three lines of PyTorch check the pass: load the state_dict, run, backward.
+    model, _ = torch_module(walkthrough.architecture_of(given))
+    model.load_state_dict({k: torch.tensor(v, dtype=torch.float64) for k, v in result["torch"]["state_dict"].items()})
+    z = model(torch.tensor(np.asarray(given["image"])[None, None]))
+    torch.nn.functional.cross_entropy(z, torch.tensor([3])).backward()
+    for name, parameter in model.named_parameters():
+        np.testing.assert_allclose(parameter.grad.numpy(), result["torch"]["grad"][name], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(z.detach().numpy()[0], result["forward"]["fc_pre"], rtol=0, atol=1e-12)
+    assert result["shapes"] == {"input": [8, 8], "conv1": [8, 8, 8], "pool1": [8, 4, 4], "conv2": [16, 4, 4],
+                                "pool2": [16, 2, 2], "fc_input": [64]}  # fmt: skip
+    assert np.shape(result["forward"]["pool2_argmax"]) == (64, 2)
+    assert (
+        list(result["backward"])[:3] == ["fc_pre", "fc_weights", "fc_bias"] and list(result["backward"])[-1] == "image"
+    )
+
+
+@pytest.mark.parametrize("net", [
+    DIGITS_SPEC,
+    "conv 2x2x2 stride 2 pad 1, relu, avgpool 2 stride 1, dense 4, relu, dense 3, softmax",
+    "conv 3x3x3, relu, maxpool 2, dense 1, sigmoid",
+])  # fmt: skip
+def test_any_network_walkthrough_matches_pytorch_and_round_trips(net):
+    for seed in range(5):
+        given = walkthrough.complete_given(seed=seed, net=net)
+        result = walkthrough.run(given)
+        network, image, labels = walkthrough.network_for(given)
+        tf, tb = torch_pass(network.arch, dict(network.params), image, labels)
+        for name, value in result["forward"].items():
+            if name in tf:
+                np.testing.assert_allclose(np.ravel(value), np.ravel(tf[name]), rtol=0, atol=1e-9, err_msg=name)
+        for name, value in result["backward"].items():
+            np.testing.assert_allclose(np.ravel(value), np.ravel(tb[name]), rtol=0, atol=1e-9, err_msg=name)
+        again = walkthrough.complete_given(json.loads(walkthrough.to_json(result))["given"], seed=99)
+        assert walkthrough.to_json(walkthrough.run(again)) == walkthrough.to_json(result)
+
+
+def test_a_given_kernel_and_weights_set_the_sizes():
+    # A 2-filter 2x2 kernel and 3 outputs: the spec's sizes give way to the given arrays.
+    kernel = np.arange(8.0).reshape(2, 1, 2, 2).tolist()
+    given = walkthrough.complete_given({"net": "conv 1x3x3, relu, maxpool 2, dense 10, softmax", "conv_kernel": kernel,
+                                        "fc_weights": np.ones((3, 8)).tolist()})  # fmt: skip
+    arch = walkthrough.architecture_of(given)
+    assert str(arch) == "conv 2x2x2, relu, maxpool 2, dense 3, softmax"
+    assert np.shape(given["conv_kernel"]) == (2, 1, 2, 2) and np.shape(given["conv_bias"]) == (2,)

@@ -299,15 +299,15 @@ def _shapes(layer, name, shape, before):
         channels, side = shape[0], shape[1]
         k, s, p = layer.size, layer.stride, layer.padding
         padded = side + 2 * p
+        what = "image" if not before else "map"
         if padded > MAX_SIDE or layer.filters > MAX_SIDE:
             raise InputError(
-                f"{name}: a {side}x{side} map with padding {p} is {padded}x{padded}, with {layer.filters} filters; "
+                f"{name}: a {side}x{side} {what} with padding {p} is {padded}x{padded}, with {layer.filters} filters; "
                 f"at most {MAX_SIDE} is supported for each"
             )
         if k > padded:
             pools = [n.name for n in before if n.kind in POOLS]
             need = math.ceil((k - side) / 2)
-            what = "image" if not before else "map"
             raise InputError(
                 f"{name}: a {k}x{k} kernel does not fit a {side}x{side} {what}"
                 + (f" with padding {p}" if p else "")
