@@ -18,30 +18,23 @@ import time
 import numpy as np
 import torch
 
+from cnn_backprop import data, export
+from cnn_backprop.architecture import Architecture
 from cnn_backprop.data import generate
-from cnn_backprop.network import Architecture, Network, init_params
-from cnn_backprop.train import TrainOptions, make_datasets, sgd_step, train
+from cnn_backprop.network import Network, init_params
+from cnn_backprop.train import TrainOptions, sgd_step, train
 
-SEED_NET = Architecture()
-LARGE_NET = Architecture(image_size=28, filters=8, kernel_size=3, conv_padding=1, pool_size=2, pool_stride=2)
+SEED_NET = Architecture.parse()
+LARGE_NET = Architecture.parse("conv 8x3x3 pad 1, relu, maxpool 2, dense 1, sigmoid", 1, 28)
 
 
 def torch_model(arch, params, dtype):
-    """The same network as nn.Sequential, starting from the same parameter values."""
-    k = arch.kernel_size
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(arch.channels, arch.filters, k, arch.conv_stride, arch.conv_padding),
-        torch.nn.ReLU(),
-        torch.nn.MaxPool2d(arch.pool_size, arch.pool_stride),
-        torch.nn.Flatten(),
-        torch.nn.Linear(arch.fc_inputs, 1),
-    ).to(dtype)
-    with torch.no_grad():
-        model[0].weight.copy_(torch.from_numpy(params["conv_kernel"]))
-        model[0].bias.copy_(torch.from_numpy(params["conv_bias"]))
-        model[4].weight.copy_(torch.from_numpy(params["fc_weights"]))
-        model[4].bias.copy_(torch.from_numpy(params["fc_bias"]))
-    return model
+    """The same network as the nn.Sequential `cnn-backprop export` writes, from the same parameter values."""
+    namespace = {}
+    exec(export.source(arch), namespace)
+    model = namespace["build"](None)
+    model.load_state_dict({name: torch.from_numpy(value) for name, value in export.state_dict(arch, params).items()})
+    return model.to(dtype)
 
 
 def torch_stepper(arch, params, images, labels, dtype, lr):
@@ -113,10 +106,9 @@ def bench_step(arch, batch, repeats, lr=0.01):
 
 def torch_train(options, arch):
     """The default training run, same data, same order of batches, in PyTorch float32."""
-    from cnn_backprop import data
-
     _, param_rng, shuffle_rng = data.random_streams(options.seed, 3)
-    train_images, train_labels, _, _ = make_datasets(options)
+    dataset = data.load(options.data, options.seed, options.train_size, options.test_size)
+    train_images, train_labels = dataset.train_images, dataset.train_labels
     model = torch_model(arch, init_params(arch, param_rng), torch.float32)
     optimizer = torch.optim.SGD(model.parameters(), lr=options.lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()

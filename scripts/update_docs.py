@@ -39,6 +39,7 @@ def main_update():
             main(["walkthrough", "--figures", str(figures)])
             main(["train", "--quiet", "--out", "model.npz", "--plot", str(figures / "learning_curves.png")])
             main(["dataset", "--count", "32", "--out", "data.npz", "--plot", str(figures / "dataset.png")])
+            main(["evaluate", "--model", "digits.npz", "--plot", str(figures / "digits_evaluation.png")])
             main(["walkthrough", "--seed", "1", "--report", "report.html"])
             main(["exercise", "--count", "1", "--integers", "--out", "sheets"])
         screenshot(Path(scratch) / "report.html", figures / "report.png", height=1400)

@@ -2,10 +2,10 @@
 
 import json
 import os
-from collections import OrderedDict
 
 import numpy as np
 import pytest
+from conftest import seed_family, torch_module
 
 from cnn_backprop import data, files
 from cnn_backprop.architecture import Architecture
@@ -13,8 +13,6 @@ from cnn_backprop.data import CLASSES
 from cnn_backprop.network import Network
 from cnn_backprop.train import TrainOptions, train
 from cnn_backprop.validate import InputError
-
-from conftest import seed_family, torch_module
 
 
 def fresh_test_set(count, seed):

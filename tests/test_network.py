@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import random_instance, seed_family, torch_pass
 
 from cnn_backprop import reference
 from cnn_backprop.architecture import DIGITS_SPEC, Architecture
 from cnn_backprop.gradcheck import TOLERANCE, check_network
 from cnn_backprop.network import Network, init_params
-
-from conftest import random_instance, seed_family, torch_pass
 
 
 def test_forward_and_backward_match_pytorch(arch):

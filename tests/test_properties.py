@@ -11,7 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import random_instance
+from conftest import random_instance, torch_pass
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -21,8 +21,6 @@ from cnn_backprop.gradcheck import TOLERANCE, check_network
 from cnn_backprop.layers import output_size
 from cnn_backprop.network import Network
 from cnn_backprop.validate import InputError
-
-from conftest import random_instance, torch_pass
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -125,7 +123,8 @@ def test_shapes_follow_the_formula(arch, batch):
     pool_stride=st.integers(-1, 3),
 )
 def test_an_architecture_is_accepted_exactly_when_it_fits(image, kernel, stride, padding, pool, pool_stride):
-    spec = f"conv 1x{kernel}x{kernel} stride {stride} pad {padding}, relu, maxpool {pool} stride {pool_stride}, dense 1, sigmoid"
+    conv = f"conv 1x{kernel}x{kernel} stride {stride} pad {padding}"
+    spec = f"{conv}, relu, maxpool {pool} stride {pool_stride}, dense 1, sigmoid"
     fits = (
         min(image, kernel, stride, pool, pool_stride) >= 1
         and padding >= 0

@@ -4,12 +4,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import seed_family
 
 from cnn_backprop import data
 from cnn_backprop.architecture import Architecture
 from cnn_backprop.train import TrainingDiverged, TrainOptions, confusion_matrix, evaluate, train
-
-from conftest import seed_family
 
 SEED = Architecture.parse()
 
@@ -71,11 +70,11 @@ def test_overflow_stops_training_with_the_epoch(monkeypatch):
     real_step = train_module.sgd_step
     steps = []
 
-    def step_that_overflows_in_epoch_two(network, images, labels, lr):
+    def step_that_overflows_in_epoch_two(network, images, labels, *options):
         steps.append(1)
         if len(steps) > 8:  # 256 images at batch 32: 8 steps an epoch
             network.params["fc_weights"] *= 1e308
-        return real_step(network, images, labels, lr)
+        return real_step(network, images, labels, *options)
 
     monkeypatch.setattr(train_module, "sgd_step", step_that_overflows_in_epoch_two)
     with pytest.raises(
@@ -110,3 +109,28 @@ def test_a_softmax_network_learns_the_shapes_and_evaluates_per_class():
 def test_a_network_without_relu_never_counts_as_dead():
     result = train(Architecture.parse("avgpool 2, dense 1, sigmoid"), TrainOptions(train_size=200, epochs=2))
     assert result["relu_alive"] == 1.0
+
+
+def test_momentum_steps_are_pytorchs():
+    torch = pytest.importorskip("torch")
+    from conftest import torch_module
+
+    from cnn_backprop.network import Network, init_params
+    from cnn_backprop.train import sgd_step
+
+    arch = Architecture.parse("conv 2x3x3 pad 1, relu, maxpool 2, dense 2, softmax")
+    params = init_params(arch, np.random.default_rng(0))
+    model, _ = torch_module(arch, params)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    network, velocity = Network(arch, params), {}
+    dataset = data.load("shapes", 0, 96, 1)
+    for first in range(0, 96, 32):
+        images, labels = dataset.train_images[first : first + 32], dataset.train_labels[first : first + 32]
+        sgd_step(network, images, labels, 0.1, 0.9, velocity)
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(torch.from_numpy(images)), torch.from_numpy(labels)).backward()
+        optimizer.step()
+    from cnn_backprop.export import state_dict
+
+    for name, value in state_dict(arch, network.params).items():
+        np.testing.assert_allclose(value, model.state_dict()[name].numpy(), rtol=0, atol=1e-12, err_msg=name)

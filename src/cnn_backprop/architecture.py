@@ -263,7 +263,7 @@ def names(layers):
 
 
 def given_keys(layers):
-    """The names of every parameter and hyperparameter of ``layers``, in order: conv_kernel, conv_bias, conv_stride, ..."""
+    """The names of every parameter and hyperparameter of ``layers``, in order (conv_kernel, conv_bias, ...)."""
     return [
         f"{name}_{key}"
         for layer, (name, _) in zip(layers, names(layers))

@@ -59,6 +59,14 @@ def learning_rate(text):
     return value
 
 
+def fraction(text):
+    """argparse type: a number in [0, 1)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
 def suffixed(*suffixes):
     """argparse type: a file name ending in one of ``suffixes``."""
 
@@ -237,6 +245,7 @@ def add_train(commands):
     )
     p.add_argument("--epochs", type=positive, metavar="E", help=f"passes over the training set ({both('epochs')})")
     p.add_argument("--lr", type=learning_rate, help=f"SGD learning rate ({both('lr')})")
+    p.add_argument("--momentum", type=fraction, help=f"SGD momentum, 0 for plain SGD ({both('momentum')})")
     p.add_argument("--batch-size", type=positive, metavar="B", help=f"images per SGD step ({both('batch_size')})")
     p.add_argument("--init", choices=INITS, help="initialisation: " + "; ".join(f"{k}: {v}" for k, v in INITS.items())
                    + " (default: seed for sigmoid networks, pytorch for softmax ones)")  # fmt: skip
@@ -278,7 +287,9 @@ def network_for_data(spec, dataset, where="--net"):
 
 def run_train(args):
     options = schedule(args.data)
-    chosen = {key: getattr(args, key) for key in ("train_size", "test_size", "epochs", "lr", "batch_size", "init")}
+    chosen = {
+        key: getattr(args, key) for key in ("train_size", "test_size", "epochs", "lr", "momentum", "batch_size", "init")
+    }
     options = replace(options, seed=args.seed, **{key: value for key, value in chosen.items() if value is not None})
     for path in (args.out, args.plot):
         if path:
@@ -472,12 +483,12 @@ def add_exercise(commands):
     p.add_argument("--decimals", type=non_negative, default=2, metavar="D",
                    help="decimals of the given values (default 2)")  # fmt: skip
     p.add_argument("--integers", action="store_true",
-                   help="small whole numbers instead (pixels 1-3, weights -1 to 2): for exercises done by hand")  # fmt: skip
+                   help="small whole numbers instead (pixels 1-3, weights -1 to 2): for exercises by hand")  # fmt: skip
     p.add_argument("--pool-stride", type=positive, nargs="+", default=[None], metavar="S",
                    help="every pooling layer's stride (default: the spec's, 1 for the seed network); several values "
                         "cycle over the sheets, e.g. 1 2")  # fmt: skip
     p.add_argument("--padding", type=non_negative, nargs="+", default=[None], metavar="P",
-                   help="every conv layer's zero padding (default: the spec's); several values cycle over the sheets")  # fmt: skip
+                   help="every conv layer's padding (default: the spec's); several cycle over the sheets")  # fmt: skip
     p.set_defaults(run=run_exercise)
 
 
@@ -490,9 +501,8 @@ def run_exercise(args):
     net = args.net or default_data_spec(args.data)
     for padding in args.padding:
         for pool_stride in args.pool_stride:
-            where = " with ".join(
-                f"--{name} {value}" for name, value in (("padding", padding), ("pool-stride", pool_stride)) if value is not None
-            ) or "--net"  # fmt: skip
+            chosen = (("padding", padding), ("pool-stride", pool_stride))
+            where = " with ".join(f"--{name} {value}" for name, value in chosen if value is not None) or "--net"
             walkthrough.complete_given({"net": net, **architecture_choices(net, pool_stride, padding)}, 0, where)
     directory = files.output_dir(args.out)
     givens = instances(args.count, args.seed, args.decimals, args.integers, args.pool_stride, args.padding, net,

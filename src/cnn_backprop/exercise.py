@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from . import data, explain, walkthrough
+from . import explain, walkthrough
 from .architecture import HYPER_KEYS, SEED_SPEC
 from .report import TITLES
 
@@ -68,8 +68,10 @@ def _network_text(given):
                 "connected layer from the flattened pooled map to one output z, and the logistic sigmoid. "
                 "The loss is binary cross-entropy; label 0 is a cross, 1 a rectangle.")  # fmt: skip
     classes = walkthrough.classes_of(given)
-    return (f"The network, layer by layer: {given['net']} (z is the last dense layer's output). The loss is "
-            f"cross-entropy; the classes are {', '.join(f'{k} = {name}' for k, name in enumerate(classes))}.")  # fmt: skip
+    return (
+        f"The network, layer by layer: {given['net']} (z is the last dense layer's output). The loss is "
+        f"cross-entropy; the classes are {', '.join(f'{k} = {name}' for k, name in enumerate(classes))}."
+    )
 
 
 def sheet_document(given, number, decimals):

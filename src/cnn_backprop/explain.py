@@ -239,7 +239,8 @@ def _forward(p, explain):
                 lines += [pool_line(p, named, i) for i in np.ndindex(named.out_shape)]
         elif kind == "dense":
             z = _z(p, named)
-            title = f"{'z = ' if z == 'z' else ''}{out} = {named.name}_weights . {_dense_input(p, named)} + {named.name}_bias"
+            product = f"{named.name}_weights . {_dense_input(p, named)} + {named.name}_bias"
+            title = f"{'z = ' if z == 'z' else ''}{out} = {product}"
             lines += titled(title, fwd[out], d)
             if explain:
                 lines += [dense_line(p, named, i) for i in np.ndindex(named.out_shape)]
@@ -374,7 +375,8 @@ def pool_line(p, named, index):
     if layer.kind == "avgpool":
         return f"    {p.at(named.output, index)} = mean({', '.join(window)}) = {out}"
     argmax = p.result["forward"][f"{named.name}_argmax"][int(np.ravel_multi_index(index, named.out_shape))]
-    return f"    {p.at(named.output, index)} = max({', '.join(window)}) = {out}  at {_source_conv(p, named)} [{argmax[0]},{argmax[1]}]"
+    where = f"{_source_conv(p, named)} [{argmax[0]},{argmax[1]}]"
+    return f"    {p.at(named.output, index)} = max({', '.join(window)}) = {out}  at {where}"
 
 
 def dense_line(p, named, index):
@@ -434,8 +436,9 @@ def _gradient_line(p, name, index):
             return f"    {target} = dL/d{p.at(owner.output, index)} = {scalar(value, d)}"
         o, i = index
         x = p.value[owner.input]
-        return (f"    {target} = dL/d{p.at(owner.output, (o,))} * {p.at(owner.input, (i,))} = "
-                f"{factor(formatter(grad, d), grad[o])}*{factor(formatter(x, d), x[i])} = {scalar(value, d)}")  # fmt: skip
+        rule = f"dL/d{p.at(owner.output, (o,))} * {p.at(owner.input, (i,))}"
+        product = f"{factor(formatter(grad, d), grad[o])}*{factor(formatter(x, d), x[i])}"
+        return f"    {target} = {rule} = {product} = {scalar(value, d)}"
     reader = next(n for n in p.arch.named if n.input == name)
     if reader.kind == "flatten":
         flat = int(np.ravel_multi_index(index, reader.in_shape))
@@ -457,7 +460,8 @@ def _gradient_line(p, name, index):
         weights = p.value[f"{reader.name}_weights"]
         terms = " + ".join(f"{factor(formatter(up, d), up[o])}*{factor(formatter(weights, d), weights[o, index[0]])}"
                            for o in range(len(up)))  # fmt: skip
-        return f"    {target} = sum_o dL/d{reader.output}[o] * {reader.name}_weights[o, {index[0]}] = {terms} = {scalar(value, d)}"
+        rule = f"sum_o dL/d{reader.output}[o] * {reader.name}_weights[o, {index[0]}]"
+        return f"    {target} = {rule} = {terms} = {scalar(value, d)}"
     if reader.kind in ("maxpool", "avgpool"):
         layer = reader.layer
         c, row, col = index
@@ -499,12 +503,14 @@ def _forward_line(p, name, index):
         x = p.value[named.input][index]
         return f"    {p.at(name, index)} = max(0, {scalar(x, d)}) = {scalar(p.value[name][index], d)}"
     if kind == "flatten":
-        return f"    {p.at(name, index)} = {p.at(named.input, np.unravel_index(index[0], named.in_shape))} = {scalar(p.value[name][index], d)}"
+        source = p.at(named.input, np.unravel_index(index[0], named.in_shape))
+        return f"    {p.at(name, index)} = {source} = {scalar(p.value[name][index], d)}"
     z = p.value[named.input]
     if kind == "sigmoid":
         return f"    output = sigmoid({scalar(z[0], d)}) = 1 / (1 + e^-z) = {p.value['output'][0]:.{d}f}"
     terms = " + ".join(f"e^{factor(formatter(z, d), v)}" for v in z)
-    return f"    {p.at('output', index)} = e^{factor(formatter(z, d), z[index])} / ({terms}) = {p.value['output'][index]:.{d}f}"
+    top = f"e^{factor(formatter(z, d), z[index])}"
+    return f"    {p.at('output', index)} = {top} / ({terms}) = {p.value['output'][index]:.{d}f}"
 
 
 PATTERN = re.compile(r"^(dL/d)?([A-Za-z_][A-Za-z0-9_]*)(?:\[([\d\s,]*)\])?$")

@@ -142,8 +142,17 @@ def _architecture_v1(config, path):
     """A version-1 model's fields (the seed network's sizes) as an Architecture."""
     from .architecture import Architecture
 
-    sizes = {key: _whole(config, key, 0 if key == "conv_padding" else 1, path) for key in (
-        "image_size", "channels", "filters", "kernel_size", "conv_stride", "conv_padding", "pool_size", "pool_stride")}  # fmt: skip
+    keys = (
+        "image_size",
+        "channels",
+        "filters",
+        "kernel_size",
+        "conv_stride",
+        "conv_padding",
+        "pool_size",
+        "pool_stride",
+    )
+    sizes = {key: _whole(config, key, 0 if key == "conv_padding" else 1, path) for key in keys}
     spec = (f"conv {sizes['filters']}x{sizes['kernel_size']}x{sizes['kernel_size']} stride {sizes['conv_stride']} "
             f"pad {sizes['conv_padding']}, relu, maxpool {sizes['pool_size']} stride {sizes['pool_stride']}, "
             "dense 1, sigmoid")  # fmt: skip

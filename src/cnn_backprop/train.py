@@ -39,7 +39,8 @@ class TrainOptions:
     train_size: int = 8000  # shapes only: images generated for training (other sources have their own size)
     test_size: int = 2000  # shapes only: images generated for testing
     epochs: int = 25  # passes over the training set; the small networks underfit, so steps matter most
-    lr: float = 0.3  # plain SGD; above about 1 the seed network's ReLU dies (see the module's docstring)
+    lr: float = 0.3  # above about 1 the seed network's ReLU dies (see the module's docstring)
+    momentum: float = 0.0  # heavy-ball momentum; 0 is plain SGD, and any momentum kills the seed network's ReLU
     batch_size: int = 32  # images per step: small batches give many steps per epoch
     seed: int = 0  # data, initialisation and shuffling
     init: str = ""  # network.INITS; empty: the seed's for sigmoid networks, PyTorch's for softmax ones
@@ -96,12 +97,19 @@ def evaluate(network, images, labels):
     }
 
 
-def sgd_step(network, images, labels, lr):
-    """Forward, loss, backward, update: one step of plain SGD.  Returns the batch loss."""
+def sgd_step(network, images, labels, lr, momentum=0.0, velocity=None):
+    """Forward, loss, backward, update: one step of SGD.  Returns the batch loss.
+
+    With momentum, ``velocity`` (a dict kept across steps) accumulates
+    v = momentum * v + g and the step is lr * v, as ``torch.optim.SGD`` does.
+    """
     loss = network.loss(images, labels)
     grads = network.backward()
     for name, param in network.params.items():
-        param -= lr * grads[name]
+        step = grads[name]
+        if momentum:
+            step = velocity[name] = momentum * velocity[name] + step if name in velocity else step
+        param -= lr * step
     return loss
 
 
@@ -119,6 +127,7 @@ def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
     _, param_rng, shuffle_rng = data.random_streams(options.seed, 3)
     network = Network(arch, init_params(arch, param_rng, options.init or None), image_grad=False)
     images, labels = dataset.train_images, dataset.train_labels
+    velocity = {}
     history = []
     seconds = 0.0
     for epoch in range(1, options.epochs + 1):
@@ -128,7 +137,7 @@ def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 for first in range(0, len(images), options.batch_size):
                     batch = order[first : first + options.batch_size]
-                    sgd_step(network, images[batch], labels[batch], options.lr)
+                    sgd_step(network, images[batch], labels[batch], options.lr, options.momentum, velocity)
         except FloatingPointError as error:
             raise TrainingDiverged(
                 f"training diverged in epoch {epoch} ({error}): the learning rate {options.lr:g} is "
