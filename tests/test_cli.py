@@ -237,8 +237,8 @@ DIGITS_NET = "conv 4x3x3 pad 1, relu, maxpool 2, conv 6x3x3 pad 1, relu, avgpool
 def digits_model(tmp_path_factory):
     """A small digits model trained for a few epochs, and its folder."""
     folder = tmp_path_factory.mktemp("digits")
-    status = main(["train", "--data", "digits", "--net", DIGITS_NET, "--epochs", "6", "--quiet",
-                   "--out", str(folder / "digits.npz")])  # fmt: skip
+    options = ["--epochs", "6", "--lr", "0.05", "--momentum", "0.9", "--seed", "3", "--quiet"]
+    status = main(["train", "--data", "digits", "--net", DIGITS_NET, *options, "--out", str(folder / "digits.npz")])
     assert status == 0
     return folder
 
@@ -250,6 +250,7 @@ def test_digits_train_evaluate_predict_export(capsys, digits_model):
     status, out, _ = run(capsys, "evaluate", "--model", str(model), "--json", "--plot", str(digits_model / "e.png"))
     report = json.loads(out)
     assert status == 0 and report["count"] == 450 and report["classes"] == [str(k) for k in range(10)]
+    assert report["data"] == "the digits' test split (seed 3)"  # the training seed: its test set is held out
     confusion = np.array(report["confusion"])
     assert confusion.shape == (10, 10) and confusion.sum() == 450
     assert report["accuracy"] == np.trace(confusion) / 450 > 0.8

@@ -22,11 +22,10 @@ def workdir(tmp_path_factory):
     """A folder of good and bad files, shared by every case (none of them may change)."""
     root = tmp_path_factory.mktemp("inputs")
     arch = Architecture.parse()
-    files.save_model(root / "model.npz", arch, init_params(arch, np.random.default_rng(0)), CLASSES)
+    files.save_model(root / "model.npz", files.Model(arch, init_params(arch, np.random.default_rng(0)), CLASSES))
     digits = Architecture.parse(DIGITS_SPEC, 1, 8)
-    files.save_model(
-        root / "digits.npz", digits, init_params(digits, np.random.default_rng(0)), list("0123456789"), "digits"
-    )
+    digits_params = init_params(digits, np.random.default_rng(0))
+    files.save_model(root / "digits.npz", files.Model(digits, digits_params, tuple("0123456789"), "digits"))
     np.savez(root / "three.npz", images=np.zeros((6, 5, 5)), labels=np.array([0, 1, 2, 0, 1, 2]))
     (root / "folder" / "a").mkdir(parents=True)
     (root / "folder" / "a" / "x.png").write_bytes(b"not a png")

@@ -28,35 +28,37 @@ def trained():
 
 def test_save_load_round_trip_gives_identical_predictions(tmp_path, trained):
     arch, network = trained
-    path = files.save_model(tmp_path / "model.npz", arch, network.params, CLASSES)
-    loaded_arch, params, classes, source = files.load_model(path)
-    assert loaded_arch == arch and classes == CLASSES and source == "shapes"
+    path = files.save_model(tmp_path / "model.npz", files.Model(arch, network.params, CLASSES))
+    model = files.load_model(path)
+    loaded_arch, params = model.arch, model.params
+    assert loaded_arch == arch and model.classes == CLASSES and model.data == "shapes" and model.seed == 0
     images, _ = fresh_test_set(50, 1)
     assert network.predict_proba(images).tobytes() == Network(loaded_arch, params).predict_proba(images).tobytes()
 
 
 def test_model_file_is_plain_arrays_under_pytorch_names(tmp_path, trained):
     arch, network = trained
-    path = files.save_model(tmp_path / "model.npz", arch, network.params, CLASSES)
+    path = files.save_model(tmp_path / "model.npz", files.Model(arch, network.params, CLASSES))
     with np.load(path, allow_pickle=False) as archive:
         assert sorted(archive.files) == ["config", "conv.bias", "conv.weight", "fc.bias", "fc.weight"]
         assert archive["conv.weight"].shape == (2, 1, 3, 3) and archive["fc.weight"].shape == (1, 2 * 4 * 4)
         config = json.loads(str(archive["config"]))
     assert config == {"format": files.MODEL_FORMAT, "version": 2, "net": str(arch), "channels": 1, "image_size": 5,
-                      "classes": ["cross", "rectangle"], "data": "shapes"}  # fmt: skip
+                      "classes": ["cross", "rectangle"], "data": "shapes", "seed": 0}  # fmt: skip
 
 
 def test_saved_model_equals_the_pytorch_model_built_from_its_arrays(tmp_path, trained):
     torch = pytest.importorskip("torch")
     arch, network = trained
-    path = files.save_model(tmp_path / "model.npz", arch, network.params, CLASSES)
+    path = files.save_model(tmp_path / "model.npz", files.Model(arch, network.params, CLASSES))
     model, _ = torch_module(arch)
     with np.load(path) as archive:
         model.load_state_dict({k: torch.from_numpy(archive[k]) for k in archive.files if k != "config"})
     images, _ = fresh_test_set(200, 2)
     with torch.no_grad():
         theirs = torch.sigmoid(model(torch.from_numpy(images)))[:, 0].numpy()
-    ours = Network(*files.load_model(path)[:2]).predict_proba(images)[:, 1]
+    model = files.load_model(path)
+    ours = Network(model.arch, model.params).predict_proba(images)[:, 1]
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
 
 
@@ -68,10 +70,10 @@ def test_a_version_1_model_file_still_loads(tmp_path):
     arrays = {"conv.weight": rng.normal(size=(2, 1, 3, 3)), "conv.bias": rng.normal(size=2),
               "fc.weight": rng.normal(size=(1, 32)), "fc.bias": rng.normal(size=1)}  # fmt: skip
     np.savez(tmp_path / "old.npz", config=np.array(json.dumps(config)), **arrays)
-    arch, params, classes, source = files.load_model(tmp_path / "old.npz")
-    assert str(arch) == "conv 2x3x3 pad 1, relu, maxpool 2 stride 1, dense 1, sigmoid"
-    assert classes == CLASSES and source == "shapes"
-    np.testing.assert_array_equal(params["fc_weights"], arrays["fc.weight"])
+    model = files.load_model(tmp_path / "old.npz")
+    assert str(model.arch) == "conv 2x3x3 pad 1, relu, maxpool 2 stride 1, dense 1, sigmoid"
+    assert model.classes == CLASSES and model.data == "shapes"
+    np.testing.assert_array_equal(model.params["fc_weights"], arrays["fc.weight"])
 
 
 def test_dataset_round_trip(tmp_path):
@@ -249,7 +251,7 @@ def test_bad_model_files_are_refused(tmp_path, arrays, message):
 
 def test_truncated_and_foreign_and_pickled_model_files(tmp_path, trained):
     arch, network = trained
-    good = files.save_model(tmp_path / "good.npz", arch, network.params, CLASSES)
+    good = files.save_model(tmp_path / "good.npz", files.Model(arch, network.params, CLASSES))
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[:300])
     text = tmp_path / "text.npz"

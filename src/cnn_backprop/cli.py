@@ -227,7 +227,8 @@ def add_train(commands):
     shapes, digits = schedule("shapes"), schedule("digits")
 
     def both(field):
-        return f"default {getattr(shapes, field)} on shapes, {getattr(digits, field)} on other data"
+        ours, theirs = getattr(shapes, field), getattr(digits, field)
+        return f"default {ours:g}" if ours == theirs else f"default {ours:g} on shapes, {theirs:g} on other data"
 
     p = commands.add_parser(
         "train",
@@ -245,7 +246,7 @@ def add_train(commands):
     )
     p.add_argument("--epochs", type=positive, metavar="E", help=f"passes over the training set ({both('epochs')})")
     p.add_argument("--lr", type=learning_rate, help=f"SGD learning rate ({both('lr')})")
-    p.add_argument("--momentum", type=fraction, help=f"SGD momentum, 0 for plain SGD ({both('momentum')})")
+    p.add_argument("--momentum", type=fraction, metavar="M", help=f"SGD momentum, 0 for plain SGD ({both('momentum')})")
     p.add_argument("--batch-size", type=positive, metavar="B", help=f"images per SGD step ({both('batch_size')})")
     p.add_argument("--init", choices=INITS, help="initialisation: " + "; ".join(f"{k}: {v}" for k, v in INITS.items())
                    + " (default: seed for sigmoid networks, pytorch for softmax ones)")  # fmt: skip
@@ -301,7 +302,8 @@ def run_train(args):
     result = train(arch, options, dataset, on_epoch=show)
     wall = time.perf_counter() - start
     if args.out:
-        files.save_model(args.out, arch, result["network"].params, dataset.classes, dataset.source)
+        model = files.Model(arch, result["network"].params, dataset.classes, dataset.source, options.seed)
+        files.save_model(args.out, model)
     if args.plot:
         from .figures import learning_curves, save
 
@@ -341,7 +343,8 @@ def add_evaluate(commands):
     p.add_argument("--data", metavar="SOURCE", help=DATA_HELP + " (default: what the model was trained on)")
     p.add_argument("--test-size", type=positive, default=2000, metavar="N",
                    help="shapes to generate, on shapes (default 2000)")  # fmt: skip
-    add_options(p, "seed")
+    p.add_argument("--seed", type=int, help="shapes: the stream to generate them from; data without a split of its "
+                   "own: the split (default: the model's training seed, so that its test set is held out)")  # fmt: skip
     p.add_argument("--plot", type=plot_path, metavar="FILE.png",
                    help="save the confusion matrix and the misclassified images here")  # fmt: skip
     add_options(p, "json")
@@ -349,9 +352,11 @@ def add_evaluate(commands):
 
 
 def run_evaluate(args):
-    arch, params, classes, trained_on = files.load_model(args.model)
-    source = args.data or trained_on
-    images, labels, _, description = data.evaluation_set(source, args.seed, args.test_size)
+    model = files.load_model(args.model)
+    arch, classes = model.arch, model.classes
+    source = args.data or model.data
+    seed = model.seed if args.seed is None else args.seed
+    images, labels, _, description = data.evaluation_set(source, seed, args.test_size)
     if images.shape[1:3] != (arch.channels, arch.image_size):
         raise InputError(f"{source}: images are {images.shape[1]}x{images.shape[2]}x{images.shape[3]}, the model "
                          f"expects {arch.channels}x{arch.image_size}x{arch.image_size}")  # fmt: skip
@@ -359,7 +364,7 @@ def run_evaluate(args):
         raise InputError(f"{source}: label {labels.max()} is not one of the model's {len(classes)} classes")
     if args.plot:
         files.output_path(args.plot)
-    metrics = evaluate(Network(arch, params), images, labels)
+    metrics = evaluate(Network(arch, model.params), images, labels)
     k = len(classes)
     confusion = confusion_matrix(labels, metrics["predicted"], k)
     per_class = [float(confusion[c, c] / confusion[c].sum()) if confusion[c].sum() else None for c in range(k)]
@@ -403,9 +408,10 @@ def add_predict(commands):
 
 
 def run_predict(args):
-    arch, params, classes, _ = files.load_model(args.model)
+    model = files.load_model(args.model)
+    arch, classes = model.arch, model.classes
     images = files.load_images(args.file, (arch.channels, arch.image_size))
-    probabilities = Network(arch, params).predict_proba(images)
+    probabilities = Network(arch, model.params).predict_proba(images)
     rows = []
     for i, p in enumerate(probabilities):
         label = int(p.argmax())
@@ -545,7 +551,7 @@ def add_export(commands):
 def run_export(args):
     out = files.output_path(args.out)
     if args.model:
-        arch = files.load_model(args.model)[0]
+        arch = files.load_model(args.model).arch
     else:
         arch = Architecture.parse(args.net, *data.load(args.data, 0, 1, 1).input_shape)
     text = export.source(arch, args.model, out.parent)

@@ -92,7 +92,7 @@ def draw(fig, array, title, decimals=2, marks=(), limit=32):
     axes = fig.subplots(-(-len(tiles) // columns), columns, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    numbers = len(tiles) <= 16 and array.shape[-1] <= 8
+    numbers = len(tiles) <= 16 and array.shape[-1] <= 5  # more cells than that are too small to write on
     for ax, index in zip(axes.flat, tiles):
         draw_matrix(ax, array[index], str(list(index)), decimals if numbers else None)
     more = f" (first {limit} of {int(np.prod(array.shape[:-2]))})" if len(tiles) < np.prod(array.shape[:-2]) else ""

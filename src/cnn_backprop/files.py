@@ -9,6 +9,7 @@ import json
 import os
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -121,13 +122,26 @@ def _load_npz(path, what):
         raise InputError(f"{path}: not a readable .npz file ({error}); expected {what}") from None
 
 
-def save_model(path, arch, params, classes, data="shapes"):
-    """Write the parameters under PyTorch's state_dict names and layouts, and the network as JSON under ``config``."""
+@dataclass(frozen=True)
+class Model:
+    """What a model file holds: the network, its parameters, and what it was trained on."""
+
+    arch: object  # architecture.Architecture
+    params: dict
+    classes: tuple  # the name of each class, by label
+    data: str = "shapes"  # the data source it was trained on
+    seed: int = 0  # the training seed, which also chose the split of data that has none of its own
+
+
+def save_model(path, model):
+    """Write the parameters under PyTorch's state_dict names and layouts, and the rest as JSON under ``config``."""
     from .export import state_dict
 
+    arch = model.arch
     config = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "net": str(arch), "channels": arch.channels,
-              "image_size": arch.image_size, "classes": list(classes), "data": str(data)}  # fmt: skip
-    arrays = {name: np.asarray(value, dtype=np.float64) for name, value in state_dict(arch, params).items()}
+              "image_size": arch.image_size, "classes": list(model.classes), "data": str(model.data),
+              "seed": model.seed}  # fmt: skip
+    arrays = {name: np.asarray(value, dtype=np.float64) for name, value in state_dict(arch, model.params).items()}
     return atomic_write(path, lambda handle: np.savez(handle, config=np.array(json.dumps(config)), **arrays))
 
 
@@ -160,7 +174,7 @@ def _architecture_v1(config, path):
 
 
 def load_model(path):
-    """(Architecture, params, classes, data source) from a model file, every key, shape and number checked."""
+    """The Model in a model file, every key, shape and number checked."""
     from .architecture import Architecture
     from .data import CLASSES
     from .export import torch_names
@@ -175,6 +189,7 @@ def load_model(path):
     if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
         raise InputError(f'{path}: not a cnn-backprop model (its config has no format "{MODEL_FORMAT}")')
     version = config.get("version")
+    seed = 0
     if version == 1:
         arch, classes, data = _architecture_v1(config, path), CLASSES, "shapes"
     elif version == MODEL_VERSION:
@@ -194,6 +209,9 @@ def load_model(path):
         ):
             raise InputError(f"{path}: config classes must be {arch.classes} names, got {classes!r:.80}")
         data = str(config.get("data", "shapes"))
+        seed = config.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InputError(f"{path}: config seed must be a whole number, got {seed!r}")
     else:
         raise InputError(
             f"{path}: model format version {version!r}; this cnn-backprop reads versions 1 and {MODEL_VERSION}"
@@ -211,7 +229,7 @@ def load_model(path):
         if not np.issubdtype(array.dtype, np.floating):
             raise InputError(f"{path}: {torch} must hold floats, got {array.dtype}")
         params[ours] = validate.finite_array(array.astype(np.float64), f"{path}: {torch}")
-    return arch, params, tuple(classes), data
+    return Model(arch, params, tuple(classes), data, seed)
 
 
 def save_dataset(path, images, labels, classes):
