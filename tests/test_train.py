@@ -134,3 +134,27 @@ def test_momentum_steps_are_pytorchs():
 
     for name, value in state_dict(arch, network.params).items():
         np.testing.assert_allclose(value, model.state_dict()[name].numpy(), rtol=0, atol=1e-12, err_msg=name)
+
+
+def test_shifted_images_move_by_at_most_the_shift_with_zeros_moved_in():
+    from cnn_backprop.train import shifted
+
+    image = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    seen = set()
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        moved = shifted(image, rng, 1)[0, 0]
+        matches = []
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                expected = np.zeros((3, 3))
+                expected[max(dy, 0) : 3 + min(dy, 0), max(dx, 0) : 3 + min(dx, 0)] = image[
+                    0, 0, max(-dy, 0) : 3 + min(-dy, 0), max(-dx, 0) : 3 + min(-dx, 0)
+                ]
+                if np.array_equal(moved, expected):
+                    matches.append((dy, dx))
+        assert len(matches) == 1, moved
+        seen.add(matches[0])
+    assert seen == {(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}  # all nine moves, and nothing else
+    batch = np.random.default_rng(1).uniform(size=(5, 2, 4, 4))
+    assert shifted(batch, np.random.default_rng(2), 2).shape == (5, 2, 4, 4)

@@ -42,6 +42,7 @@ class TrainOptions:
     lr: float = 0.3  # above about 1 the seed network's ReLU dies (see the module's docstring)
     momentum: float = 0.0  # heavy-ball momentum; 0 is plain SGD, and any momentum kills the seed network's ReLU
     batch_size: int = 32  # images per step: small batches give many steps per epoch
+    shift: int = 0  # move each training image by up to this many pixels, at random, every time it is used
     seed: int = 0  # data, initialisation and shuffling
     init: str = ""  # network.INITS; empty: the seed's for sigmoid networks, PyTorch's for softmax ones
 
@@ -97,6 +98,20 @@ def evaluate(network, images, labels):
     }
 
 
+def shifted(images, rng, most):
+    """Each image moved by a random whole number of pixels, -most..most down and across, zeros moved in.
+
+    A standard augmentation: a digit moved by a pixel is the same digit, so the
+    network learns that instead of memorising where the strokes are.
+    """
+    n, channels, height, width = images.shape
+    padded = np.pad(images, ((0, 0), (0, 0), (most, most), (most, most)))
+    rows = rng.integers(0, 2 * most + 1, n)[:, None] + np.arange(height)
+    cols = rng.integers(0, 2 * most + 1, n)[:, None] + np.arange(width)
+    image, channel = np.arange(n)[:, None, None, None], np.arange(channels)[None, :, None, None]
+    return padded[image, channel, rows[:, None, :, None], cols[:, None, None, :]]
+
+
 def sgd_step(network, images, labels, lr, momentum=0.0, velocity=None):
     """Forward, loss, backward, update: one step of SGD.  Returns the batch loss.
 
@@ -124,7 +139,8 @@ def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
     """
     if dataset is None:
         dataset = data.load(options.data, options.seed, options.train_size, options.test_size)
-    _, param_rng, shuffle_rng = data.random_streams(options.seed, 3)
+    # Streams 0 and 3 are the data's and evaluate's (data.py); 1, 2 and 4 are training's own.
+    _, param_rng, shuffle_rng, _, shift_rng = data.random_streams(options.seed, 5)
     network = Network(arch, init_params(arch, param_rng, options.init or None), image_grad=False)
     images, labels = dataset.train_images, dataset.train_labels
     velocity = {}
@@ -137,7 +153,8 @@ def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 for first in range(0, len(images), options.batch_size):
                     batch = order[first : first + options.batch_size]
-                    sgd_step(network, images[batch], labels[batch], options.lr, options.momentum, velocity)
+                    inputs = shifted(images[batch], shift_rng, options.shift) if options.shift else images[batch]
+                    sgd_step(network, inputs, labels[batch], options.lr, options.momentum, velocity)
         except FloatingPointError as error:
             raise TrainingDiverged(
                 f"training diverged in epoch {epoch} ({error}): the learning rate {options.lr:g} is "
