@@ -23,8 +23,8 @@ BAR = {"shapes": 0.99, "digits": 0.98}
 
 
 def one_run(job):
-    source, net, lr, seed = job
-    options = replace(schedule(source), lr=lr, seed=seed)
+    source, net, lr, epochs, seed = job
+    options = replace(schedule(source), lr=lr, seed=seed, epochs=epochs or schedule(source).epochs)
     dataset = data.load(source, seed, options.train_size, options.test_size)
     arch = Architecture.parse(net or default_spec(source, len(dataset.classes)), *dataset.input_shape)
     try:
@@ -39,18 +39,24 @@ def main():
     parser.add_argument("--net", help="a network spec (default: the data's default network)")
     parser.add_argument("--seeds", type=int, default=100, help="seeds 0..N-1 (default 100)")
     parser.add_argument("--lr", type=float, nargs="+", help="learning rates (default: the data's default)")
+    parser.add_argument("--epochs", type=int, help="epochs (default: the data's default)")
+    parser.add_argument("--each", action="store_true", help="also print each seed's test accuracy")
     parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
     args = parser.parse_args()
     defaults = schedule(args.data)
     bar = BAR.get(args.data, 0.98)
     sizes = f"{defaults.train_size} training / {defaults.test_size} test images, " if args.data == "shapes" else ""
-    print(f"{args.data}, defaults but lr: {sizes}{defaults.epochs} epochs, batch {defaults.batch_size}, "
+    epochs = args.epochs or defaults.epochs
+    print(f"{args.data}, defaults but lr: {sizes}{epochs} epochs, batch {defaults.batch_size}, "
           f"momentum {defaults.momentum:g}; seeds 0-{args.seeds - 1}\n")  # fmt: skip
     print(f"| lr | runs | ReLU died | test accuracy >= {bar:.0%} | worst (live runs) | median |")
     print("|---:|---:|---:|---:|---:|---:|")
     with multiprocessing.Pool(args.workers) as pool:
         for lr in args.lr or [defaults.lr]:
-            results = pool.map(one_run, [(args.data, args.net, lr, seed) for seed in range(args.seeds)])
+            jobs = [(args.data, args.net, lr, args.epochs, seed) for seed in range(args.seeds)]
+            results = pool.map(one_run, jobs)
+            if args.each:
+                print("each seed: " + ", ".join("died" if a is None else f"{100 * a:.2f}" for a in results))
             live = [accuracy for accuracy in results if accuracy is not None]
             dead = len(results) - len(live)
             good = sum(accuracy >= bar for accuracy in live)

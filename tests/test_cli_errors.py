@@ -87,7 +87,7 @@ CASES = [
     (["walkthrough", "--given", "g_digits.json"], "label must be a class 0..9, got 10"),
     (
         ["walkthrough", "--given", "g_dense.json", "--data", "digits"],
-        "gives 2x2 on 16 channels, so fc_weights needs 640 values (10 rows of 64), got 630",
+        "gives 2x2 on 64 channels, so fc_weights needs 2560 values (10 rows of 256), got 630",
     ),
     (["walkthrough", "--given", "g_digits.json", "--net", "dense 2, softmax"], "but --net says 'dense 2, softmax'"),
     (["walkthrough", "--given", "notjson.json"], "notjson.json: not valid JSON"),

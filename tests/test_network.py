@@ -83,7 +83,7 @@ def test_seed_initialisation():
 def test_pytorch_initialisation_is_bounded_by_the_fan_in():
     arch = Architecture.parse(DIGITS_SPEC, 1, 8)
     params = init_params(arch, np.random.default_rng(0))
-    for name, fan_in in (("conv1_kernel", 9), ("conv1_bias", 9), ("conv2_kernel", 72), ("fc_weights", 64)):
+    for name, fan_in in (("conv1_kernel", 9), ("conv1_bias", 9), ("conv2_kernel", 32 * 9), ("fc_weights", 256)):
         bound = 1 / np.sqrt(fan_in)
         assert np.abs(params[name]).max() <= bound and np.abs(params[name]).max() > 0.8 * bound, name
         assert params[name].min() < 0 < params[name].max()
@@ -102,7 +102,7 @@ def test_names_and_sizes_come_from_the_layers():
     assert [n.output for n in digits.named] == [
         "conv1_pre", "conv1_relu", "pool1", "conv2_pre", "conv2_relu", "pool2", "fc_input", "fc_pre", "output"
     ]  # fmt: skip
-    assert digits.param_shapes()["conv2_kernel"] == (16, 8, 3, 3) and digits.classes == 10
+    assert digits.param_shapes()["conv2_kernel"] == (64, 32, 3, 3) and digits.classes == 10
 
 
 @pytest.mark.parametrize("spec", [

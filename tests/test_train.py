@@ -158,3 +158,13 @@ def test_shifted_images_move_by_at_most_the_shift_with_zeros_moved_in():
     assert seen == {(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}  # all nine moves, and nothing else
     batch = np.random.default_rng(1).uniform(size=(5, 2, 4, 4))
     assert shifted(batch, np.random.default_rng(2), 2).shape == (5, 2, 4, 4)
+
+
+def test_cosine_decay_falls_from_lr_to_zero_along_half_a_cosine():
+    from cnn_backprop.train import learning_rate
+
+    cosine = TrainOptions(lr=0.4, lr_decay="cosine")
+    assert [learning_rate(cosine, step, 4) for step in range(4)] == pytest.approx(
+        [0.4, 0.2 + 0.2 * 0.5**0.5, 0.2, 0.2 - 0.2 * 0.5**0.5]
+    )
+    assert learning_rate(TrainOptions(lr=0.4), 3, 4) == 0.4

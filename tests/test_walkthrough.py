@@ -125,7 +125,7 @@ def test_tiny_instance_by_hand():
         ({"conv_kernel": [[1] * 6] * 6}, "conv: a 6x6 kernel does not fit a 5x5 image; use padding 1"),
         (
             {"net": DIGITS_SPEC, "conv2_kernel": [[1]]},
-            "conv2_kernel has shape [1, 1], the network needs [1, 8, 1, 1] (its input pool1 has 8 channels)",
+            "conv2_kernel has shape [1, 1], the network needs [1, 32, 1, 1] (its input pool1 has 32 channels)",
         ),
         ({"label": 2}, "label must be 0 (cross) or 1 (rectangle), got 2"),
         ({"net": DIGITS_SPEC, "label": 10}, "label must be a class 0..9, got 10"),
@@ -156,9 +156,9 @@ def test_one_instance_of_the_digits_network_matches_the_exported_pytorch_module(
     for name, parameter in model.named_parameters():
         np.testing.assert_allclose(parameter.grad.numpy(), result["torch"]["grad"][name], rtol=0, atol=1e-12)
     np.testing.assert_allclose(z.detach().numpy()[0], result["forward"]["fc_pre"], rtol=0, atol=1e-12)
-    assert result["shapes"] == {"input": [8, 8], "conv1": [8, 8, 8], "pool1": [8, 4, 4], "conv2": [16, 4, 4],
-                                "pool2": [16, 2, 2], "fc_input": [64]}  # fmt: skip
-    assert np.shape(result["forward"]["pool2_argmax"]) == (64, 2)
+    assert result["shapes"] == {"input": [8, 8], "conv1": [32, 8, 8], "pool1": [32, 4, 4], "conv2": [64, 4, 4],
+                                "pool2": [64, 2, 2], "fc_input": [256]}  # fmt: skip
+    assert np.shape(result["forward"]["pool2_argmax"]) == (256, 2)
     assert (
         list(result["backward"])[:3] == ["fc_pre", "fc_weights", "fc_bias"] and list(result["backward"])[-1] == "image"
     )

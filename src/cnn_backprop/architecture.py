@@ -35,7 +35,7 @@ from .layers import output_size
 from .validate import InputError, nearest
 
 SEED_SPEC = "conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid"
-DIGITS_SPEC = "conv 8x3x3 pad 1, relu, maxpool 2, conv 16x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
+DIGITS_SPEC = "conv 32x3x3 pad 1, relu, maxpool 2, conv 64x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
 
 
 def default_spec(source="shapes", classes=2):

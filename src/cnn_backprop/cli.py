@@ -17,7 +17,7 @@ from . import __version__, data, explain, export, files, gradcheck, walkthrough
 from .architecture import DIGITS_SPEC, SEED_SPEC, Architecture, default_spec
 from .architecture import __doc__ as SPEC_GRAMMAR
 from .network import INITS, Network
-from .train import confusion_matrix, evaluate, schedule, train
+from .train import LR_DECAYS, confusion_matrix, evaluate, schedule, train
 from .validate import InputError
 
 NET_HELP = (
@@ -248,6 +248,15 @@ def add_train(commands):
     p.add_argument("--lr", type=learning_rate, help=f"SGD learning rate ({both('lr')})")
     p.add_argument("--momentum", type=fraction, metavar="M", help=f"SGD momentum, 0 for plain SGD ({both('momentum')})")
     p.add_argument("--batch-size", type=positive, metavar="B", help=f"images per SGD step ({both('batch_size')})")
+    p.add_argument(
+        "--shift",
+        type=non_negative,
+        metavar="P",
+        help=f"move each training image by up to P pixels at random, each time it is used ({both('shift')})",
+    )
+    p.add_argument("--lr-decay", choices=LR_DECAYS,
+                   help=f"cosine: the step size falls from lr to 0 along a half cosine (default {shapes.lr_decay} "
+                        f"on shapes, {digits.lr_decay} on other data)")  # fmt: skip
     p.add_argument("--init", choices=INITS, help="initialisation: " + "; ".join(f"{k}: {v}" for k, v in INITS.items())
                    + " (default: seed for sigmoid networks, pytorch for softmax ones)")  # fmt: skip
     add_options(p, "seed")
@@ -288,9 +297,8 @@ def network_for_data(spec, dataset, where="--net"):
 
 def run_train(args):
     options = schedule(args.data)
-    chosen = {
-        key: getattr(args, key) for key in ("train_size", "test_size", "epochs", "lr", "momentum", "batch_size", "init")
-    }
+    keys = ("train_size", "test_size", "epochs", "lr", "momentum", "batch_size", "shift", "lr_decay", "init")
+    chosen = {key: getattr(args, key) for key in keys}
     options = replace(options, seed=args.seed, **{key: value for key, value in chosen.items() if value is not None})
     for path in (args.out, args.plot):
         if path:

@@ -26,7 +26,7 @@ import numpy as np
 IMAGE_SIZE = 5
 CLASSES = ("cross", "rectangle")
 SOURCES = ("shapes", "digits")  # and any .npz file or ImageFolder folder
-TEST_FRACTION = 0.25
+TEST_FRACTION = 0.2
 
 CROSS_INDICES = [
     [2, 0],
