@@ -168,3 +168,13 @@ def test_cosine_decay_falls_from_lr_to_zero_along_half_a_cosine():
         [0.4, 0.2 + 0.2 * 0.5**0.5, 0.2, 0.2 - 0.2 * 0.5**0.5]
     )
     assert learning_rate(TrainOptions(lr=0.4), 3, 4) == 0.4
+
+
+def test_digits_defaults_reach_98_percent():
+    # The README's sweep holds for seeds 0-19; the suite trains one (about 15 s).
+    from cnn_backprop.architecture import default_spec
+    from cnn_backprop.train import schedule
+
+    dataset = data.load("digits", seed=0)
+    arch = Architecture.parse(default_spec("digits", 10), *dataset.input_shape)
+    assert train(arch, schedule("digits"), dataset)["test_accuracy"] >= 0.98

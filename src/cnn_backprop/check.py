@@ -92,7 +92,6 @@ class Entry:
         }
 
 
-
 class Key:
     """One instance's key, and every step of its pass, to mark answers against.
 
@@ -114,12 +113,12 @@ class Key:
         self.owner = {key: n for n in self.arch.named for key in n.param_shapes}
 
     def quantities(self):
-        """Every (part, name) a student can answer: the sizes, each value, each gradient (not the argmax or the image's)."""
+        """Every (part, name) a student can answer: sizes, values, gradients (not the argmax, not dL/dimage)."""
         return [
             (part, name)
             for part in PARTS
             for name in self.result[part]
-            if not name.endswith("_argmax") and (part, name) != ("backward", "image")
+            if not name.endswith("_argmax") and (part, name) not in (("backward", "image"), ("shapes", "input"))
         ]
 
     def expected(self, part, name):
@@ -154,12 +153,22 @@ class Key:
         return build_layer(named, self.network.params)
 
     def candidates(self, part, name, values, grads):
-        """{"carried" or a mistake id: the value in the JSON layout} for (part, name), from the student's
-        ``values`` and ``grads`` (full shape, theirs where they answered, the key's elsewhere)."""
+        """{"carried" or a mistake id: [values in the JSON layout]} for (part, name).
+
+        "carried" is the right rule on the student's ``values`` and ``grads`` (full
+        shape, theirs where they answered, the key's elsewhere); each mistaken rule
+        is run on those and on the key's own values, since a student who rounds as
+        they go may have made the mistake on either.
+        """
         if part == "shapes":
-            return self._shape_step(name)
+            return {label: [value] for label, value in self._shape_step(name).items()}
         step = self._forward_step if part == "forward" else self._backward_step
-        return {label: self.layout(name, value) for label, value in step(name, values, grads).items()}
+        found = {}
+        for inputs in ((values, grads), (self.values, self.grads)):
+            for label, value in step(name, *inputs).items():
+                found.setdefault(label, []).append(self.layout(name, value))
+        found["carried"] = found["carried"][:1]
+        return found
 
     def _forward_step(self, name, values, grads):
         if name == "loss":
@@ -174,7 +183,9 @@ class Key:
         found = {"carried": self._layer(named).forward(x)}
         if named.kind == "conv":
             kernel, bias = self.network.params[f"{named.name}_kernel"], self.network.params[f"{named.name}_bias"]
-            found["flipped-kernel"] = Conv2D(kernel[..., ::-1, ::-1], bias, named.layer.stride, named.layer.padding).forward(x)
+            found["flipped-kernel"] = Conv2D(
+                kernel[..., ::-1, ::-1], bias, named.layer.stride, named.layer.padding
+            ).forward(x)
             found["no-bias"] = found["carried"] - bias.reshape(1, -1, 1, 1)
         elif named.kind == "dense":
             found["no-bias"] = found["carried"] - self.network.params[f"{named.name}_bias"]
@@ -267,38 +278,219 @@ def _close(a, b, tol):
 
 
 def _mark_one(quantity, answer, expected, candidates, tol):
-    """The entries of one answered quantity."""
+    """The entries of one answered quantity; ``candidates`` is {label: [values]}."""
+    answered = ~np.isnan(answer)
     if answer.shape != expected.shape:
         # A whole answer of another shape can only be a mistake that changes the shape (pool stride 2).
-        for label, value in candidates.items():
-            answered = ~np.isnan(answer)
-            if value.shape == answer.shape and answered.any() and np.all(np.abs(answer - value)[answered] <= tol + 1e-12):
-                return [Entry(quantity, index, _number(answer[index]), None, "wrong", label)
-                        for index in np.ndindex(answer.shape)]  # fmt: skip
+        for label, values in candidates.items():
+            for value in values:
+                if value.shape == answer.shape and answered.any() and np.all(np.abs(answer - value)[answered] <= tol):
+                    return [Entry(quantity, index, _number(answer[index]), None, "wrong", label)
+                            for index in np.ndindex(answer.shape)]  # fmt: skip
         return [Entry(quantity, index, _number(answer[index]), None, "blank" if np.isnan(answer[index]) else "wrong")
                 for index in np.ndindex(answer.shape)]  # fmt: skip
+    whole = dict(candidates)
+    whole["sign"] = [-expected]
+    if answer.ndim == 2 and answer.shape[0] == answer.shape[1]:
+        whole["transposed"] = [expected.T]
+
+    def labels_for(a, e, index):
+        """The labels whose value is this answer and not the key's."""
+        return [
+            label
+            for label, values in whole.items()
+            if any(
+                v.shape == answer.shape and _close(a, v[index], tol) and not _close(v[index], e, tol) for v in values
+            )
+        ]
+
+    fits = {
+        index: labels_for(float(answer[index]), float(expected[index]), index)
+        for index in np.ndindex(answer.shape)
+        if answered[index] and not _close(float(answer[index]), float(expected[index]), tol)
+    }
+    # A mistake is made over a whole array: where an entry fits several, take the one that explains most entries.
+    explains = {label: sum(label in found for found in fits.values()) for label in whole}
     entries = []
     for index in np.ndindex(answer.shape):
         a, e = float(answer[index]), float(expected[index])
         if np.isnan(a):
             entries.append(Entry(quantity, index, None, e, "blank"))
-            continue
-        if _close(a, e, tol):
+        elif index not in fits:
             entries.append(Entry(quantity, index, a, e, "right"))
-            continue
-        fits = [label for label, value in candidates.items() if value.shape == answer.shape and _close(a, value[index], tol)]
-        if "carried" in fits:
+        elif "carried" in fits[index]:
             entries.append(Entry(quantity, index, a, e, "carried"))
-            continue
-        if not fits and abs(e) > tol and _close(a, -e, tol):
-            fits = ["sign"]
-        if not fits and answer.ndim == 2 and answer.shape[0] == answer.shape[1]:
-            flipped = expected.T[index]
-            if _close(a, flipped, tol) and not _close(flipped, e, tol):
-                fits = ["transposed"]
-        entries.append(Entry(quantity, index, a, e, "wrong", fits[0] if fits else None))
+        else:
+            best = max(fits[index], key=lambda label: explains[label], default=None)
+            entries.append(Entry(quantity, index, a, e, "wrong", best))
     return entries
 
 
 def _number(value):
     return None if np.isnan(value) else float(value)
+
+
+QUESTION = {"shapes": "1. Output sizes", "forward": "2. Forward pass", "backward": "3. Backward pass"}
+IGNORED = ("given", "torch")  # what a full `walkthrough --json` also holds: read past, never marked
+
+
+def template(key):
+    """Every answerable quantity, blank: {part: {name: nested lists of None}}, in the JSON layout."""
+    blank = {part: {} for part in PARTS}
+    for part, name in key.quantities():
+        blank[part][name] = (
+            np.full(key.expected(part, name).shape, None).tolist() if key.expected(part, name).ndim else None
+        )
+    return blank
+
+
+def template_csv(key):
+    """The same blanks as CSV rows: quantity,index,answer."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["quantity", "index", "answer"])
+    for part, name in key.quantities():
+        for index in np.ndindex(key.expected(part, name).shape):
+            writer.writerow([f"{part}.{name}", ",".join(map(str, index)), ""])
+    return out.getvalue()
+
+
+def _where(path, key, part, name):
+    valid = [f"{p}.{n}" for p, n in key.quantities()]
+    from .validate import nearest
+
+    return f"{path}: unknown quantity {part}.{name!s}{nearest(f'{part}.{name}', valid)}; quantities: {', '.join(valid)}"
+
+
+def read_answers(path, key):
+    """{(part, name): array in the JSON layout, NaN where blank} from an answers file (.json or .csv), checked."""
+    from pathlib import Path
+
+    from . import files
+
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        return _read_csv(path, key, files.read_text(path))
+    if path.suffix.lower() != ".json":
+        raise InputError(f"{path}: answers are a .json or a .csv file, got '{path.suffix}'")
+    value = files.read_json(path)
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: answers must be a JSON object with any of {', '.join(PARTS)}")
+    answers = {}
+    asked = set(key.quantities())
+    for part, names in value.items():
+        if part in IGNORED:
+            continue
+        if part not in PARTS:
+            raise InputError(f"{path}: unknown part {part!r}; answers have {', '.join(PARTS)}")
+        if not isinstance(names, dict):
+            raise InputError(f"{path}: {part} must be an object of quantities")
+        for name, answer in names.items():
+            if (part, name) not in asked:
+                raise InputError(_where(path, key, part, name))
+            answers[(part, name)] = _numbers(answer, f"{path}: {part}.{name}")
+    return answers
+
+
+def _numbers(value, where):
+    """Nested lists of numbers and nulls as a float array with NaN for the nulls, rectangular."""
+
+    def walk(item):
+        if isinstance(item, list):
+            if not item:
+                raise InputError(f"{where}: an empty list")
+            inner = [walk(sub) for sub in item]
+            if len({np.shape(sub) for sub in inner}) > 1:
+                lengths = sorted({len(sub) for sub in item if isinstance(sub, list)})
+                raise InputError(f"{where} is ragged: lists of lengths {lengths} side by side")
+            return inner
+        if item is None:
+            return float("nan")
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise InputError(f"{where} must hold numbers (or null for a blank), got {item!r:.40}")
+        if not np.isfinite(item):
+            raise InputError(f"{where} must hold finite numbers, got {item!r}")
+        return float(item)
+
+    return np.array(walk(value), dtype=float)
+
+
+def _read_csv(path, key, text):
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or [cell.strip() for cell in rows[0]] != ["quantity", "index", "answer"]:
+        raise InputError(f"{path}: the first line must be the header quantity,index,answer")
+    asked = set(key.quantities())
+    answers, seen = {}, set()
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != 3:
+            raise InputError(f"{path}: line {number}: expected quantity,index,answer, got {len(row)} cells")
+        quantity, index_text, answer = (cell.strip() for cell in row)
+        part, _, name = quantity.partition(".")
+        if (part, name) not in asked:
+            raise InputError(f"{path}: line {number}: " + _where(path, key, part, name).split(": ", 1)[1])
+        shape = key.expected(part, name).shape
+        try:
+            index = tuple(int(v) for v in index_text.split(",")) if index_text else ()
+        except ValueError:
+            raise InputError(
+                f"{path}: line {number}: index {index_text!r} must be whole numbers separated by commas"
+            ) from None
+        if len(index) != len(shape) or any(not 0 <= i < n for i, n in zip(index, shape)):
+            sides = "x".join(map(str, shape)) or "a single number (no index)"
+            raise InputError(f"{path}: line {number}: index {index_text!r} is out of range: {quantity} is {sides}")
+        if (part, name, index) in seen:
+            raise InputError(f"{path}: line {number}: {quantity}[{index_text}] is answered twice")
+        seen.add((part, name, index))
+        try:
+            value = float(answer) if answer else float("nan")
+        except ValueError:
+            raise InputError(f"{path}: line {number}: answer {answer!r} is not a number") from None
+        if answer and not np.isfinite(value):
+            raise InputError(f"{path}: line {number}: answer {answer!r} must be a finite number")
+        answers.setdefault((part, name), np.full(shape, np.nan))[index] = value
+    return answers
+
+
+def score(entries):
+    """(score, total): right and carried answers earn their mark; blanks and wrong ones do not."""
+    return sum(e.verdict in ("right", "carried") for e in entries), len(entries)
+
+
+def report(entries, decimals):
+    """The marking as data for a view: per question its rows, then the mistakes met and the score."""
+    questions = {}
+    for entry in entries:
+        questions.setdefault(QUESTION[entry.quantity.split(".")[0]], []).append(entry)
+    got, total = score(entries)
+    mistakes = {}
+    for entry in entries:
+        if entry.mistake:
+            mistakes[entry.mistake] = mistakes.get(entry.mistake, 0) + 1
+    return {"questions": questions, "mistakes": mistakes, "score": got, "total": total, "decimals": decimals}
+
+
+def grade_class(submissions, keys, decimals=4):
+    """Mark every (student, sheet number, answers path) against ``keys`` {number: (given, Key)}.
+
+    Returns (rows, mistakes): one dict per submission with the score per question
+    (q1..q3, right and carried answers) and in all, and {mistake: (answers, students)}.
+    """
+    rows, mistakes = [], {}
+    for student, number, path in submissions:
+        given, key = keys[number]
+        entries = mark(given, read_answers(path, key), decimals)
+        row = {"student": student, "sheet": number}
+        for question, part in enumerate(PARTS, start=1):
+            mine = [e for e in entries if e.quantity.startswith(part + ".")]
+            row[f"q{question}"], row[f"q{question}_total"] = score(mine)
+        row["score"], row["total"] = score(entries)
+        found = sorted({e.mistake for e in entries if e.mistake})
+        row["mistakes"] = " ".join(found)
+        for entry in entries:
+            if entry.mistake:
+                count, students = mistakes.get(entry.mistake, (0, set()))
+                mistakes[entry.mistake] = (count + 1, students | {student})
+        rows.append(row)
+    return rows, mistakes

@@ -507,6 +507,7 @@ def add_exercise(commands):
 
 
 def run_exercise(args):
+    from .check import Key, template, template_csv
     from .exercise import architecture_choices, given_json, instances, key_document, label_counts, sheet_document
     from .report import write_document
 
@@ -527,16 +528,154 @@ def run_exercise(args):
         for suffix in (".md", ".html"):
             write_document(sheet_document(given, number, args.decimals), stem.with_suffix(suffix))
             write_document(key_document(given, number, args.decimals), stem.with_name(stem.name + "_key" + suffix))
-        text = given_json(given)
-        files.atomic_write(stem.with_suffix(".json"), lambda handle, text=text: handle.write(text.encode()))
+        key = Key(given)
+        blank = {
+            ".json": given_json(given),
+            "_answers.json": walkthrough.to_json(template(key)) + "\n",
+            "_answers.csv": template_csv(key),
+        }
+        for suffix, text in blank.items():
+            path = stem.with_name(stem.name + suffix)
+            files.atomic_write(path, lambda handle, text=text: handle.write(text.encode()))
     counts = label_counts(givens)
     shown = (f"{counts.get('cross', 0)} crosses, {counts.get('rectangle', 0)} rectangles" if "net" not in givens[0]
              else ", ".join(f"{n} x class {name}" for name, n in sorted(counts.items())))  # fmt: skip
     print(
         f"wrote {args.count} exercises ({shown}) to {directory}/: exercise_N.md/.html (sheets), "
-        "exercise_N_key.md/.html (answer keys), exercise_N.json"
+        "exercise_N_key.md/.html (answer keys), exercise_N.json (the instance), "
+        "exercise_N_answers.json/.csv (blank answers for 'check')"
     )
     return 0
+
+
+def add_check(commands):
+    p = commands.add_parser(
+        "check",
+        help="mark a student's answers to one exercise sheet, naming the mistake behind each wrong one",
+        description="Mark ANSWERS (the answer template 'exercise' writes, filled in: JSON in the walkthrough "
+        "--json layout with null for a blank, or CSV with columns quantity,index,answer) against the sheet's "
+        "instance. Each answer is right (within one unit of its last decimal, --decimals), carried (wrong only "
+        "because an earlier answer was: computed correctly from the student's own values), wrong (with the "
+        "known mistake that gives that value, where one does) or blank. Exit status 0 when all are right, 1 "
+        "when not, 2 on bad input.",
+    )
+    p.add_argument("--given", required=True, metavar="SHEET.json", help="the sheet's instance (exercise_N.json)")
+    p.add_argument("answers", metavar="ANSWERS", help="the answers, .json or .csv")
+    p.add_argument("--decimals", type=non_negative, default=4, metavar="D",
+                   help="answers are right within one unit of their D-th decimal (default 4, the key's)")  # fmt: skip
+    add_options(p, "json")
+    p.set_defaults(run=run_check)
+
+
+def run_check(args):
+    from .check import MISTAKES, Key, mark, read_answers, report
+
+    given = walkthrough.complete_given(files.read_json(args.given), where=args.given)
+    answers = read_answers(args.answers, Key(given))
+    entries = mark(given, answers, args.decimals)
+    marked = report(entries, args.decimals)
+    all_right = all(entry.verdict == "right" for entry in entries)
+    if args.json:
+        print(json.dumps({"score": marked["score"], "total": marked["total"], "decimals": args.decimals,
+                          "entries": [entry.to_dict() for entry in entries]}, indent=2))  # fmt: skip
+        return 0 if all_right else 1
+    for question, rows in marked["questions"].items():
+        print(question)
+        print(format_check_rows(rows, args.decimals))
+    if marked["mistakes"]:
+        print("mistakes:")
+        for mistake, count in marked["mistakes"].items():
+            print(f"  {mistake} ({count}x): {MISTAKES[mistake]}")
+    print(f"score: {marked['score']} of {marked['total']} (right within {10.0 ** -args.decimals:g}; carried answers "
+          "earn their mark)")  # fmt: skip
+    return 0 if all_right else 1
+
+
+def format_check_rows(entries, decimals):
+    """One line per quantity with its counts, and one per answer that is not right."""
+    by_quantity = {}
+    for entry in entries:
+        by_quantity.setdefault(entry.quantity, []).append(entry)
+    width = max(len(q) for q in by_quantity) + 2
+    lines = [f"  {'quantity':<{width}}{'right':>6}{'carried':>8}{'wrong':>6}{'blank':>6}"]
+    for quantity, rows in by_quantity.items():
+        counts = [sum(e.verdict == v for e in rows) for v in ("right", "carried", "wrong", "blank")]
+        lines.append(f"  {quantity:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(counts, (6, 8, 6, 6))))
+        for e in rows:
+            if e.verdict in ("wrong", "carried"):
+                where = f"[{','.join(map(str, e.index))}]" if e.index else ""
+                key = "-" if e.expected is None else f"{e.expected:.{decimals}f}"
+                why = f" ({e.mistake})" if e.mistake else ""
+                lines.append(f"      {where or 'value'}: {e.answer:.{decimals}f}, key {key}: {e.verdict}{why}")
+    return "\n".join(lines)
+
+
+def add_grade(commands):
+    p = commands.add_parser(
+        "grade",
+        help="mark a whole class: a folder of answer files against a folder of sheets",
+        description="Mark every answers file in --answers against its sheet in --sheets, and write one CSV row per "
+        "student and sheet with the score per question and in all. An answers file is named STUDENT_N.json or "
+        "STUDENT_N.csv (also STUDENT_exercise_N_answers.json, the template's name with the student's in front): "
+        "N is the sheet's number, exercise_N.json in --sheets. Prints, and with --plot draws, how often each "
+        "mistake occurred across the class.",
+    )
+    p.add_argument("--sheets", required=True, metavar="DIR", help="the folder 'exercise --out' wrote")
+    p.add_argument("--answers", required=True, metavar="DIR", help="the students' answer files")
+    p.add_argument("--out", required=True, type=suffixed(".csv"), metavar="GRADES.csv", help="the grades to write")
+    p.add_argument("--decimals", type=non_negative, default=4, metavar="D", help="as for check (default 4)")
+    p.add_argument("--plot", type=plot_path, metavar="FILE.png", help="draw how often each mistake occurred")
+    p.set_defaults(run=run_grade)
+
+
+def run_grade(args):
+    from .check import Key, grade_class
+
+    for path in (args.out, args.plot):
+        if path:
+            files.output_path(path)
+    sheets = files.numbered_files(args.sheets, r"exercise_0*(\d+)\.json", "exercise_N.json sheets")
+    submissions = files.student_files(args.answers)
+    keys = {}
+    for _, number, path in submissions:
+        if number not in sheets:
+            raise InputError(
+                f"{path}: sheet {number} is not in {args.sheets} (it has {', '.join(map(str, sorted(sheets)))})"
+            )
+        if number not in keys:
+            given = walkthrough.complete_given(files.read_json(sheets[number]), where=str(sheets[number]))
+            keys[number] = (given, Key(given))
+    grades, mistakes = grade_class(submissions, keys, args.decimals)
+    text = format_grades_csv(grades)
+    files.atomic_write(args.out, lambda handle: handle.write(text.encode("utf-8")))
+    print(f"marked {len(grades)} answer files from {len({g['student'] for g in grades})} students; "
+          f"wrote {args.out}")  # fmt: skip
+    total = sum(g["total"] for g in grades)
+    print(f"class score: {sum(g['score'] for g in grades)} of {total}")
+    if mistakes:
+        print("mistakes across the class (answers, students):")
+        for mistake, (count, students) in sorted(mistakes.items(), key=lambda item: -item[1][0]):
+            print(f"  {mistake:<24}{count:>5}{len(students):>5}")
+    else:
+        print("no known mistakes in the class")
+    if args.plot:
+        from .figures import mistakes_figure, save
+
+        save(mistakes_figure({m: c for m, (c, _) in mistakes.items()}), args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def format_grades_csv(grades):
+    import csv
+    import io
+
+    out = io.StringIO()
+    columns = ["student", "sheet", "q1", "q1_total", "q2", "q2_total", "q3", "q3_total", "score", "total", "mistakes"]
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(grades)
+    return out.getvalue()
 
 
 def add_export(commands):
@@ -589,7 +728,7 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     for add in (add_walkthrough, add_gradcheck, add_train, add_evaluate, add_predict, add_dataset, add_exercise,
-                add_export, add_nets):  # fmt: skip
+                add_check, add_grade, add_export, add_nets):  # fmt: skip
         add(commands)
     return parser
 

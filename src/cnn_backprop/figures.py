@@ -227,3 +227,15 @@ def evaluation_figure(images, labels, predicted, probabilities, confusion, class
     more = f" (first {count})" if len(wrong) > count else ""
     image_grid(images[wrong[:count]], titles, f"Misclassified: {len(wrong)} of {len(images)}{more}", 6, right)
     return fig
+
+
+def mistakes_figure(counts):
+    """How often each known mistake occurred across a class, most frequent first."""
+    fig = Figure(figsize=(8, 0.5 * max(len(counts), 1) + 1.5))
+    ax = fig.subplots()
+    ordered = sorted(counts.items(), key=lambda item: item[1])
+    ax.barh([name for name, _ in ordered], [count for _, count in ordered], color="tab:red")
+    ax.set(xlabel="answers showing the mistake", title="Mistakes across the class")
+    if not counts:
+        ax.text(0.5, 0.5, "no known mistakes", ha="center", va="center", transform=ax.transAxes)
+    return fig

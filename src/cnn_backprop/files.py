@@ -7,6 +7,7 @@ and never damages a file that was there before.
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -415,3 +416,41 @@ def _read_csv(path, channels, image_size):
     if not rows:
         raise InputError(f"{path}: no images in the file")
     return np.array(rows).reshape(-1, channels, image_size, image_size)
+
+
+def numbered_files(folder, pattern, what):
+    """{number: path} of the files in ``folder`` whose whole name matches ``pattern`` (one group, the number)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder, expected {what}")
+    found = {}
+    for path in sorted(folder.iterdir()):
+        match = re.fullmatch(pattern, path.name)
+        if match:
+            found[int(match.group(1))] = path
+    if not found:
+        raise InputError(f"{folder}: no {what} in it")
+    return found
+
+
+ANSWER_NAME = re.compile(r"(?P<student>.+?)[_-](?:exercise_)?0*(?P<number>\d+)(?:_answers)?\.(?:json|csv)")
+
+
+def student_files(folder):
+    """[(student, sheet number, path)] of the answer files in ``folder``: STUDENT_N.json or .csv
+    (or STUDENT_exercise_N_answers.json, the template's name with the student's in front)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder, expected answer files STUDENT_N.json or STUDENT_N.csv")
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        match = ANSWER_NAME.fullmatch(path.name)
+        if not match:
+            raise InputError(f"{path}: cannot tell the student and the sheet from the name; "
+                             "name answer files STUDENT_N.json or STUDENT_N.csv, N the sheet's number")  # fmt: skip
+        found.append((match.group("student"), int(match.group("number")), path))
+    if not found:
+        raise InputError(f"{folder}: no answer files in it (STUDENT_N.json or STUDENT_N.csv)")
+    return found

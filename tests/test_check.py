@@ -1,0 +1,241 @@
+"""Marking answers: every known mistake, built here by its own loops, is named; carried errors get credit."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnn_backprop import check, exercise, reference, walkthrough
+from cnn_backprop.cli import main
+
+COMMAND = str(Path(sys.executable).parent / "cnn-backprop")
+DECIMALS = 4
+
+
+def key_answers(given):
+    """The key as a student who rounds to 4 decimals would write it: {(part, name): array}."""
+    key = check.Key(given)
+    return {(part, name): np.round(key.expected(part, name), DECIMALS) for part, name in key.quantities()}
+
+
+def mistaken(given, mistake):
+    """{(part, name): value} that ``mistake`` gives, computed with the reference loops, the way a student errs."""
+    result = walkthrough.run(given)
+    fwd, bwd = result["forward"], result["backward"]
+    image, kernel = np.asarray(given["image"])[None], np.asarray(given["conv_kernel"])[None, None]
+    bias, y = np.array([given["conv_bias"]]), given["label"]
+    size, stride = given["pool_size"], given["pool_stride"]
+    conv_relu, argmax = fwd["conv_relu"], np.asarray(fwd["pool_argmax"]).reshape(np.shape(fwd["pool"]) + (2,))
+    grad_pool = np.asarray(bwd["pool"])
+    if mistake in ("pool-overwrite", "pool-to-all", "pool-average"):
+        out = np.zeros(np.shape(conv_relu))
+        for (i, j), g in np.ndenumerate(grad_pool):
+            if mistake == "pool-overwrite":
+                out[tuple(argmax[i, j])] = g  # the notebook's dP[i, j] = dw
+            else:
+                share = g if mistake == "pool-to-all" else g / size**2
+                out[stride * i : stride * i + size, stride * j : stride * j + size] += share
+        return {("backward", "conv_relu"): out}
+    if mistake == "no-relu-mask":
+        return {("backward", "conv_pre"): np.asarray(bwd["conv_relu"])}
+    if mistake == "fc-weight-grad":
+        return {("backward", "pool"): np.asarray(bwd["fc_weights"]).reshape(grad_pool.shape)}
+    if mistake == "flipped-kernel":
+        flipped = reference.conv_forward(
+            image, kernel[..., ::-1, ::-1], bias, given["conv_stride"], given["conv_padding"]
+        )
+        return {
+            ("forward", "conv_pre"): flipped[0],
+            ("backward", "conv_kernel"): np.asarray(bwd["conv_kernel"])[::-1, ::-1],
+        }
+    if mistake == "no-bias":
+        return {("forward", "conv_pre"): np.asarray(fwd["conv_pre"]) - given["conv_bias"],
+                ("forward", "fc_pre"): np.asarray(fwd["fc_pre"]) - given["fc_bias"]}  # fmt: skip
+    if mistake == "pool-stride-2":
+        pooled, _ = reference.maxpool_forward(np.asarray(conv_relu)[None], size, 2)
+        return {("forward", "pool"): pooled[0], ("shapes", "pool"): np.array(pooled[0].shape)}
+    if mistake == "squared-error-gradient":
+        p = fwd["output"]
+        return {("backward", "fc_pre"): np.array((p - y) * p * (1 - p))}
+    if mistake == "post-activation":
+        return {("forward", "conv_pre"): np.asarray(conv_relu), ("forward", "fc_pre"): np.array(fwd["output"])}
+    if mistake == "sign":
+        return {
+            ("backward", "conv_kernel"): -np.asarray(bwd["conv_kernel"]),
+            ("backward", "fc_pre"): -np.array(bwd["fc_pre"]),
+        }
+    if mistake == "transposed":
+        return {("backward", "conv_kernel"): np.asarray(bwd["conv_kernel"]).T}
+    raise AssertionError(mistake)
+
+
+def instances(count=12):
+    """Sheets as 'exercise' makes them: two decimals and whole numbers, some with padding."""
+    for seed in range(count):
+        yield exercise.rounded_given(seed, decimals=2, integers=seed % 2 == 1, padding=int(seed % 3 == 2))
+
+
+def test_the_key_rounded_as_the_sheet_says_is_all_right():
+    for given in instances():
+        entries = check.mark(given, key_answers(given), DECIMALS)
+        assert {entry.verdict for entry in entries} == {"right"}
+        assert check.score(entries) == (len(entries), len(entries))
+
+
+@pytest.mark.parametrize("mistake", sorted(check.MISTAKES))
+def test_each_mistake_is_named(mistake):
+    diagnosed = 0
+    for given in instances():
+        key = check.Key(given)
+        answers = key_answers(given)
+        clear, same = [], []
+        for where, value in mistaken(given, mistake).items():
+            value = np.asarray(value, dtype=float)
+            answers[where] = np.round(value, DECIMALS)
+            expected = key.expected(*where)
+            for index in np.ndindex(value.shape):
+                if value.shape != expected.shape or abs(value[index] - expected[index]) > 3 * 10.0**-DECIMALS:
+                    clear.append((where, index))  # plainly the mistake's number, not the key's
+                elif abs(value[index] - expected[index]) < 1e-9:
+                    same.append((where, index))  # the mistake changes nothing here
+        if not clear:
+            continue  # this instance cannot tell the mistake apart (e.g. no bias to leave out)
+        entries = {(tuple(e.quantity.split(".")), e.index): e for e in check.mark(given, answers, DECIMALS)}
+        for where, index in clear:
+            entry = entries[(where, index)]
+            assert (entry.verdict, entry.mistake) == ("wrong", mistake), (where, index, entry)
+            assert entry.explanation == check.MISTAKES[mistake]
+            diagnosed += 1
+        for where, index in same:
+            assert entries[(where, index)].verdict == "right"
+        untouched = [e for (where, index), e in entries.items() if where not in mistaken(given, mistake)]
+        assert {e.verdict for e in untouched} == {"right"}
+    assert diagnosed > 0
+
+
+def test_an_error_carried_forward_gets_credit_and_mistakes_compose():
+    # no-relu-mask on dL/dconv_pre, then the right kernel-gradient rule on that: carried on dL/dkernel.
+    for given in instances(30):
+        answers = key_answers(given)
+        wrong = mistaken(given, "no-relu-mask")[("backward", "conv_pre")]
+        if np.allclose(wrong, answers[("backward", "conv_pre")], atol=2e-4):
+            continue
+        answers[("backward", "conv_pre")] = np.round(wrong, DECIMALS)
+        image, kernel = np.asarray(given["image"])[None], np.asarray(given["conv_kernel"])[None, None]
+        dL_dkernel, dL_dbias, _ = reference.conv_backward(wrong[None], image, kernel, given["conv_stride"],
+                                                          given["conv_padding"])  # fmt: skip
+        answers[("backward", "conv_kernel")] = np.round(dL_dkernel[0, 0], DECIMALS)
+        answers[("backward", "conv_bias")] = np.round(dL_dbias[0], DECIMALS)
+        verdicts = {}
+        for entry in check.mark(given, answers, DECIMALS):
+            verdicts.setdefault(entry.quantity, set()).add((entry.verdict, entry.mistake))
+        assert ("wrong", "no-relu-mask") in verdicts["backward.conv_pre"]
+        assert verdicts["backward.conv_kernel"] <= {("carried", None), ("right", None)}
+        assert verdicts["backward.conv_bias"] == {("carried", None)}
+        got, total = check.score(check.mark(given, answers, DECIMALS))
+        return
+    raise AssertionError("no instance where the ReLU mask matters")
+
+
+def test_an_answer_no_mistake_explains_is_plainly_wrong():
+    given = next(instances())
+    answers = key_answers(given)
+    answers[("forward", "conv_pre")] = answers[("forward", "conv_pre")] + 0.37
+    entries = [e for e in check.mark(given, answers, DECIMALS) if e.quantity == "forward.conv_pre"]
+    assert {(e.verdict, e.mistake) for e in entries} == {("wrong", None)}
+    blank = key_answers(given)
+    blank[("forward", "pool")] = np.full(np.shape(blank[("forward", "pool")]), np.nan)
+    assert {e.verdict for e in check.mark(given, blank, DECIMALS) if e.quantity == "forward.pool"} == {"blank"}
+
+
+def test_check_command_json_and_exit_status(capsys, tmp_path):
+    main(["exercise", "--count", "1", "--seed", "3", "--out", str(tmp_path)])
+    sheet, template = tmp_path / "exercise_1.json", tmp_path / "exercise_1_answers.json"
+    assert main(["check", "--given", str(sheet), str(template)]) == 1  # all blank
+    given = walkthrough.complete_given(json.loads(sheet.read_text()))
+    filled = json.loads(template.read_text())
+    key = check.Key(given)
+    for part, name in key.quantities():
+        filled[part][name] = np.round(key.expected(part, name), 4).tolist()
+    (tmp_path / "full.json").write_text(json.dumps(filled))
+    capsys.readouterr()
+    assert main(["check", "--given", str(sheet), str(tmp_path / "full.json"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["score"] == report["total"] == len(report["entries"]) > 30
+    assert set(report["entries"][0]) == {"quantity", "index", "answer", "expected", "verdict", "mistake", "explanation"}
+    with (tmp_path / "exercise_1_answers.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["quantity", "index", "answer"] and len(rows) - 1 == report["total"]
+
+
+def test_grade_a_class_folder(capsys, tmp_path):
+    sheets, answers = tmp_path / "sheets", tmp_path / "answers"
+    main(["exercise", "--count", "2", "--seed", "1", "--integers", "--out", str(sheets)])
+    answers.mkdir()
+    for number in (1, 2):
+        given = walkthrough.complete_given(json.loads((sheets / f"exercise_{number}.json").read_text()))
+        right = key_answers(given)
+        with (answers / f"ana_{number}.csv").open("w") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["quantity", "index", "answer"])
+            for (part, name), value in right.items():
+                for index in np.ndindex(np.shape(value)):
+                    writer.writerow([f"{part}.{name}", ",".join(map(str, index)), value[index]])
+        wrong = dict(right)
+        wrong.update({k: np.round(v, 4) for k, v in mistaken(given, "fc-weight-grad").items()})
+        document = {part: {} for part in check.PARTS}
+        for (part, name), value in wrong.items():
+            document[part][name] = np.asarray(value).tolist()
+        (answers / f"ben_exercise_{number}_answers.json").write_text(json.dumps(document))
+    status = main(["grade", "--sheets", str(sheets), "--answers", str(answers), "--out", str(tmp_path / "g.csv"),
+                   "--plot", str(tmp_path / "m.png")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 0
+    with (tmp_path / "g.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["student"], row["sheet"]) for row in rows] == [("ana", "1"), ("ana", "2"), ("ben", "1"), ("ben", "2")]
+    for row in rows:
+        assert int(row["score"]) == sum(int(row[f"q{q}"]) for q in (1, 2, 3))
+        assert int(row["total"]) == sum(int(row[f"q{q}_total"]) for q in (1, 2, 3))
+        if row["student"] == "ana":
+            assert row["score"] == row["total"] and row["mistakes"] == ""
+        else:
+            assert int(row["score"]) < int(row["total"]) and row["mistakes"] == "fc-weight-grad"
+            assert row["q1"] == row["q1_total"] and row["q2"] == row["q2_total"]
+    assert "fc-weight-grad" in out and (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("a.json", '{"forward": {"conv_pree": [[1]]}}', 'unknown quantity forward.conv_pree (did you mean "forward.conv_pre"?)'),
+    ("a.json", '{"forward": {"pool": [[1, 2], [3]]}}', "forward.pool is ragged"),
+    ("a.json", '{"forward": {"pool": [["x", 2], [3, 4]]}}', "forward.pool must hold numbers (or null for a blank)"),
+    ("a.json", '{"answers": {}}', "unknown part 'answers'; answers have shapes, forward, backward"),
+    ("a.csv", "forward.pool,0,1\n", "the first line must be the header quantity,index,answer"),
+    ("a.csv", 'quantity,index,answer\nforward.pool,"5,0",1\n', "line 2: index '5,0' is out of range: forward.pool is 2x2"),
+    ("a.csv", "quantity,index,answer\nforward.loss,,one\n", "line 2: answer 'one' is not a number"),
+    ("a.csv", "quantity,index,answer\nbackward.kernel,0,1\n", "line 2: unknown quantity backward.kernel"),
+    ("a.txt", "", "answers are a .json or a .csv file"),
+])  # fmt: skip
+def test_bad_answer_files_exit_2_with_one_line(tmp_path, name, content, message):
+    main(["exercise", "--count", "1", "--out", str(tmp_path / "s")])
+    path = tmp_path / name
+    path.write_text(content)
+    done = subprocess.run([COMMAND, "check", "--given", str(tmp_path / "s" / "exercise_1.json"), str(path)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert path.read_text() == content
+
+
+def test_grade_refuses_an_unnamed_file_and_writes_nothing(tmp_path):
+    main(["exercise", "--count", "1", "--out", str(tmp_path / "s")])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "notes.json").write_text("{}")
+    done = subprocess.run([COMMAND, "grade", "--sheets", str(tmp_path / "s"), "--answers", str(tmp_path / "a"),
+                           "--out", str(tmp_path / "g.csv")], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and "cannot tell the student and the sheet from the name" in done.stderr
+    assert not (tmp_path / "g.csv").exists()
