@@ -210,7 +210,7 @@ def test_grade_a_class_folder(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("name,content,message", [
-    ("a.json", '{"forward": {"conv_pree": [[1]]}}', 'unknown quantity forward.conv_pree (did you mean "forward.conv_pre'),
+    ("a.json", '{"forward": {"conv_pree": [[1]]}}', 'forward.conv_pree (did you mean "forward.conv_pre'),
     ("a.json", '{"forward": {"pool": [[1, 2], [3]]}}', "forward.pool is ragged"),
     ("a.json", '{"forward": {"pool": [["x", 2], [3, 4]]}}', "forward.pool must hold numbers (or null for a blank)"),
     ("a.json", '{"answers": {}}', "unknown part 'answers'; answers have shapes, forward, backward"),
