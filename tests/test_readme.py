@@ -24,7 +24,8 @@ def test_readme_shows_outputs():
 @pytest.mark.parametrize("args,shown", BLOCKS, ids=[args for args, _ in BLOCKS])
 def test_readme_output_is_current(capsys, args, shown):
     main(shlex.split(args))
-    assert without_noise(capsys.readouterr().out.rstrip("\n")) == without_noise(shown)
+    printed = capsys.readouterr()
+    assert without_noise((printed.out + printed.err).rstrip("\n")) == without_noise(shown)
 
 
 def without_noise(text):

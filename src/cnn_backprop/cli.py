@@ -114,7 +114,7 @@ def load_given(args):
     from .exercise import architecture_choices
 
     given = files.read_json(args.given) if args.given else {}
-    where = args.given or "the given values"
+    where = args.given or ("--net" if args.net else "the given values")
     if isinstance(given, dict) and args.net and given.get("net", args.net) != args.net:
         raise InputError(f"{where} is for the network '{given['net']}', but --net says '{args.net}'; give one")
     net = args.net or (given.get("net") if isinstance(given, dict) else None) or default_data_spec(args.data)
