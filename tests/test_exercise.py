@@ -32,7 +32,9 @@ def test_sheets_keys_and_json_are_written(capsys, tmp_path):
     assert main(["exercise", "--count", "3", "--seed", "7", "--out", str(out), "--pool-stride", "1", "2"]) == 0
     names = sorted(p.name for p in out.iterdir() if p.is_file())
     assert names == sorted(
-        f"exercise_{i}{suffix}" for i in (1, 2, 3) for suffix in (".md", ".html", "_key.md", "_key.html", ".json")
+        f"exercise_{i}{suffix}"
+        for i in (1, 2, 3)
+        for suffix in (".md", ".html", "_key.md", "_key.html", ".json", "_answers.json", "_answers.csv")
     )
     sheet, key = (out / "exercise_2.md").read_text(), (out / "exercise_2_key.md").read_text()
     assert "## Find" in sheet and "conv_pre" not in sheet and "dL/d" not in sheet
