@@ -109,6 +109,13 @@ def add_options(parser, *names):
         declared[name]()
 
 
+def writable(*paths):
+    """Check, before any work, that every output path given can be written."""
+    for path in paths:
+        if path:
+            files.output_path(path)
+
+
 def load_given(args):
     """The complete given of walkthrough and gradcheck: --given, --net, --data, --pool-stride and --seed."""
     from .exercise import architecture_choices
@@ -300,9 +307,7 @@ def run_train(args):
     keys = ("train_size", "test_size", "epochs", "lr", "momentum", "batch_size", "shift", "lr_decay", "init")
     chosen = {key: getattr(args, key) for key in keys}
     options = replace(options, seed=args.seed, **{key: value for key, value in chosen.items() if value is not None})
-    for path in (args.out, args.plot):
-        if path:
-            files.output_path(path)
+    writable(args.out, args.plot)
     dataset = data.load(options.data, options.seed, options.train_size, options.test_size)
     arch = network_for_data(args.net, dataset)
     show = None if args.quiet or not sys.stderr.isatty() else progress_bar(options.epochs)
@@ -370,8 +375,7 @@ def run_evaluate(args):
                          f"expects {arch.channels}x{arch.image_size}x{arch.image_size}")  # fmt: skip
     if labels.max() >= len(classes):
         raise InputError(f"{source}: label {labels.max()} is not one of the model's {len(classes)} classes")
-    if args.plot:
-        files.output_path(args.plot)
+    writable(args.plot)
     metrics = evaluate(Network(arch, model.params), images, labels)
     k = len(classes)
     confusion = confusion_matrix(labels, metrics["predicted"], k)
@@ -460,9 +464,7 @@ def add_dataset(commands):
 
 
 def run_dataset(args):
-    for path in (args.out, args.plot):
-        if path:
-            files.output_path(path)
+    writable(args.out, args.plot)
     if args.data == "shapes":
         images, labels = data.generate(args.count, data.random_streams(args.seed)[0])
         classes = data.CLASSES
@@ -631,9 +633,7 @@ def add_grade(commands):
 def run_grade(args):
     from .check import Key, grade_class
 
-    for path in (args.out, args.plot):
-        if path:
-            files.output_path(path)
+    writable(args.out, args.plot)
     sheets = files.numbered_files(args.sheets, r"exercise_0*(\d+)\.json", "exercise_N.json sheets")
     submissions = files.student_files(args.answers)
     keys = {}
