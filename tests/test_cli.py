@@ -336,7 +336,7 @@ def test_explain_one_value_shows_every_term_and_they_add_up(capsys, which):
         *_, total = expression.rsplit(" = ", 1)
         name, index = re.match(r"(?:dL/d)?(\w+)\[([\d,]+)\]", target).groups()
         part = "backward" if target.startswith("dL/d") else "forward"
-        expected = np.asarray(result[part][name if name != "z" else "fc_pre"])[tuple(map(int, index.split(",")))]
+        expected = np.asarray(result[part][name])[tuple(map(int, index.split(",")))]
         assert float(total) == pytest.approx(expected, abs=1e-11), line
         # where the line is a plain sum of products, what it shows adds up to its total (to the decimals shown)
         sums = [part for part in expression.split(" = ")[:-1] if re.fullmatch(r"[-+*/().\de ]+", part)]

@@ -120,7 +120,7 @@ def load_given(args):
     """The complete given of walkthrough and gradcheck: --given, --net, --data, --pool-stride and --seed."""
     from .exercise import architecture_choices
 
-    given = files.read_json(args.given) if args.given else {}
+    given = walkthrough.given_of(files.read_json(args.given)) if args.given else {}
     where = args.given or ("--net" if args.net else "the given values")
     if isinstance(given, dict) and args.net and given.get("net", args.net) != args.net:
         raise InputError(f"{where} is for the network '{given['net']}', but --net says '{args.net}'; give one")
@@ -572,7 +572,7 @@ def add_check(commands):
 def run_check(args):
     from .check import MISTAKES, Key, mark, read_answers, report
 
-    given = walkthrough.complete_given(files.read_json(args.given), where=args.given)
+    given = walkthrough.complete_given(walkthrough.given_of(files.read_json(args.given)), where=args.given)
     answers = read_answers(args.answers, Key(given))
     entries = mark(given, answers, args.decimals)
     marked = report(entries, args.decimals)

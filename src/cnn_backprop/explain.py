@@ -379,13 +379,14 @@ def pool_line(p, named, index):
     return f"    {p.at(named.output, index)} = max({', '.join(window)}) = {out}  at {where}"
 
 
-def dense_line(p, named, index):
+def dense_line(p, named, index, name=None):
+    """One output of a dense layer as its sum; written as z (the walkthrough's name) unless ``name`` is given."""
     (o,) = index
     d = p.d
     inputs, weights, bias = p.value[named.input], p.value[f"{named.name}_weights"], p.value[f"{named.name}_bias"]
     x_, w_ = formatter(inputs, d), formatter(weights, d)
     terms = " + ".join(f"{factor(x_, x)}*{factor(w_, w)}" for x, w in zip(inputs, weights[o]))
-    z = _z(p, named)
+    z = name or _z(p, named)
     target = z if p.written(named.output) == 0 else f"{z}[{o}]"
     return f"    {target} = {terms} + {factor(formatter(bias, d), bias[o])} = {scalar(p.value[named.output][o], d)}"
 
@@ -498,7 +499,7 @@ def _forward_line(p, name, index):
     if kind in ("maxpool", "avgpool"):
         return pool_line(p, named, index)
     if kind == "dense":
-        return dense_line(p, named, index)
+        return dense_line(p, named, index, name)
     if kind == "relu":
         x = p.value[named.input][index]
         return f"    {p.at(name, index)} = max(0, {scalar(x, d)}) = {scalar(p.value[name][index], d)}"

@@ -143,6 +143,13 @@ def _check_shape(arch, key, value, where):
     )
 
 
+def given_of(document):
+    """The given in a --given file: the object itself, or the ``given`` of a whole ``walkthrough --json`` output."""
+    if isinstance(document, dict) and isinstance(document.get("given"), dict) and "forward" in document:
+        return document["given"]
+    return document
+
+
 def complete_given(given=None, seed=0, where="the given values", net=None, source="shapes"):
     """A full exercise instance: the keys of ``given``, the rest drawn from ``seed``.
 
