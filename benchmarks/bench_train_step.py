@@ -54,7 +54,7 @@ def torch_stepper(arch, params, images, labels, dtype, lr):
 
 
 def numpy_stepper(arch, params, images, labels, dtype, lr):
-    network = Network(arch, {name: value.astype(dtype) for name, value in params.items()})
+    network = Network(arch, {name: value.astype(dtype) for name, value in params.items()}, image_grad=False)
     images = images.astype(dtype)
 
     def step():
