@@ -678,6 +678,45 @@ def format_grades_csv(grades):
     return out.getvalue()
 
 
+def add_explore(commands):
+    p = commands.add_parser(
+        "explore",
+        help="the whole pass in the browser: every value and gradient, to see and change",
+        description="Write one self-contained HTML page (no network needed: it works from file:// and offline) that "
+        "runs the forward and backward pass in the browser, and open it. Hover or focus any number to see where it "
+        "comes from; draw on the image, type a kernel value, change the label, take an SGD step or train.",
+    )
+    add_options(p, "seed", "net", "data", "given")
+    p.add_argument("--model", metavar="MODEL.npz", help="start from a trained model's network and parameters")
+    p.add_argument(
+        "--out", type=suffixed(".html"), metavar="FILE.html", help="where to write it (default: a temporary file)"
+    )
+    p.add_argument("--no-open", action="store_true", help="write the page, do not open it in a browser")
+    p.set_defaults(run=run_explore, pool_stride=None)
+
+
+def run_explore(args):
+    import tempfile
+    import webbrowser
+
+    from .explore import page, training_set
+
+    if args.model:
+        model = files.load_model(args.model)
+        args.net, args.data = str(model.arch), model.data if args.data == "shapes" else args.data
+        given = walkthrough.complete_given(walkthrough.model_given(model), args.seed, args.model, source=args.data)
+    else:
+        given = load_given(args)
+    out = args.out or tempfile.NamedTemporaryFile(prefix="cnn-backprop-", suffix=".html", delete=False).name
+    files.output_path(out)
+    text = page(given, training_set(args.data, args.seed))
+    files.atomic_write(out, lambda handle: handle.write(text.encode("utf-8")))
+    print(f"wrote {out} ({len(text.encode()) // 1024} KB)")
+    if not args.no_open:
+        webbrowser.open(Path(out).resolve().as_uri())
+    return 0
+
+
 def add_export(commands):
     p = commands.add_parser(
         "export",
@@ -728,7 +767,7 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     for add in (add_walkthrough, add_gradcheck, add_train, add_evaluate, add_predict, add_dataset, add_exercise,
-                add_check, add_grade, add_export, add_nets):  # fmt: skip
+                add_check, add_grade, add_explore, add_export, add_nets):  # fmt: skip
         add(commands)
     return parser
 

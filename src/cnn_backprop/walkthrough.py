@@ -150,6 +150,15 @@ def given_of(document):
     return document
 
 
+def model_given(model):
+    """A given holding a trained model's network and parameters (a files.Model); the image is left to draw."""
+    given = {"net": str(model.arch)}
+    if tuple(model.classes) != data.CLASSES:
+        given["classes"] = list(model.classes)
+    given.update({key: squeeze(value, KEEP[_kind(key)]).tolist() for key, value in model.params.items()})
+    return given
+
+
 def complete_given(given=None, seed=0, where="the given values", net=None, source="shapes"):
     """A full exercise instance: the keys of ``given``, the rest drawn from ``seed``.
 

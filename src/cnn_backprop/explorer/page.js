@@ -1,0 +1,307 @@
+// The explorer's page: every value and gradient of one pass as grids, recomputed at once after any change.
+// Every number is an element with data-quantity (its JSON name), data-index and data-value (full precision).
+
+import { keepAxes, pass, run, toArray, toNested } from "cnn-backprop/engine.js";
+import { backwardArithmetic, forwardArithmetic } from "cnn-backprop/explain.js";
+
+const state = { given: null, training: null, showGradients: false, lr: 0.1, losses: [], training_run: null };
+
+const el = (tag, attributes = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+};
+
+const fmt = (v) => (Number.isInteger(v) ? String(v) : Math.abs(v) < 0.01 && v !== 0 ? v.toExponential(1) : v.toFixed(3));
+
+// The JSON layout's index of a full index: only the axes the JSON keeps.
+function written(full, kept) {
+  return full.slice(full.length - kept);
+}
+
+function colour(value, limit) {
+  const t = Math.max(-1, Math.min(1, value / (limit || 1)));
+  return t >= 0 ? `rgba(214, 96, 77, ${t.toFixed(3)})` : `rgba(67, 147, 195, ${(-t).toFixed(3)})`;
+}
+
+// A full-shape array as grids of cells (one per leading index), each cell a number with its data attributes.
+function grids(array, quantity, kept, options = {}) {
+  const [rows, cols] = array.shape.length >= 2 ? array.shape.slice(-2) : [1, array.shape[0] || 1];
+  const per = rows * cols;
+  const leading = array.data.length / per;
+  const limit = Math.max(...Array.from(array.data, Math.abs));
+  const box = el("div", { class: "maps" });
+  for (let k = 0; k < leading; k++) {
+    const table = el("table", { class: "grid" });
+    if (leading > 1) table.append(el("caption", {}, `[${k}]`));
+    for (let i = 0; i < rows; i++) {
+      const tr = el("tr");
+      for (let j = 0; j < cols; j++) {
+        const flat = k * per + i * cols + j;
+        const full = unravel(flat, array.shape);
+        const index = written(full, kept).join(",");
+        const value = array.data[flat];
+        const attributes = {
+          "data-quantity": quantity, "data-index": index, "data-full": full.join(","), "data-value": String(value),
+          tabindex: "0", style: `background:${colour(value, limit)}`,
+        };
+        const cell = el("td", attributes);
+        if (options.editable) {
+          cell.append(editor(quantity, full, value));
+        } else cell.append(fmt(value));
+        tr.append(cell);
+      }
+      table.append(tr);
+    }
+    box.append(table);
+  }
+  return box;
+}
+
+function unravel(flat, shape) {
+  const index = [];
+  for (let axis = shape.length - 1; axis >= 0; axis--) {
+    index.unshift(flat % shape[axis]);
+    flat = Math.floor(flat / shape[axis]);
+  }
+  return index;
+}
+
+// A number field for a parameter entry; a value that is not a finite number is refused beside the field.
+function editor(quantity, full, value) {
+  const input = el("input", { type: "text", inputmode: "decimal", value: String(+value.toFixed(6)), "aria-label": `${quantity}[${full.join(",")}]`, size: "6" });
+  const message = el("span", { class: "error", role: "alert" });
+  input.addEventListener("change", () => {
+    const number = Number(input.value.trim());
+    if (input.value.trim() === "" || !Number.isFinite(number)) {
+      message.textContent = `not a number: ${input.value}; type a finite number`;
+      input.setAttribute("aria-invalid", "true");
+      return;
+    }
+    setEntry(quantity, full, number);
+    render();
+  });
+  return el("span", { class: "edit" }, input, message);
+}
+
+function setEntry(quantity, full, number) {
+  const shape = state.current.params[quantity]?.shape || state.current.values[quantity].shape;
+  const array = toArray(state.given[quantity], shape.length);
+  let offset = 0;
+  for (let axis = 0; axis < full.length; axis++) offset = offset * array.shape[axis] + full[axis];
+  array.data[offset] = number;
+  state.given[quantity] = toNested(array, keepAxes(state.current.arch)[quantity]);
+}
+
+function panel(title, ...children) {
+  return el("section", { class: "panel" }, el("h3", {}, title), ...children);
+}
+
+function classes() {
+  return state.given.classes || ["cross", "rectangle"];
+}
+
+function render() {
+  const current = pass(state.given);
+  current.label = state.given.label;
+  state.current = current;
+  const keep = keepAxes(current.arch);
+  const app = document.getElementById("app");
+  const network = el("section", { class: "network", "aria-label": "the network, layer by layer" });
+  const image = current.values.image;
+  network.append(panel("image X (click or drag to draw)", drawable(grids(image, "image", keep.image))));
+  for (const entry of current.arch) {
+    const kind = entry.layer.kind;
+    if (kind === "flatten") continue;
+    for (const key of Object.keys(entry.params)) {
+      const shown = state.showGradients ? grids(current.grads[key], `backward.${key}`, keep[key]) : grids(current.params[key], key, keep[key], { editable: true });
+      network.append(panel(state.showGradients ? `dL/d${key}` : key, shown));
+    }
+    if (kind === "sigmoid" || kind === "softmax") continue;
+    const array = state.showGradients ? current.grads[entry.output] : current.values[entry.output];
+    const name = state.showGradients ? `backward.${entry.output}` : entry.output;
+    network.append(panel(state.showGradients ? `dL/d${entry.output}` : entry.output, grids(array, name, keep[entry.output])));
+  }
+  const probabilities = current.values.output.data;
+  const names = classes();
+  const shownProbabilities = probabilities.length === 1 ? [1 - probabilities[0], probabilities[0]] : Array.from(probabilities);
+  const output = panel(
+    "output",
+    el("table", { class: "probabilities" }, ...shownProbabilities.map((p, k) =>
+      el("tr", {}, el("th", {}, `P(${names[k]})`), el("td", { "data-quantity": "probability", "data-index": String(k), "data-value": String(p), tabindex: "0" }, p.toFixed(4))))),
+    el("p", {}, "loss = ", el("span", { "data-quantity": "loss", "data-index": "", "data-value": String(current.loss), id: "loss" }, current.loss.toFixed(6))),
+  );
+  network.append(output);
+  if (!state.controls) {
+    // Built once, so that a button stays where it is (and clickable) while everything below it is redrawn.
+    state.controls = el(
+      "section", { class: "controls" },
+      el("button", { type: "button", id: "flip", onclick: flipLabel }),
+      el("label", {}, el("input", { type: "checkbox", id: "gradients", onchange: (e) => { state.showGradients = e.target.checked; render(); } }), " show the backward pass (dL/d every value)"),
+      el("label", {}, "lr ", el("input", { type: "text", id: "lr", value: String(state.lr), size: "5", onchange: setLr }), el("span", { class: "error", role: "alert", id: "lr-error" })),
+      el("button", { type: "button", id: "step", onclick: sgdStep }, "One SGD step"),
+      state.training ? el("button", { type: "button", id: "train", onclick: train }, "Train") : null,
+    );
+    state.content = el("div");
+    app.replaceChildren(el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${state.given.net || "conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid"}`), state.controls, state.content);
+  }
+  state.controls.querySelector("#flip").textContent = `label: ${state.given.label} = ${names[state.given.label]} (change)`;
+  const trainButton = state.controls.querySelector("#train");
+  if (trainButton) trainButton.textContent = state.training_run ? "Stop" : "Train";
+  const explanation = el("aside", { id: "arithmetic", "aria-live": "polite" }, el("h3", {}, "Where a number comes from"), el("pre", { id: "lines" }, "Hover over or focus any number."));
+  state.content.replaceChildren(...[el("div", { class: "layout" }, network, explanation), stepReport(), lossCurve()].filter(Boolean));
+  app.querySelectorAll("td[data-full]").forEach((cell) => {
+    cell.addEventListener("mouseenter", () => explainCell(cell));
+    cell.addEventListener("focus", () => explainCell(cell));
+  });
+  window.cnnBackprop.state = current;
+}
+
+function explainCell(cell) {
+  const quantity = cell.dataset.quantity;
+  const full = cell.dataset.full.split(",").map(Number);
+  const backward = quantity.startsWith("backward.");
+  const name = backward ? quantity.slice("backward.".length) : quantity;
+  const result = backward ? backwardArithmetic(state.current, name, full) : forwardArithmetic(state.current, name, full);
+  document.getElementById("lines").textContent = result.lines.join("\n");
+  document.querySelectorAll(".source").forEach((node) => node.classList.remove("source"));
+  for (const [source, index] of result.sources) {
+    document.querySelectorAll(`td[data-quantity="${source}"][data-full="${index.join(",")}"]`).forEach((node) => node.classList.add("source"));
+  }
+}
+
+function drawable(box) {
+  let drawing = false;
+  const paint = (cell, toggle) => {
+    const full = cell.dataset.full.split(",").map(Number);
+    const value = Number(cell.dataset.value);
+    setEntry("image", full, toggle ? (value > 0.5 ? 0 : 1) : 1);
+  };
+  box.addEventListener("mousedown", (event) => {
+    const cell = event.target.closest("td");
+    if (!cell) return;
+    drawing = true;
+    paint(cell, true);
+  });
+  box.addEventListener("mouseover", (event) => {
+    const cell = event.target.closest("td");
+    if (drawing && cell) paint(cell, false);
+  });
+  box.addEventListener("keydown", (event) => {
+    const cell = event.target.closest("td");
+    if (cell && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      paint(cell, true);
+      render();
+      document.querySelector(`td[data-quantity="image"][data-full="${cell.dataset.full}"]`)?.focus();
+    }
+  });
+  window.addEventListener("mouseup", () => {
+    if (drawing) {
+      drawing = false;
+      render();
+    }
+  }, { once: true });
+  return box;
+}
+
+function flipLabel() {
+  state.given.label = (state.given.label + 1) % classes().length;
+  render();
+}
+
+function setLr(event) {
+  const value = Number(event.target.value);
+  const message = document.getElementById("lr-error");
+  if (!(value > 0 && Number.isFinite(value))) {
+    message.textContent = `not a positive number: ${event.target.value}`;
+    return;
+  }
+  message.textContent = "";
+  state.lr = value;
+}
+
+// w - lr * g for every parameter; remembers before and after to show.
+function step(given, lr) {
+  const current = pass(given);
+  const keep = keepAxes(current.arch);
+  const changes = [];
+  for (const [key, array] of Object.entries(current.params)) {
+    const grad = current.grads[key];
+    const after = { shape: array.shape, data: array.data.map((w, i) => w - lr * grad.data[i]) };
+    changes.push({ key, before: array, grad, after });
+    given[key] = toNested(after, keep[key]);
+  }
+  return { changes, lossBefore: current.loss };
+}
+
+function sgdStep() {
+  const { changes, lossBefore } = step(state.given, state.lr);
+  state.lastStep = { changes, lossBefore };
+  render();
+}
+
+function stepReport() {
+  if (!state.lastStep) return null;
+  const { changes, lossBefore } = state.lastStep;
+  const rows = [];
+  for (const { key, before, grad, after } of changes) {
+    for (let i = 0; i < Math.min(before.data.length, 12); i++) {
+      rows.push(el("tr", {}, el("td", {}, `${key}[${unravel(i, before.shape).join(",")}]`), el("td", {}, fmt(before.data[i])), el("td", {}, `- ${state.lr} * ${fmt(grad.data[i])}`), el("td", { "data-quantity": `step.${key}`, "data-index": String(i), "data-value": String(after.data[i]) }, fmt(after.data[i]))));
+    }
+  }
+  return panel(
+    `One SGD step: loss ${lossBefore.toFixed(6)} -> ${state.current.loss.toFixed(6)}`,
+    el("table", { class: "step", id: "step-table" }, el("tr", {}, el("th", {}, "parameter"), el("th", {}, "before"), el("th", {}, "- lr * gradient"), el("th", {}, "after")), ...rows),
+  );
+}
+
+function train() {
+  if (state.training_run) {
+    cancelAnimationFrame(state.training_run);
+    state.training_run = null;
+    render();
+    return;
+  }
+  const { images, labels } = state.training;
+  let position = 0;
+  const tick = () => {
+    let total = 0;
+    for (let k = 0; k < 16; k++, position = (position + 1) % images.length) {
+      const example = { ...state.given, image: images[position], label: labels[position] };
+      total += step(example, state.lr).lossBefore;
+      for (const key of Object.keys(state.current.params)) state.given[key] = example[key];
+    }
+    state.losses.push(total / 16);
+    render();
+    state.training_run = requestAnimationFrame(tick);
+  };
+  state.training_run = requestAnimationFrame(tick);
+}
+
+function lossCurve() {
+  if (!state.losses.length) return null;
+  const width = 300, height = 100, top = Math.max(...state.losses) || 1;
+  const points = state.losses.map((loss, i) => `${(i / Math.max(state.losses.length - 1, 1)) * width},${height - (loss / top) * height}`).join(" ");
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("class", "curve");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `training loss, ${state.losses.length} points, last ${state.losses.at(-1).toFixed(4)}`);
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", points);
+  svg.append(line);
+  return panel(`training loss (mean of 16 images a point): ${state.losses.at(-1).toFixed(4)}`, svg);
+}
+
+export function start({ given, training }) {
+  state.given = given;
+  state.training = training;
+  window.cnnBackprop = { run, pass, state: null };
+  render();
+}
