@@ -187,3 +187,26 @@ def test_explore_command_writes_a_page(capsys, tmp_path):
     text = out.read_text()
     assert "<script" in text and "http" not in text  # nothing to fetch: the modules are data: URLs
     assert main(["explore", "--no-open", "--out", str(tmp_path / "x.txt")]) == 2
+
+
+def test_the_notebooks_mistakes_show_how_far_the_gradient_lands(browser, tmp_path):
+    from cnn_backprop import reference
+
+    given = starting_given(walkthrough.complete_given(seed=0))  # all four windows pick the centre
+    tab = open_page(browser, tmp_path, given)
+    tab.check("#bug-maxpool")
+    result = python_result(given)
+    argmax = np.asarray(result["forward"]["pool_argmax"]).reshape(2, 2, 2)
+    overwritten = np.zeros((3, 3))
+    for (i, j), g in np.ndenumerate(np.asarray(result["backward"]["pool"])):
+        overwritten[tuple(argmax[i, j])] = g  # the notebook's dP[i, j] = dw: the last window wins
+    grad_pre = reference.relu_backward(overwritten, np.asarray(result["forward"]["conv_pre"]))
+    image, kernel = np.asarray(given["image"])[None], np.asarray(given["conv_kernel"])[None, None]
+    expected = reference.conv_backward(grad_pre[None], image, kernel)[0][0, 0].ravel()
+    for i, value in enumerate(expected):
+        assert float(tab.get_attribute(f'[data-quantity="bugged.conv_kernel"][data-index="{i}"]', "data-value")) == (
+            pytest.approx(value, abs=1e-12)
+        )
+    assert np.abs(expected - np.ravel(result["backward"]["conv_kernel"])).max() > 1e-5  # the bug shows
+    tab.check("#bug-stride")
+    assert "1 FC input, but the notebook's FC layer has 4 weights" in tab.inner_text("#stride-note")

@@ -177,6 +177,9 @@ function poolLayer(kind, poolSize, stride) {
     get argmax() {
       return argmax;
     },
+    get input() {
+      return x;
+    },
     forward(input) {
       x = input;
       const [C, H] = input.shape;
@@ -237,6 +240,9 @@ function denseLayer(weights, bias) {
   let x;
   return {
     params: { weights, bias },
+    get input() {
+      return x;
+    },
     forward(input) {
       x = input;
       const out = zeros([O]);
@@ -430,3 +436,22 @@ function shapeOf(array, keep) {
   while (shape.length > keep && shape[0] === 1) shape = shape.slice(1);
   return shape;
 }
+
+// The seed notebook's two backward bugs, as rules a pass can use instead of the layers' own (see pass's options).
+export const NOTEBOOK_BUGS = {
+  // dP[i, j] = dw: a conv position that is the maximum of several windows keeps only the last window's gradient.
+  maxpool(layer, grad) {
+    const x = layer.input, [, H] = x.shape, O = grad.shape[1];
+    const dx = zeros(x.shape);
+    layer.argmax.forEach(([r, s], k) => {
+      const c = Math.floor(k / (O * O));
+      dx.data[(c * H + r) * H + s] = grad.data[k];
+    });
+    return dx;
+  },
+  // dL/dw_fc sent back into the pooling layer instead of dL/dz * w_fc.
+  dense(layer, grad) {
+    layer.backward(grad);
+    return { shape: layer.input.shape, data: layer.input.data.map((v, d) => grad.data[0] * v) };
+  },
+};

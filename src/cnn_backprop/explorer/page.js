@@ -1,10 +1,10 @@
 // The explorer's page: every value and gradient of one pass as grids, recomputed at once after any change.
 // Every number is an element with data-quantity (its JSON name), data-index and data-value (full precision).
 
-import { keepAxes, pass, run, toArray, toNested } from "cnn-backprop/engine.js";
+import { NOTEBOOK_BUGS, keepAxes, pass, run, toArray, toNested } from "cnn-backprop/engine.js";
 import { backwardArithmetic, forwardArithmetic } from "cnn-backprop/explain.js";
 
-const state = { given: null, training: null, showGradients: false, lr: 0.1, losses: [], training_run: null };
+const state = { given: null, training: null, showGradients: false, lr: 0.1, losses: [], training_run: null, bugs: {} };
 
 const el = (tag, attributes = {}, ...children) => {
   const node = document.createElement(tag);
@@ -154,7 +154,7 @@ function render() {
   const trainButton = state.controls.querySelector("#train");
   if (trainButton) trainButton.textContent = state.training_run ? "Stop" : "Train";
   const explanation = el("aside", { id: "arithmetic", "aria-live": "polite" }, el("h3", {}, "Where a number comes from"), el("pre", { id: "lines" }, "Hover over or focus any number."));
-  state.content.replaceChildren(...[el("div", { class: "layout" }, network, explanation), stepReport(), lossCurve()].filter(Boolean));
+  state.content.replaceChildren(...[el("div", { class: "layout" }, network, explanation), stepReport(), lossCurve(), mistakes()].filter(Boolean));
   app.querySelectorAll("td[data-full]").forEach((cell) => {
     cell.addEventListener("mouseenter", () => explainCell(cell));
     cell.addEventListener("focus", () => explainCell(cell));
@@ -297,6 +297,55 @@ function lossCurve() {
   line.setAttribute("points", points);
   svg.append(line);
   return panel(`training loss (mean of 16 images a point): ${state.losses.at(-1).toFixed(4)}`, svg);
+}
+
+// The seed notebook's mistakes, switched on: how far each kernel gradient lands from the chain rule's and
+// from a finite difference of the loss.
+const BUGS = {
+  maxpool: "pooling gradient overwritten (dP[i, j] = dw) instead of summed",
+  dense: "dL/dw_fc sent back into pooling instead of dL/dpool = dL/dz * w_fc",
+  stride: "pool stride 2 (the notebook's Given) with its 4-input FC layer",
+};
+
+function mistakes() {
+  const seedLike = state.current.arch.some((e) => e.layer.kind === "maxpool") && state.current.arch.at(-1).layer.kind === "sigmoid";
+  if (!seedLike) return null;
+  const switches = Object.entries(BUGS).map(([key, text]) =>
+    el("label", { class: "bug" }, el("input", { type: "checkbox", id: `bug-${key}`, ...(state.bugs[key] ? { checked: "" } : {}), onchange: (e) => { state.bugs[key] = e.target.checked; render(); } }), ` ${text}`));
+  const children = [el("p", {}, ...switches)];
+  if (state.bugs.stride) {
+    const pool = state.current.arch.find((e) => e.layer.kind === "maxpool");
+    const side = Math.floor((pool.inShape[1] - pool.layer.size) / 2) + 1;
+    const inputs = pool.inShape[0] * side * side, weights = state.current.params[state.current.arch.find((e) => e.layer.kind === "dense").name + "_weights"].shape[1];
+    children.push(el("p", { class: "error", id: "stride-note" }, `With stride 2 a ${pool.layer.size}x${pool.layer.size} window fits the ${pool.inShape[1]}x${pool.inShape[1]} map ${side}x${side} times: ${inputs} FC input${inputs === 1 ? "" : "s"}, but the notebook's FC layer has ${weights} weights. Only stride 1 gives the 2x2 pooled map its 4 weights need.`));
+  }
+  const backward = {};
+  if (state.bugs.maxpool) backward.maxpool = NOTEBOOK_BUGS.maxpool;
+  if (state.bugs.dense) backward.dense = NOTEBOOK_BUGS.dense;
+  if (!Object.keys(backward).length) return panel("The notebook's mistakes", ...children);
+  const bugged = pass(state.given, { backward });
+  const key = state.current.arch.find((e) => e.layer.kind === "conv").name + "_kernel";
+  const truth = state.current.grads[key], wrong = bugged.grads[key], numeric = finiteDifference(key);
+  const rows = Array.from(truth.data, (t, i) => el("tr", {},
+    el("td", {}, `[${unravel(i, truth.shape).slice(-2).join(",")}]`),
+    el("td", { "data-quantity": `bugged.${key}`, "data-index": String(i), "data-value": String(wrong.data[i]) }, fmt(wrong.data[i])),
+    el("td", {}, fmt(t)), el("td", {}, fmt(numeric[i])), el("td", {}, fmt(wrong.data[i] - t))));
+  children.push(el("table", { class: "step", id: "bug-table" }, el("tr", {}, ...["dL/dkernel", "with the bug", "chain rule", "finite difference", "bug - truth"].map((h) => el("th", {}, h))), ...rows));
+  return panel("The notebook's mistakes", ...children);
+}
+
+// Central differences of the loss with respect to each entry of a parameter (h = 1e-5).
+function finiteDifference(key) {
+  const h = 1e-5;
+  const base = state.current.params[key];
+  return Array.from(base.data, (_, i) => {
+    const loss = (delta) => {
+      const data = Float64Array.from(base.data);
+      data[i] += delta;
+      return pass(state.given, { params: { ...state.current.params, [key]: { shape: base.shape, data } } }).loss;
+    };
+    return (loss(h) - loss(-h)) / (2 * h);
+  });
 }
 
 export function start({ given, training }) {
