@@ -49,7 +49,9 @@ def main_update():
             main(["dataset", "--count", "32", "--out", "data.npz", "--plot", str(figures / "dataset.png")])
             main(["evaluate", "--model", "digits.npz", "--plot", str(figures / "digits_evaluation.png")])
             main(["walkthrough", "--seed", "1", "--report", "report.html"])
+            main(["explore", "--seed", "1", "--no-open", "--out", "explore.html"])
         screenshot(Path(scratch) / "report.html", figures / "report.png", height=1400)
+        screenshot(Path(scratch) / "explore.html", figures / "explorer.png", width=1280, height=800)
         screenshot(Path(scratch) / "sheets" / "exercise_1_key.html", figures / "exercise_key.png", height=1100)
     readme.write_text(text)
 
