@@ -210,3 +210,15 @@ def test_the_notebooks_mistakes_show_how_far_the_gradient_lands(browser, tmp_pat
     assert np.abs(expected - np.ravel(result["backward"]["conv_kernel"])).max() > 1e-5  # the bug shows
     tab.check("#bug-stride")
     assert "1 FC input, but the notebook's FC layer has 4 weights" in tab.inner_text("#stride-note")
+
+
+def test_explore_starts_from_a_trained_model(capsys, tmp_path):
+    from cnn_backprop import files
+
+    assert main(["train", "--train-size", "200", "--epochs", "1", "--quiet", "--out", str(tmp_path / "m.npz")]) == 0
+    assert main(["explore", "--no-open", "--model", str(tmp_path / "m.npz"), "--out", str(tmp_path / "x.html")]) == 0
+    start = json.loads(
+        (tmp_path / "x.html").read_text().split('<script type="application/json" id="start">')[1].split("</script>")[0]
+    )
+    model = files.load_model(tmp_path / "m.npz")
+    np.testing.assert_allclose(start["given"]["fc_weights"], model.params["fc_weights"][0], atol=1e-5)

@@ -155,7 +155,7 @@ def model_given(model):
     given = {"net": str(model.arch)}
     if tuple(model.classes) != data.CLASSES:
         given["classes"] = list(model.classes)
-    given.update({key: squeeze(value, KEEP[_kind(key)]).tolist() for key, value in model.params.items()})
+    given.update({key: np.asarray(squeeze(value, KEEP[_kind(key)])).tolist() for key, value in model.params.items()})
     return given
 
 
