@@ -185,7 +185,8 @@ def test_explore_command_writes_a_page(capsys, tmp_path):
     out = tmp_path / "x.html"
     assert main(["explore", "--no-open", "--seed", "3", "--out", str(out)]) == 0
     text = out.read_text()
-    assert "<script" in text and "http" not in text  # nothing to fetch: the modules are data: URLs
+    # Nothing to fetch: the modules are data: URLs (the SVG namespace is a name, not an address).
+    assert "<script" in text and "http" not in text.replace("http://www.w3.org/2000/svg", "")
     assert main(["explore", "--no-open", "--out", str(tmp_path / "x.txt")]) == 2
 
 
@@ -222,3 +223,50 @@ def test_explore_starts_from_a_trained_model(capsys, tmp_path):
     )
     model = files.load_model(tmp_path / "m.npz")
     np.testing.assert_allclose(start["given"]["fc_weights"], model.params["fc_weights"][0], atol=1e-5)
+
+
+def test_the_quiz_marks_as_check_does_on_checks_own_cases(browser, tmp_path):
+    from test_check import DECIMALS, instances, key_answers, mistaken
+
+    from cnn_backprop import check
+
+    tab = open_page(browser, tmp_path, walkthrough.complete_given(seed=0))
+    cases, expected = [], []
+    for given in instances(6):
+        for mistake in [None, *sorted(check.MISTAKES)]:
+            answers = key_answers(given)
+            for where, value in (mistaken(given, mistake) if mistake else {}).items():
+                answers[where] = np.round(np.asarray(value, dtype=float), DECIMALS)
+            answers[("forward", "pool")] = answers[("forward", "pool")].copy()
+            answers[("forward", "pool")].flat[0] = np.nan  # a blank, too
+            js = {f"{part}.{name}": np.where(np.isnan(v), None, v).tolist() for (part, name), v in answers.items()}
+            cases.append([plain(given), js])
+            marked = check.mark(given, answers, DECIMALS)
+            expected.append([(e.quantity, list(e.index), e.verdict, e.mistake) for e in marked])
+    results = tab.evaluate("(cases) => cases.map(([g, a]) => window.cnnBackprop.mark(g, a, 4))", cases)
+    assert len(results) == len(expected) == 6 * 13
+    verdicts = set()
+    for ours, theirs in zip(results, expected):
+        assert sorted((e["quantity"], e["index"], e["verdict"], e["mistake"]) for e in ours) == sorted(theirs)
+        verdicts |= {(e[2], e[3]) for e in theirs}
+    assert {v for v, _ in verdicts} == {"right", "wrong", "blank"} and len({m for _, m in verdicts}) > 8
+
+
+def test_a_quiz_cell_turns_right_carried_or_wrong_with_the_mistake_beside_it(browser, tmp_path):
+    given = starting_given(walkthrough.complete_given(seed=1))
+    tab = open_page(browser, tmp_path, given)
+    result = python_result(given)
+    tab.select_option("#quiz", "backward")
+    dz = result["backward"]["fc_pre"]
+    field = tab.get_by_label("backward.fc_pre[]")
+    field.fill(f"{-dz:.4f}")  # the sign flipped
+    field.press("Enter")
+    cell = tab.locator('td:has(input[aria-label="backward.fc_pre[]"])')
+    assert cell.get_attribute("data-verdict") == "wrong"
+    assert "sign" in tab.inner_text("#quiz-mistakes")
+    field = tab.get_by_label("backward.fc_pre[]")
+    field.fill(f"{dz:.4f}")
+    field.press("Enter")
+    assert tab.locator('td:has(input[aria-label="backward.fc_pre[]"])').get_attribute("data-verdict") == "right"
+    assert tab.inner_text("#quiz-score").startswith("1 of 1 answered right")
+    assert tab.errors == []

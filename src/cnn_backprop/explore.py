@@ -6,16 +6,18 @@ inlines them into one file that needs no network: the modules go in as
 by (``cnn-backprop/engine.js``), and the instance to start from as JSON.
 """
 
-import base64
 import html
 import json
 from importlib import resources
+from urllib.parse import quote
 
 import numpy as np
 
 from . import data, walkthrough
+from .check import MISTAKES
 
-MODULES = ("engine.js", "explain.js", "page.js")
+MODULES = ("engine.js", "explain.js", "quiz.js", "page.js")
+SAFE = " !$&'()*+,-./:;=?@[]^_`{|}~"  # left as they are in a data: URL; quotes, <, > and % are encoded
 
 
 def _source(name):
@@ -33,13 +35,12 @@ def page(given, training=None, title="cnn-backprop explorer"):
     The page computes from exactly the numbers it starts with.
     """
     imports = {
-        f"cnn-backprop/{name}": "data:text/javascript;base64,"
-        + base64.b64encode(_source(name).encode()).decode("ascii")
+        # percent-encoded rather than base64: smaller, and the file must stay under 300 KB
+        f"cnn-backprop/{name}": "data:text/javascript," + quote(_source(name), safe=SAFE)
         for name in MODULES
     }
-    data = json.dumps({"given": starting_given(given), "training": training}, separators=(",", ":")).replace(
-        "</", "<\\/"
-    )
+    start = {"given": starting_given(given), "training": training, "mistakes": MISTAKES}
+    data = json.dumps(start, separators=(",", ":")).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

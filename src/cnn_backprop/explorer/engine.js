@@ -341,9 +341,16 @@ export function architecture(given) {
   });
 }
 
-function buildLayer(entry, params) {
-  const { layer, name } = entry;
-  if (layer.kind === "conv") return convLayer(params[`${name}_kernel`], params[`${name}_bias`], layer.stride, layer.padding);
+// One layer of an architecture holding ``params``; ``changes`` makes a mistaken one (a flipped kernel, another stride).
+export function buildLayer(entry, params, changes = {}) {
+  const layer = { ...entry.layer, ...changes };
+  const { name } = entry;
+  if (layer.kind === "conv") {
+    const kernel = params[`${name}_kernel`];
+    const K = kernel.shape[3];
+    const flipped = changes.flipped ? { shape: kernel.shape, data: kernel.data.map((_, i) => kernel.data[i - (i % (K * K)) + (K * K - 1 - (i % (K * K)))]) } : kernel;
+    return convLayer(flipped, params[`${name}_bias`], layer.stride, layer.padding);
+  }
   if (layer.kind === "dense") return denseLayer(params[`${name}_weights`], params[`${name}_bias`]);
   if (layer.kind === "relu") return reluLayer();
   if (layer.kind === "maxpool" || layer.kind === "avgpool") return poolLayer(layer.kind, layer.size, layer.stride);

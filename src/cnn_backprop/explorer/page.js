@@ -3,8 +3,10 @@
 
 import { NOTEBOOK_BUGS, keepAxes, pass, run, toArray, toNested } from "cnn-backprop/engine.js";
 import { backwardArithmetic, forwardArithmetic } from "cnn-backprop/explain.js";
+import { keyOf, mark, quantities } from "cnn-backprop/quiz.js";
 
-const state = { given: null, training: null, showGradients: false, lr: 0.1, losses: [], training_run: null, bugs: {} };
+const state = { given: null, training: null, showGradients: false, lr: 0.1, losses: [], training_run: null, bugs: {}, quiz: "", answers: {} };
+const QUESTIONS = { shapes: "1. Output sizes", forward: "2. Forward pass", backward: "3. Backward pass" };
 
 const el = (tag, attributes = {}, ...children) => {
   const node = document.createElement(tag);
@@ -123,6 +125,10 @@ function render() {
       network.append(panel(state.showGradients ? `dL/d${key}` : key, shown));
     }
     if (kind === "sigmoid" || kind === "softmax") continue;
+    if (state.quiz && state.quiz === (state.showGradients ? "backward" : "forward")) {
+      network.append(panel(`${entry.output}: in the quiz`));
+      continue;
+    }
     const array = state.showGradients ? current.grads[entry.output] : current.values[entry.output];
     const name = state.showGradients ? `backward.${entry.output}` : entry.output;
     network.append(panel(state.showGradients ? `dL/d${entry.output}` : entry.output, grids(array, name, keep[entry.output])));
@@ -146,6 +152,8 @@ function render() {
       el("label", {}, "lr ", el("input", { type: "text", id: "lr", value: String(state.lr), size: "5", onchange: setLr }), el("span", { class: "error", role: "alert", id: "lr-error" })),
       el("button", { type: "button", id: "step", onclick: sgdStep }, "One SGD step"),
       state.training ? el("button", { type: "button", id: "train", onclick: train }, "Train") : null,
+      el("label", {}, "quiz ", el("select", { id: "quiz", onchange: (e) => { state.quiz = e.target.value; state.answers = {}; render(); } },
+        el("option", { value: "" }, "off"), ...Object.entries(QUESTIONS).map(([part, text]) => el("option", { value: part }, text)))),
     );
     state.content = el("div");
     app.replaceChildren(el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${state.given.net || "conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid"}`), state.controls, state.content);
@@ -154,7 +162,7 @@ function render() {
   const trainButton = state.controls.querySelector("#train");
   if (trainButton) trainButton.textContent = state.training_run ? "Stop" : "Train";
   const explanation = el("aside", { id: "arithmetic", "aria-live": "polite" }, el("h3", {}, "Where a number comes from"), el("pre", { id: "lines" }, "Hover over or focus any number."));
-  state.content.replaceChildren(...[el("div", { class: "layout" }, network, explanation), stepReport(), lossCurve(), mistakes()].filter(Boolean));
+  state.content.replaceChildren(...[quiz(), el("div", { class: "layout" }, network, explanation), stepReport(), lossCurve(), mistakes()].filter(Boolean));
   app.querySelectorAll("td[data-full]").forEach((cell) => {
     cell.addEventListener("mouseenter", () => explainCell(cell));
     cell.addEventListener("focus", () => explainCell(cell));
@@ -348,9 +356,75 @@ function finiteDifference(key) {
   });
 }
 
-export function start({ given, training }) {
+// The quiz: one question's numbers blank, typed by the student, each marked as `cnn-backprop check` marks it.
+function quiz() {
+  if (!state.quiz) return null;
+  const result = run(state.given);
+  const asked = quantities(result).filter(([part]) => part === state.quiz);
+  const typed = Object.fromEntries(Object.entries(state.answers));
+  const entries = Object.keys(typed).length ? mark(keyOf(state.given, result), typed) : [];
+  const verdicts = Object.fromEntries(entries.map((e) => [`${e.quantity}[${e.index.join(",")}]`, e]));
+  const grids = asked.map(([part, name]) => {
+    const quantity = `${part}.${name}`;
+    const expected = result[part][name];
+    const shape = [];
+    for (let item = expected; Array.isArray(item); item = item[0]) shape.push(item.length);
+    const count = shape.reduce((a, b) => a * b, 1);
+    const cols = shape.length ? shape.at(-1) : 1;
+    const table = el("table", { class: "grid quiz" });
+    let row = null;
+    for (let k = 0; k < count; k++) {
+      if (k % cols === 0) table.append((row = el("tr")));
+      const index = unravel(k, shape.length ? shape : [1]).slice(0, shape.length);
+      const id = `${quantity}[${index.join(",")}]`;
+      const entry = verdicts[id];
+      const current = entry?.answer;
+      const input = el("input", { type: "text", size: "6", "aria-label": id, value: current === null || current === undefined ? "" : String(current), "data-quantity": `quiz.${quantity}`, "data-index": index.join(",") });
+      input.addEventListener("change", () => answer(quantity, shape, index, input));
+      const cell = el("td", { class: entry ? `verdict-${entry.verdict}` : "", "data-verdict": entry ? entry.verdict : "", title: entry?.mistake ? state.mistakes[entry.mistake] : "" }, input);
+      row.append(cell);
+    }
+    return el("div", {}, el("h3", {}, part === "backward" ? `dL/d${name}` : name), table);
+  });
+  const wrong = entries.filter((e) => e.mistake);
+  const named = [...new Set(wrong.map((e) => e.mistake))].map((m) => el("li", { "data-mistake": m }, el("b", {}, m), `: ${state.mistakes[m]}`));
+  const carried = entries.some((e) => e.verdict === "carried") ? el("li", {}, "carried: wrong only because an earlier answer was; computed correctly from your own values, so it earns its mark") : null;
+  const score = entries.filter((e) => e.verdict === "right" || e.verdict === "carried").length;
+  return panel(
+    `Quiz: ${QUESTIONS[state.quiz]} (answers to 4 decimals)`,
+    el("div", { class: "maps" }, ...grids),
+    el("p", { id: "quiz-score" }, entries.length ? `${score} of ${entries.length} answered right (carried ones count)` : "Type your answers; each is marked as you go."),
+    el("ul", { id: "quiz-mistakes" }, ...named, carried),
+  );
+}
+
+function answer(quantity, shape, index, input) {
+  const text = input.value.trim();
+  const number = Number(text);
+  if (text !== "" && !Number.isFinite(number)) {
+    input.setAttribute("aria-invalid", "true");
+    input.after(el("span", { class: "error", role: "alert" }, `not a number: ${text}`));
+    return;
+  }
+  const count = shape.reduce((a, b) => a * b, 1);
+  const flat = state.answers[quantity] ? [state.answers[quantity]].flat(Infinity) : Array(count).fill(null);
+  let offset = 0;
+  for (let axis = 0; axis < shape.length; axis++) offset = offset * shape[axis] + index[axis];
+  flat[offset] = text === "" ? null : number;
+  state.answers[quantity] = nest(flat, shape);
+  render();
+}
+
+function nest(flat, shape) {
+  if (!shape.length) return flat[0];
+  const step = flat.length / shape[0];
+  return shape.length === 1 ? flat : Array.from({ length: shape[0] }, (_, i) => nest(flat.slice(i * step, (i + 1) * step), shape.slice(1)));
+}
+
+export function start({ given, training, mistakes }) {
   state.given = given;
   state.training = training;
-  window.cnnBackprop = { run, pass, state: null };
+  state.mistakes = mistakes;
+  window.cnnBackprop = { run, pass, mark: (given, answers, decimals) => mark(keyOf(given, run(given)), answers, decimals), state: null };
   render();
 }
