@@ -91,6 +91,16 @@ export function toArray(nested, ndim) {
   return { shape, data };
 }
 
+// The full index of the flat position ``flat`` in an array of ``shape`` (row-major).
+export function unravel(flat, shape) {
+  const index = [];
+  for (let axis = shape.length - 1; axis >= 0; axis--) {
+    index.unshift(flat % shape[axis]);
+    flat = Math.floor(flat / shape[axis]);
+  }
+  return index;
+}
+
 export function toNested(array, keep) {
   let shape = array.shape.slice();
   while (shape.length > keep && shape[0] === 1) shape = shape.slice(1);

@@ -1,7 +1,7 @@
 // The explorer's page: every value and gradient of one pass as grids, recomputed at once after any change.
 // Every number is an element with data-quantity (its JSON name), data-index and data-value (full precision).
 
-import { NOTEBOOK_BUGS, keepAxes, pass, run, toArray, toNested } from "cnn-backprop/engine.js";
+import { NOTEBOOK_BUGS, keepAxes, pass, run, toArray, toNested, unravel } from "cnn-backprop/engine.js";
 import { backwardArithmetic, forwardArithmetic } from "cnn-backprop/explain.js";
 import { keyOf, mark, quantities } from "cnn-backprop/quiz.js";
 
@@ -65,14 +65,6 @@ function grids(array, quantity, kept, options = {}) {
   return box;
 }
 
-function unravel(flat, shape) {
-  const index = [];
-  for (let axis = shape.length - 1; axis >= 0; axis--) {
-    index.unshift(flat % shape[axis]);
-    flat = Math.floor(flat / shape[axis]);
-  }
-  return index;
-}
 
 // A number field for a parameter entry; a value that is not a finite number is refused beside the field.
 function editor(quantity, full, value) {

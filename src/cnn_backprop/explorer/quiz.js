@@ -2,7 +2,7 @@
 // Each step of the pass is run again on the student's own values (and on the key's), by the right rule and by
 // each mistaken rule; the catalogue of mistakes and their explanations comes from Python, in the page's data.
 
-import { NOTEBOOK_BUGS, buildLayer, keepAxes, pass, toNested } from "cnn-backprop/engine.js";
+import { NOTEBOOK_BUGS, buildLayer, keepAxes, pass, toNested, unravel } from "cnn-backprop/engine.js";
 
 const PARTS = ["shapes", "forward", "backward"];
 
@@ -217,11 +217,3 @@ function markOne(quantity, answer, expected, answerShape, shape, candidates, tol
   });
 }
 
-function unravel(flat, shape) {
-  const index = [];
-  for (let axis = shape.length - 1; axis >= 0; axis--) {
-    index.unshift(flat % shape[axis]);
-    flat = Math.floor(flat / shape[axis]);
-  }
-  return index;
-}
