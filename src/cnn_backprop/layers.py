@@ -98,7 +98,7 @@ class Conv2D:
         else:
             x_pad = x
         index, out_h, out_w = self._index(x_pad.shape[1:])
-        self._x_shape, self._x_pad_shape, self._flat_index = x.shape, x_pad.shape, index
+        self._x_shape, self._x_pad_shape = x.shape, x_pad.shape
         self._cols = np.take(x_pad.reshape(n, -1), index, axis=1).reshape(n * out_h * out_w, -1)
         out = self._cols @ kernel.reshape(len(kernel), -1).T + self.params["bias"]
         return out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
@@ -110,9 +110,19 @@ class Conv2D:
         self.grads = {"kernel": (grad_rows.T @ self._cols).reshape(kernel.shape), "bias": grad_rows.sum(axis=0)}
         if not self.input_grad:
             return None
-        grad_cols = grad_rows @ kernel.reshape(filters, -1)  # (N*H'*W', C*K*K)
-        # Every window entry sends its gradient back to the pixel it came from.
-        grad_pad = scatter_add(self._flat_index[None], grad_cols, self._x_pad_shape)
+        n, _, out_h, out_w = grad.shape
+        size, s = kernel.shape[-1], self.stride
+        # (N, C, K, K, H', W'): the gradient of every window entry, by kernel offset (m, n).
+        grad_cols = (grad_rows @ kernel.reshape(filters, -1)).reshape(n, out_h, out_w, -1, size, size)
+        grad_cols = grad_cols.transpose(0, 3, 4, 5, 1, 2)
+        # Every window entry sends its gradient back to the pixel it came from: one strided add per
+        # kernel offset, where overlapping windows add up (K*K passes, no index arrays).
+        grad_pad = np.zeros(self._x_pad_shape, dtype=grad_cols.dtype)
+        for m in range(size):
+            for j in range(size):
+                grad_pad[:, :, m : m + s * (out_h - 1) + 1 : s, j : j + s * (out_w - 1) + 1 : s] += grad_cols[
+                    :, :, m, j
+                ]
         p = self.padding
         h, w = self._x_shape[2:]
         return grad_pad[:, :, p : p + h, p : p + w]
@@ -149,15 +159,34 @@ class _Pool2D:
         self._geometry = {}
 
     def _windows(self, x):
-        """Every window's entries (N, size*size, C*H'*W'), keeping the index and shapes for backward."""
+        """Every window's entries (N, size*size, C*H'*W'), keeping the index and shapes for backward.
+
+        Windows that do not overlap (stride = size, the usual pooling) are a
+        reshape of the input rather than a gather: no index, one copy.
+        """
         n, c, h, w = x.shape
         shape = x.shape[1:]
         if shape not in self._geometry:
             index = window_index(*shape, self.size, self.stride)
             self._geometry[shape] = (index.transpose(3, 4, 0, 1, 2).reshape(self.size**2, -1), index.shape[1:3])
-        self._index, out_hw = self._geometry[shape]
-        self._x_shape, self._out_shape = x.shape, (n, c, *out_hw)
-        return np.take(x.reshape(n, -1), self._index, axis=1)
+        self._index, (out_h, out_w) = self._geometry[shape]
+        self._x_shape, self._out_shape = x.shape, (n, c, out_h, out_w)
+        if self.stride != self.size:
+            return np.take(x.reshape(n, -1), self._index, axis=1)
+        k = self.size
+        tiles = x[:, :, : out_h * k, : out_w * k].reshape(n, c, out_h, k, out_w, k)
+        return tiles.transpose(0, 3, 5, 1, 2, 4).reshape(n, k * k, -1)
+
+    def _unwindow(self, entries):
+        """dL/dx (N, C, H, W) from the gradient of every window entry (N, size*size, C*H'*W'); overlaps add up."""
+        if self.stride != self.size:
+            return scatter_add(self._index[None], entries, self._x_shape)
+        n, c, out_h, out_w = self._out_shape
+        k = self.size
+        grad = np.zeros(self._x_shape, dtype=entries.dtype)
+        tiles = entries.reshape(n, k, k, c, out_h, out_w).transpose(0, 3, 4, 1, 5, 2)
+        grad[:, :, : out_h * k, : out_w * k] = tiles.reshape(n, c, out_h * k, out_w * k)
+        return grad
 
 
 class MaxPool2D(_Pool2D):
@@ -190,10 +219,16 @@ class MaxPool2D(_Pool2D):
         return np.stack([rows, cols], axis=-1)
 
     def backward(self, grad):
-        offset = self._offset.reshape(len(self._offset), -1)
-        # Each window sends its gradient to the position of its maximum within the image.
-        maxima = self._index[offset, np.arange(offset.shape[1])]
-        return scatter_add(maxima, grad, self._x_shape)
+        n = len(grad)
+        if self.stride != self.size:
+            offset = self._offset.reshape(n, -1)
+            # Each window sends its gradient to the position of its maximum within the image.
+            maxima = self._index[offset, np.arange(offset.shape[1])]
+            return scatter_add(maxima, grad, self._x_shape)
+        # Windows that do not overlap: the gradient goes to each window's maximum entry, the rest are zero.
+        entries = np.zeros((n, self.size**2, grad[0].size), dtype=grad.dtype)
+        np.put_along_axis(entries, self._offset.reshape(n, 1, -1), grad.reshape(n, 1, -1), axis=1)
+        return self._unwindow(entries)
 
 
 class AvgPool2D(_Pool2D):
@@ -210,7 +245,7 @@ class AvgPool2D(_Pool2D):
 
     def backward(self, grad):
         share = np.broadcast_to(grad.reshape(len(grad), 1, -1) / self.size**2, (len(grad), *self._index.shape))
-        return scatter_add(self._index[None], share, self._x_shape)
+        return self._unwindow(share)
 
 
 class Flatten:
