@@ -19,13 +19,48 @@ import numpy as np
 import torch
 
 from cnn_backprop import data, export
-from cnn_backprop.architecture import Architecture
+from cnn_backprop.architecture import Architecture, default_spec
 from cnn_backprop.data import generate
 from cnn_backprop.network import Network, init_params
-from cnn_backprop.train import TrainOptions, sgd_step, train
+from cnn_backprop.train import learning_rate, schedule, sgd_step, shifted, train
 
 SEED_NET = Architecture.parse()
-LARGE_NET = Architecture.parse("conv 8x3x3 pad 1, relu, maxpool 2, dense 1, sigmoid", 1, 28)
+NETWORKS = {
+    "seed 5x5, 1 filter": SEED_NET,
+    "digits default (8x8, 32/64 filters)": Architecture.parse(default_spec("digits", 10), 1, 8),
+    "28x28, 8 filters": Architecture.parse("conv 8x3x3 pad 1, relu, maxpool 2, dense 1, sigmoid", 1, 28),
+    "28x28, conv 8 + conv 16": Architecture.parse(
+        "conv 8x3x3 pad 1, relu, maxpool 2, conv 16x3x3 pad 1, relu, maxpool 2, dense 10, softmax", 1, 28
+    ),
+}
+
+
+def step_flops(arch, batch):
+    """Floating-point operations of one SGD step, counted from the sizes: a multiply-add is two, and the
+    backward pass costs twice the forward (dL/dweights and dL/dinput) but for the first layer's dL/dimage."""
+    flops = 0
+    for named in arch.named:
+        if named.kind == "conv":
+            f, c, k, _ = named.param_shapes[f"{named.name}_kernel"]
+            forward = 2 * batch * f * c * k * k * named.out_shape[1] * named.out_shape[2]
+        elif named.kind == "dense":
+            forward = 2 * batch * named.out_shape[0] * named.in_shape[0]
+        else:
+            continue
+        flops += forward * (2 if named.input == "image" else 3)
+    return flops
+
+
+def matmul_gflops(arch, batch, repeats=7):
+    """GFLOP/s of a plain float32 matrix product the size of the step's largest one (its biggest conv's)."""
+    rows, inner, cols = max(
+        ((batch * n.out_shape[1] * n.out_shape[2], int(np.prod(n.param_shapes[f"{n.name}_kernel"][1:])), n.out_shape[0])
+         for n in arch.named if n.kind == "conv"), key=lambda shape: shape[0] * shape[1] * shape[2])  # fmt: skip
+    rng = np.random.default_rng(0)
+    a, b = rng.random((rows, inner), dtype=np.float32), rng.random((inner, cols), dtype=np.float32)
+    count = steps_per_repeat(lambda: a @ b)
+    seconds = statistics.median(time_steps(lambda: a @ b, count) for _ in range(repeats))
+    return 2 * rows * inner * cols / seconds / 1e9
 
 
 def torch_model(arch, params, dtype):
@@ -37,12 +72,18 @@ def torch_model(arch, params, dtype):
     return model.to(dtype)
 
 
+def torch_loss(arch, labels, dtype):
+    """PyTorch's loss of the network's output, and the labels as that loss takes them."""
+    if arch.output_kind == "sigmoid":
+        return torch.nn.BCEWithLogitsLoss(), torch.from_numpy(labels).to(dtype).reshape(-1, 1)
+    return torch.nn.CrossEntropyLoss(), torch.from_numpy(labels).long()
+
+
 def torch_stepper(arch, params, images, labels, dtype, lr):
     model = torch_model(arch, params, dtype)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn, y = torch_loss(arch, labels, dtype)
     x = torch.from_numpy(images).to(dtype)
-    y = torch.from_numpy(labels).to(dtype).reshape(-1, 1)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
@@ -85,7 +126,7 @@ def bench_step(arch, batch, repeats, lr=0.01):
         images, labels = generate(batch, rng)
     else:
         images = rng.uniform(0, 1, (batch, arch.channels, arch.image_size, arch.image_size))
-        labels = rng.integers(0, 2, batch)
+        labels = rng.integers(0, arch.classes, batch)
     engines = {
         "cnn-backprop float32": numpy_stepper(arch, params, images, labels, np.float32, lr),
         "torch float32": torch_stepper(arch, params, images, labels, torch.float32, lr),
@@ -105,23 +146,26 @@ def bench_step(arch, batch, repeats, lr=0.01):
 
 
 def torch_train(options, arch):
-    """The default training run, same data, same order of batches, in PyTorch float32."""
-    _, param_rng, shuffle_rng = data.random_streams(options.seed, 3)
+    """The default training run in PyTorch float32: the same data, order of batches, shifts and step sizes."""
+    _, param_rng, shuffle_rng, _, shift_rng = data.random_streams(options.seed, 5)
     dataset = data.load(options.data, options.seed, options.train_size, options.test_size)
-    train_images, train_labels = dataset.train_images, dataset.train_labels
-    model = torch_model(arch, init_params(arch, param_rng), torch.float32)
-    optimizer = torch.optim.SGD(model.parameters(), lr=options.lr)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    x = torch.from_numpy(train_images).float()
-    y = torch.from_numpy(train_labels).float().reshape(-1, 1)
+    images, labels = dataset.train_images, dataset.train_labels
+    model = torch_model(arch, init_params(arch, param_rng, options.init or None), torch.float32)
+    optimizer = torch.optim.SGD(model.parameters(), lr=options.lr, momentum=options.momentum)
+    loss_fn, y = torch_loss(arch, labels, torch.float32)
+    steps, step = options.epochs * -(-len(images) // options.batch_size), 0
     start = time.perf_counter()
     for _ in range(options.epochs):
-        order = torch.from_numpy(shuffle_rng.permutation(options.train_size))
-        for first in range(0, options.train_size, options.batch_size):
+        order = shuffle_rng.permutation(len(images))
+        for first in range(0, len(images), options.batch_size):
             batch = order[first : first + options.batch_size]
+            inputs = shifted(images[batch], shift_rng, options.shift) if options.shift else images[batch]
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(options, step, steps)
             optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(x[batch]), y[batch]).backward()
+            loss_fn(model(torch.from_numpy(inputs).float()), y[batch]).backward()
             optimizer.step()
+            step += 1
     return time.perf_counter() - start
 
 
@@ -153,7 +197,7 @@ def main():
     print("| network | batch | cnn-backprop f32 | torch f32 | ratio f32 | cnn-backprop f64 | torch f64 | ratio f64 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
-    for label, arch in (("seed 5x5, 1 filter", SEED_NET), ("28x28, 8 filters", LARGE_NET)):
+    for label, arch in NETWORKS.items():
         for batch in args.batch_sizes:
             t = bench_step(arch, batch, args.repeats)
             rows.append({"network": label, "batch": batch, "seconds_per_step": t})
@@ -163,18 +207,33 @@ def main():
                 cells.append(f"{batch / ours:,.0f} | {batch / theirs:,.0f} | **{theirs / ours:.2f}**")
             print(f"| {label} | {batch} | {' | '.join(cells)} |", flush=True)
 
-    options = TrainOptions()
-    ours = statistics.median(train(SEED_NET, options)["seconds"] for _ in range(3))
-    theirs = statistics.median(torch_train(options, SEED_NET) for _ in range(3))
     print(
-        f"\nfull default training run ({options.epochs} epochs x {options.train_size} images, batch "
-        f"{options.batch_size}; training steps only): cnn-backprop {ours:.2f} s, "
-        f"PyTorch float32 {theirs:.2f} s, ratio {theirs / ours:.2f}"
+        "\nhow far from the machine's limit, at batch 256 in float32 (GFLOP/s = the step's floating-point "
+        "operations, counted from the sizes, over its time):"
     )
+    for row in rows:
+        if row["batch"] == 256:
+            arch, seconds = NETWORKS[row["network"]], row["seconds_per_step"]
+            flops = step_flops(arch, 256)
+            print(f"  {row['network']}: {flops / 1e6:,.1f} MFLOP a step; cnn-backprop "
+                  f"{flops / seconds['cnn-backprop float32'] / 1e9:.1f} GFLOP/s, PyTorch "
+                  f"{flops / seconds['torch float32'] / 1e9:.1f} GFLOP/s; a float32 matrix product the size of its "
+                  f"largest: {matmul_gflops(arch, 256):.1f} GFLOP/s", flush=True)  # fmt: skip
+
+    runs = {}
+    for source, arch in (("shapes", SEED_NET), ("digits", NETWORKS["digits default (8x8, 32/64 filters)"])):
+        options = schedule(source)
+        dataset = data.load(source, options.seed, options.train_size, options.test_size)
+        ours = statistics.median(train(arch, options, dataset)["seconds"] for _ in range(3))
+        theirs = statistics.median(torch_train(options, arch) for _ in range(3))
+        runs[source] = {"cnn_backprop": ours, "torch_float32": theirs}
+        print(f"\nfull default training run on {source} ({options.epochs} epochs x {len(dataset.train_images)} images, "
+              f"batch {options.batch_size}; training steps only): cnn-backprop {ours:.2f} s (float64), "
+              f"PyTorch float32 {theirs:.2f} s, ratio {theirs / ours:.2f}", flush=True)  # fmt: skip
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(
-                {"machine": machine(), "steps": rows, "train": {"cnn_backprop": ours, "torch_float32": theirs}},
+                {"machine": machine(), "steps": rows, "train": runs},
                 handle,
                 indent=2,
             )

@@ -178,3 +178,9 @@ def test_digits_defaults_reach_98_percent():
     dataset = data.load("digits", seed=0)
     arch = Architecture.parse(default_spec("digits", 10), *dataset.input_shape)
     assert train(arch, schedule("digits"), dataset)["test_accuracy"] >= 0.98
+
+
+def test_float32_training_reaches_the_same_bar():
+    result = train(SEED, TrainOptions(dtype="float32"))
+    assert result["network"].params["conv_kernel"].dtype == np.float32
+    assert result["test_accuracy"] >= 0.99

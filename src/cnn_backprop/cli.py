@@ -17,7 +17,7 @@ from . import __version__, data, explain, export, files, gradcheck, walkthrough
 from .architecture import DIGITS_SPEC, SEED_SPEC, Architecture, default_spec
 from .architecture import __doc__ as SPEC_GRAMMAR
 from .network import INITS, Network
-from .train import LR_DECAYS, confusion_matrix, evaluate, schedule, train
+from .train import DTYPES, LR_DECAYS, confusion_matrix, evaluate, schedule, train
 from .validate import InputError
 
 NET_HELP = (
@@ -266,6 +266,9 @@ def add_train(commands):
                         f"on shapes, {digits.lr_decay} on other data)")  # fmt: skip
     p.add_argument("--init", choices=INITS, help="initialisation: " + "; ".join(f"{k}: {v}" for k, v in INITS.items())
                    + " (default: seed for sigmoid networks, pytorch for softmax ones)")  # fmt: skip
+    p.add_argument("--dtype", choices=DTYPES,
+                   help="the precision of training: float64 (default) matches the walkthrough to the last digit, "
+                        "float32 is about twice as fast; the model file is float64 either way")  # fmt: skip
     add_options(p, "seed")
     p.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
     p.add_argument("--plot", type=plot_path, metavar="FILE.png", help="save learning curves here")
@@ -304,7 +307,7 @@ def network_for_data(spec, dataset, where="--net"):
 
 def run_train(args):
     options = schedule(args.data)
-    keys = ("train_size", "test_size", "epochs", "lr", "momentum", "batch_size", "shift", "lr_decay", "init")
+    keys = ("train_size", "test_size", "epochs", "lr", "momentum", "batch_size", "shift", "lr_decay", "init", "dtype")
     chosen = {key: getattr(args, key) for key in keys}
     options = replace(options, seed=args.seed, **{key: value for key, value in chosen.items() if value is not None})
     writable(args.out, args.plot)
