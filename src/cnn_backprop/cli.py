@@ -704,15 +704,16 @@ def run_explore(args):
 
     from .explore import page, training_set
 
+    source = args.data
     if args.model:
         model = files.load_model(args.model)
-        args.net, args.data = str(model.arch), model.data if args.data == "shapes" else args.data
-        given = walkthrough.complete_given(walkthrough.model_given(model), args.seed, args.model, source=args.data)
+        source = model.data if args.data == "shapes" else args.data  # the model's own data, unless --data says
+        given = walkthrough.complete_given(walkthrough.model_given(model), args.seed, args.model, source=source)
     else:
         given = load_given(args)
     out = args.out or tempfile.NamedTemporaryFile(prefix="cnn-backprop-", suffix=".html", delete=False).name
     files.output_path(out)
-    text = page(given, training_set(args.data, args.seed))
+    text = page(given, training_set(source, args.seed))
     files.atomic_write(out, lambda handle: handle.write(text.encode("utf-8")))
     print(f"wrote {out} ({len(text.encode()) // 1024} KB)")
     if not args.no_open:
