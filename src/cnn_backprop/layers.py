@@ -66,8 +66,7 @@ class Conv2D:
               conv_pre[n, f, i, j] = bias[f]
                   + sum_{c, m, n'} x_pad[n, c, S*i + m, S*j + n'] * kernel[f, c, m, n']
               computed as one matrix product: cols (N*H'*W', C*K*K) @ kernel (F, C*K*K).T,
-              where row (n, i, j) of cols holds the window of output (i, j) of image n
-              (copied from a strided view of the padded images, no index arrays).
+              where row (n, i, j) of cols holds the window of output (i, j) of image n.
     backward: dL/dconv_pre (N, F, H', W') -> dL/dx (N, C, H, W);
               grads: kernel (F, C, K, K), bias (F,).
               With ``input_grad=False`` it skips dL/dx (the first layer of a
@@ -80,6 +79,15 @@ class Conv2D:
         self.stride = stride
         self.padding = padding
         self.input_grad = input_grad
+        self._geometry = {}
+
+    def _index(self, padded_shape):
+        """(H'*W', C*K*K) gather index for a padded (C, H, W) image; computed once per shape."""
+        if padded_shape not in self._geometry:
+            index = window_index(*padded_shape, self.params["kernel"].shape[-1], self.stride)
+            _, out_h, out_w = index.shape[:3]
+            self._geometry[padded_shape] = (index.transpose(1, 2, 0, 3, 4).reshape(out_h * out_w, -1), out_h, out_w)
+        return self._geometry[padded_shape]
 
     def forward(self, x):
         kernel, p = self.params["kernel"], self.padding
@@ -89,12 +97,9 @@ class Conv2D:
             x_pad[:, :, p : p + h, p : p + w] = x
         else:
             x_pad = x
-        size, s = kernel.shape[-1], self.stride
-        # Every window as a strided view (no index array, no copy), then one copy into rows (n, i, j) of cols.
-        windows = np.lib.stride_tricks.sliding_window_view(x_pad, (size, size), axis=(2, 3))[:, :, ::s, ::s]
-        out_h, out_w = windows.shape[2:4]
+        index, out_h, out_w = self._index(x_pad.shape[1:])
         self._x_shape, self._x_pad_shape = x.shape, x_pad.shape
-        self._cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * out_h * out_w, -1)
+        self._cols = np.take(x_pad.reshape(n, -1), index, axis=1).reshape(n * out_h * out_w, -1)
         out = self._cols @ kernel.reshape(len(kernel), -1).T + self.params["bias"]
         return out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
 
