@@ -28,7 +28,7 @@ conv_relu, pool, fc_input, fc_pre, output; conv_kernel, conv_bias, fc_weights, f
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 from .layers import output_size
@@ -188,12 +188,6 @@ class Architecture:
 
     def __str__(self):
         return ", ".join(str(layer) for layer in self.layers if layer.kind != "flatten")
-
-    def replace_layer(self, index, **changes):
-        """The same architecture with layer ``index`` changed (checked again)."""
-        layers = list(self.layers)
-        layers[index] = replace(layers[index], **changes)
-        return replace(self, layers=tuple(layers))
 
     @cached_property
     def named(self):

@@ -54,7 +54,6 @@ MISTAKES = {
     "transposed": "The matrix is transposed: row i, column j of the answer is row j, column i of the key; "
     "dL/dkernel[m, n] belongs to the kernel weight in row m, column n.",
 }
-VERDICTS = ("right", "carried", "wrong", "blank")
 PARTS = ("shapes", "forward", "backward")
 
 

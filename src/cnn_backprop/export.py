@@ -49,11 +49,6 @@ def state_dict(arch, params):
     return {torch: np.asarray(params[ours]) for ours, torch in torch_names(arch).items()}
 
 
-def from_state_dict(arch, arrays):
-    """{our parameter name: array} from a dict holding PyTorch names (missing ones are left out)."""
-    return {ours: arrays[torch] for ours, torch in torch_names(arch).items() if torch in arrays}
-
-
 def source(arch, weights=None, out_dir="."):
     """A standalone Python file: ``build()`` returns the network as a float64 ``torch.nn.Sequential``.
 
