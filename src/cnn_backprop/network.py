@@ -49,6 +49,11 @@ def init_params(arch, rng, init=None):
     return params
 
 
+def class_probabilities(arch, output):
+    """The output layer's output as P(class k), (N, K): a sigmoid's P(class 1) becomes the columns 1 - p, p."""
+    return np.concatenate([1 - output, output], axis=1) if arch.output_kind == "sigmoid" else output
+
+
 def build_layer(named, params, image_grad=True):
     """The layers.py object for one named layer, holding the very arrays of ``params``."""
     layer = named.layer
@@ -141,8 +146,7 @@ class Network:
 
     def predict_proba(self, images):
         """P(class k) for each image: (N, C, H, W) -> (N, K); a sigmoid network's K = 2 columns are 1 - p, p."""
-        p = self.layers[-1].forward(self.logits(images))
-        return np.concatenate([1 - p, p], axis=1) if self.arch.output_kind == "sigmoid" else p
+        return class_probabilities(self.arch, self.layers[-1].forward(self.logits(images)))
 
     def relu_alive(self):
         """Per ReLU layer, in the last pass, whether each image had some positive input: (ReLUs, N) bools.

@@ -25,8 +25,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from . import data
-from .layers import SigmoidBCE, SoftmaxCrossEntropy
-from .network import Network, init_params
+from .network import Network, class_probabilities, init_params
 from .validate import InputError
 
 EVAL_BATCH = 4096
@@ -91,12 +90,9 @@ def evaluate(network, images, labels):
         logits.append(network.logits(images[start : start + EVAL_BATCH]))
         alive = alive + network.relu_alive().sum(axis=1)
     logits = np.concatenate(logits)
-    loss_layer = SigmoidBCE() if network.arch.output_kind == "sigmoid" else SoftmaxCrossEntropy()
-    loss_layer.forward(logits)
-    loss = float(loss_layer.loss(labels))  # exact from the logits, however confident
-    probabilities = loss_layer.output
-    if network.arch.output_kind == "sigmoid":
-        probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
+    out = network.layers[-1]  # the fused output and loss: exact from the logits, however confident
+    probabilities = class_probabilities(network.arch, out.forward(logits))
+    loss = float(out.loss(labels))
     predicted = probabilities.argmax(axis=1)
     return {
         "loss": loss,
