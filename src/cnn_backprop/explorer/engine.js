@@ -34,22 +34,6 @@ export function parseSpec(spec) {
   return layers;
 }
 
-export function specOf(layers) {
-  return layers
-    .filter((layer) => layer.kind !== "flatten")
-    .map((layer) => {
-      if (layer.kind === "conv") {
-        return `conv ${layer.filters}x${layer.size}x${layer.size}` +
-          (layer.stride !== 1 ? ` stride ${layer.stride}` : "") + (layer.padding ? ` pad ${layer.padding}` : "");
-      }
-      if (layer.kind === "maxpool" || layer.kind === "avgpool") {
-        return `${layer.kind} ${layer.size}` + (layer.stride !== layer.size ? ` stride ${layer.stride}` : "");
-      }
-      return layer.kind === "dense" ? `dense ${layer.outputs}` : layer.kind;
-    })
-    .join(", ");
-}
-
 // Every layer's name and output name, from the kinds alone (as architecture.names does).
 export function names(layers) {
   const counts = {};
