@@ -21,6 +21,7 @@ import torch
 from cnn_backprop import data, export
 from cnn_backprop.architecture import Architecture, default_spec
 from cnn_backprop.data import generate
+from cnn_backprop.memory import keep_freed_memory
 from cnn_backprop.network import Network, init_params
 from cnn_backprop.train import learning_rate, schedule, sgd_step, shifted, train
 
@@ -188,6 +189,8 @@ def main():
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 256, 4096])
     parser.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
     args = parser.parse_args()
+    # As `train` does: both engines then run with the allocator keeping freed memory (see memory.py).
+    keep_freed_memory()
 
     print(f"machine: {machine()}")
     print(

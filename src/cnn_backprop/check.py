@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import walkthrough
-from .layers import Conv2D, scatter_add
+from .layers import AvgPool2D, Conv2D
 from .validate import InputError
 
 # Each known mistake: its id and what a marker would write beside it, the wrong rule and the right one.
@@ -229,7 +229,7 @@ class Key:
         elif reader.kind == "dense" and g.shape[1] == 1:
             found["fc-weight-grad"] = (g * x).reshape(shape)  # dL/dweights, as the notebook sent back
         elif reader.kind == "maxpool":
-            found.update(_pool_mistakes(layer, g))
+            found.update(_pool_mistakes(layer, x, g))
         return found
 
     def _shape_step(self, name):
@@ -241,18 +241,17 @@ class Key:
         return {label: np.array(self.layout(named.output, value).shape) for label, value in shapes.items()}
 
 
-def _pool_mistakes(layer, grad):
-    """dL/d(pool input) by the three wrong rules for max pooling, after ``layer.forward``."""
-    index = layer._index  # (size*size, C*H'*W'): where each window entry lies in one image
-    n, shape = len(grad), layer._x_shape
-    flat = grad.reshape(n, -1)
-    offset = layer._offset.reshape(n, -1)
-    maxima = index[offset, np.arange(offset.shape[1])]  # (N, C*H'*W')
-    overwrite = np.zeros((n, int(np.prod(shape[1:]))))
-    for window in range(flat.shape[1]):  # row-major, so a later window overwrites an earlier one
-        overwrite[0, maxima[0, window]] = flat[0, window]
-    to_all = scatter_add(index[None], np.broadcast_to(flat[:, None, :], (n, *index.shape)), shape)
-    return {"pool-overwrite": overwrite.reshape(shape), "pool-to-all": to_all, "pool-average": to_all / layer.size**2}
+def _pool_mistakes(layer, x, grad):
+    """dL/d(pool input) by the three wrong rules for max pooling, after ``layer.forward(x)``."""
+    argmax = layer.argmax
+    overwrite = np.zeros(x.shape)
+    for c, i, j in np.ndindex(grad.shape[1:]):  # row-major, so a later window overwrites an earlier one
+        row, col = argmax[0, c, i, j]
+        overwrite[0, c, row, col] = grad[0, c, i, j]
+    average = AvgPool2D(layer.size, layer.stride)  # 1/size^2 of each window's gradient to each of its entries
+    average.forward(x)
+    to_average = average.backward(grad)
+    return {"pool-overwrite": overwrite, "pool-to-all": to_average * layer.size**2, "pool-average": to_average}
 
 
 def mark(given, answers, decimals=4):

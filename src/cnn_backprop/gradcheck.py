@@ -88,6 +88,6 @@ def kinks(network, images, labels, step=STEP):
         if isinstance(layer, ReLU):
             counts["relu"] += int((np.abs(x) < 4 * step).sum())
         elif isinstance(layer, MaxPool2D) and layer.size > 1:
-            top = np.sort(layer._windows(x), axis=1)[:, -2:]
-            counts["pool"] += int((top[:, 1] - top[:, 0] < 4 * step).sum())
+            top = np.sort(layer._windows(x), axis=0)[-2:]  # each window's two largest entries
+            counts["pool"] += int((top[1] - top[0] < 4 * step).sum())
     return counts

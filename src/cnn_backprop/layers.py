@@ -31,30 +31,55 @@ def parameter(value):
     return array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
 
 
-def window_index(channels, height, width, size, stride):
-    """Flat index into one (C, H, W) image of every window entry: (C, H', W', size, size).
+def channels_last(x):
+    """(N, C, H, W) -> (N, H, W, C), a view.
 
-    ``index[c, i, j, m, n]`` is where pixel (c, S*i + m, S*j + n) lies in the
-    image flattened to C*H*W values, so one ``np.take`` gathers every window of a
-    whole batch at once, with no Python loop over pixels or samples.
+    The layers compute channels-last, where the C values of one pixel lie side by
+    side, so a window's entries are K*K contiguous runs and the matrix products
+    need no transpose.  Their outputs are (N, C, H, W) views of channels-last
+    memory, so this view of a layer's output is contiguous and costs nothing.
     """
-    out_h, out_w = output_size(height, size, stride), output_size(width, size, stride)
-    c, i, j, m, n = np.ix_(range(channels), range(out_h), range(out_w), range(size), range(size))
-    return c * height * width + (stride * i + m) * width + (stride * j + n)
+    return x.transpose(0, 2, 3, 1)
 
 
-def scatter_add(index, values, shape):
-    """Add ``values`` into a zero array of ``shape`` (N, C, H, W) at flat positions ``index``.
+def channels_first(x):
+    """(N, H, W, C) -> (N, C, H, W), a view: the shape every layer takes and returns."""
+    return x.transpose(0, 3, 1, 2)
 
-    ``index`` counts positions within one image (C*H*W of them); its leading axis
-    is the image, or 1 when all images share it.  Values landing on the same
-    position add up, as the chain rule asks where windows overlap or share a
-    maximum: one bincount over the whole batch, no loop over pixels or samples.
+
+def window_views(x, size, stride, out_size):
+    """Entry (m, n) of every ``size x size`` window of x (N, H, W, C), one view per (m, n) in row-major order.
+
+    ``views[m * size + n][:, i, j]`` is ``x[:, S*i + m, S*j + n]``: each view is
+    (N, H', W', C), a strided slice of x, so K*K slices reach every entry of every
+    window of a whole batch, with no index array and no loop over pixels or samples.
+    Writing into a view writes into x.
     """
-    n, pixels = shape[0], int(np.prod(shape[1:]))
-    index = index + pixels * np.arange(n).reshape((n,) + (1,) * (np.ndim(index) - 1))
-    summed = np.bincount(index.ravel(), weights=values.ravel(), minlength=n * pixels)
-    return summed.astype(values.dtype, copy=False).reshape(shape)  # bincount always sums in float64
+    out_h, out_w = out_size
+    last_h, last_w = stride * (out_h - 1) + 1, stride * (out_w - 1) + 1
+    return [x[:, m : m + last_h : stride, n : n + last_w : stride] for m in range(size) for n in range(size)]
+
+
+def window_rows(x, size, stride, out_size):
+    """Every ``size x size`` window of x (N, H, W, C), channels-last and contiguous, as a view (N, H', W', K, K*C).
+
+    ``rows[:, i, j, m]`` is row m of window (i, j): the K pixels
+    ``x[:, S*i + m, S*j : S*j + K]`` with their C channels, which lie side by side
+    in memory.  So one copy of this view moves runs of K*C numbers, where the K*K
+    ``window_views`` move runs of C.  Windows overlap unless S >= K: write only
+    into windows that do not (see ``Conv2D.backward``).
+    """
+    n, _, _, c = x.shape
+    sn, sh, sw, sc = x.strides
+    return np.lib.stride_tricks.as_strided(x, (n, *out_size, size, size * c), (sn, stride * sh, stride * sw, sh, sc))
+
+
+def padded(x, padding):
+    """x (N, H, W, C), contiguous, with ``padding`` zeros on each side of H and W: (N, H + 2P, W + 2P, C)."""
+    n, h, w, c = x.shape
+    out = np.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
+    out[:, padding : padding + h, padding : padding + w] = x
+    return out
 
 
 class Conv2D:
@@ -65,10 +90,11 @@ class Conv2D:
               H' = (H - K + 2P) // S + 1, and the same for W'.
               conv_pre[n, f, i, j] = bias[f]
                   + sum_{c, m, n'} x_pad[n, c, S*i + m, S*j + n'] * kernel[f, c, m, n']
-              computed as one matrix product: cols (N*H'*W', C*K*K) @ kernel (F, C*K*K).T,
-              where row (n, i, j) of cols holds the window of output (i, j) of image n.
+              computed as one matrix product: cols (N*H'*W', K*K*C + 1) @ [kernel | bias] (F, K*K*C + 1).T,
+              where row (n, i, j) of cols holds the window of output (i, j) of image n, channels last,
+              and then a 1: the bias is the weight of a constant input.
     backward: dL/dconv_pre (N, F, H', W') -> dL/dx (N, C, H, W);
-              grads: kernel (F, C, K, K), bias (F,).
+              grads: kernel (F, C, K, K), bias (F,), from one product dL/dconv_pre rows.T @ cols.
               With ``input_grad=False`` it skips dL/dx (the first layer of a
               network being trained needs none) and returns None.
     """
@@ -79,53 +105,53 @@ class Conv2D:
         self.stride = stride
         self.padding = padding
         self.input_grad = input_grad
-        self._geometry = {}
 
-    def _index(self, padded_shape):
-        """(H'*W', C*K*K) gather index for a padded (C, H, W) image; computed once per shape."""
-        if padded_shape not in self._geometry:
-            index = window_index(*padded_shape, self.params["kernel"].shape[-1], self.stride)
-            _, out_h, out_w = index.shape[:3]
-            self._geometry[padded_shape] = (index.transpose(1, 2, 0, 3, 4).reshape(out_h * out_w, -1), out_h, out_w)
-        return self._geometry[padded_shape]
+    def _kernel_rows(self):
+        """The kernel as (F, K*K*C), its entries in the order of a row of cols: (m, n', c)."""
+        kernel = self.params["kernel"]
+        return kernel.transpose(0, 2, 3, 1).reshape(len(kernel), -1)
 
     def forward(self, x):
-        kernel, p = self.params["kernel"], self.padding
+        filters, _, size, _ = self.params["kernel"].shape
         n, c, h, w = x.shape
-        if p:
-            x_pad = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
-            x_pad[:, :, p : p + h, p : p + w] = x
-        else:
-            x_pad = x
-        index, out_h, out_w = self._index(x_pad.shape[1:])
-        self._x_shape, self._x_pad_shape = x.shape, x_pad.shape
-        self._cols = np.take(x_pad.reshape(n, -1), index, axis=1).reshape(n * out_h * out_w, -1)
-        out = self._cols @ kernel.reshape(len(kernel), -1).T + self.params["bias"]
-        return out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
+        p = self.padding
+        out_size = output_size(h, size, self.stride, p), output_size(w, size, self.stride, p)
+        self._x_shape, self._out_size = x.shape, out_size
+        x_pad = padded(channels_last(x), p) if p else np.ascontiguousarray(channels_last(x))
+        cols = np.empty((n * out_size[0] * out_size[1], size * size * c + 1), dtype=x.dtype)
+        cols[:, -1] = 1
+        if c > 1:
+            cols[:, :-1].reshape(n, *out_size, size, size * c)[...] = window_rows(x_pad, size, self.stride, out_size)
+        else:  # one channel: a window row is only K numbers; an output row of one offset is W' of them
+            windows = cols[:, :-1].reshape(n, *out_size, size * size, 1)
+            for offset, view in enumerate(window_views(x_pad, size, self.stride, out_size)):
+                windows[:, :, :, offset] = view
+        self._cols = cols
+        weights = np.concatenate([self._kernel_rows(), self.params["bias"][:, None]], axis=1)
+        return channels_first((cols @ weights.T).reshape(n, *out_size, filters))
 
     def backward(self, grad):
         kernel = self.params["kernel"]
-        filters = len(kernel)
-        grad_rows = grad.transpose(0, 2, 3, 1).reshape(-1, filters)  # (N*H'*W', F)
-        self.grads = {"kernel": (grad_rows.T @ self._cols).reshape(kernel.shape), "bias": grad_rows.sum(axis=0)}
+        filters, c, size, _ = kernel.shape
+        grad_rows = channels_last(grad).reshape(-1, filters)  # (N*H'*W', F)
+        both = grad_rows.T @ self._cols
+        self.grads = {"kernel": both[:, :-1].reshape(filters, size, size, c).transpose(0, 3, 1, 2), "bias": both[:, -1]}
         if not self.input_grad:
             return None
-        n, _, out_h, out_w = grad.shape
-        size, s = kernel.shape[-1], self.stride
-        # (N, C, K, K, H', W'): the gradient of every window entry, by kernel offset (m, n).
-        grad_cols = (grad_rows @ kernel.reshape(filters, -1)).reshape(n, out_h, out_w, -1, size, size)
-        grad_cols = grad_cols.transpose(0, 3, 4, 5, 1, 2)
-        # Every window entry sends its gradient back to the pixel it came from: one strided add per
-        # kernel offset, where overlapping windows add up (K*K passes, no index arrays).
-        grad_pad = np.zeros(self._x_pad_shape, dtype=grad_cols.dtype)
+        n, _, h, w = self._x_shape
+        p, s = self.padding, self.stride
+        # The gradient of every window entry, row by row: (N, H', W', K, K*C).
+        grad_windows = (grad_rows @ self._kernel_rows()).reshape(n, *self._out_size, size, size * c)
+        grad_pad = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=grad_windows.dtype)
+        rows = window_rows(grad_pad, size, s, self._out_size)
+        # Each window entry goes back to the pixel it came from, and where windows overlap the gradients
+        # add up.  Windows `apart` or more columns apart do not overlap, so each add covers every
+        # apart-th window, whole rows at once, with nothing written twice.
+        apart = -(-size // s)
         for m in range(size):
-            for j in range(size):
-                grad_pad[:, :, m : m + s * (out_h - 1) + 1 : s, j : j + s * (out_w - 1) + 1 : s] += grad_cols[
-                    :, :, m, j
-                ]
-        p = self.padding
-        h, w = self._x_shape[2:]
-        return grad_pad[:, :, p : p + h, p : p + w]
+            for first in range(apart):
+                rows[:, :, first::apart, m] += grad_windows[:, :, first::apart, m]
+        return channels_first(grad_pad[:, p : p + h, p : p + w])
 
 
 class ReLU:
@@ -156,37 +182,20 @@ class _Pool2D:
     def __init__(self, size=2, stride=None):
         self.size = size
         self.stride = size if stride is None else stride
-        self._geometry = {}
 
     def _windows(self, x):
-        """Every window's entries (N, size*size, C*H'*W'), keeping the index and shapes for backward.
+        """Entry (m, n) of every window: (N, H', W', C) for each (m, n) in row-major order (``window_views``)."""
+        self._x_shape = x.shape
+        self._out_size = tuple(output_size(side, self.size, self.stride) for side in x.shape[2:])
+        return window_views(channels_last(x), self.size, self.stride, self._out_size)
 
-        Windows that do not overlap (stride = size, the usual pooling) are a
-        reshape of the input rather than a gather: no index, one copy.
-        """
-        n, c, h, w = x.shape
-        shape = x.shape[1:]
-        if shape not in self._geometry:
-            index = window_index(*shape, self.size, self.stride)
-            self._geometry[shape] = (index.transpose(3, 4, 0, 1, 2).reshape(self.size**2, -1), index.shape[1:3])
-        self._index, (out_h, out_w) = self._geometry[shape]
-        self._x_shape, self._out_shape = x.shape, (n, c, out_h, out_w)
-        if self.stride != self.size:
-            return np.take(x.reshape(n, -1), self._index, axis=1)
-        k = self.size
-        tiles = x[:, :, : out_h * k, : out_w * k].reshape(n, c, out_h, k, out_w, k)
-        return tiles.transpose(0, 3, 5, 1, 2, 4).reshape(n, k * k, -1)
-
-    def _unwindow(self, entries):
-        """dL/dx (N, C, H, W) from the gradient of every window entry (N, size*size, C*H'*W'); overlaps add up."""
-        if self.stride != self.size:
-            return scatter_add(self._index[None], entries, self._x_shape)
-        n, c, out_h, out_w = self._out_shape
-        k = self.size
-        grad = np.zeros(self._x_shape, dtype=entries.dtype)
-        tiles = entries.reshape(n, k, k, c, out_h, out_w).transpose(0, 3, 4, 1, 5, 2)
-        grad[:, :, : out_h * k, : out_w * k] = tiles.reshape(n, c, out_h * k, out_w * k)
-        return grad
+    def _unwindow(self, entry_grads, dtype):
+        """dL/dx (N, C, H, W) from the gradients of the window entries, (N, H', W', C) per (m, n); overlaps add up."""
+        n, c, h, w = self._x_shape
+        grad = np.zeros((n, h, w, c), dtype=dtype)
+        for view, entry_grad in zip(window_views(grad, self.size, self.stride, self._out_size), entry_grads):
+            view += entry_grad
+        return channels_first(grad)
 
 
 class MaxPool2D(_Pool2D):
@@ -201,34 +210,32 @@ class MaxPool2D(_Pool2D):
     """
 
     def forward(self, x):
-        entries = self._windows(x)
-        best = entries[:, 0].copy()
-        offset = np.zeros(best.shape, dtype=np.intp)
-        for k in range(1, entries.shape[1]):
-            np.copyto(offset, k, where=entries[:, k] > best)  # strictly: on a tie the earlier entry keeps it
-            np.maximum(best, entries[:, k], out=best)
-        self._offset = offset.reshape(self._out_shape)  # 0..size*size-1, row-major in the window
-        return best.reshape(self._out_shape)
+        # One contiguous copy of the window entries, (size*size, N, H', W', C), so that every pass below runs
+        # over contiguous memory; and arithmetic rather than np.where or masked copies, which are branchy and slow.
+        entries = np.stack(self._windows(x))
+        best = entries[0].copy()
+        # Which entry (m * size + n) holds each window's maximum, in the smallest integer type that counts them.
+        offset = np.zeros(best.shape, dtype=np.min_scalar_type(len(entries) - 1))
+        for k in range(1, len(entries)):
+            above = entries[k] > best  # strictly: on a tie the earlier entry keeps it
+            offset *= ~above
+            offset += above * offset.dtype.type(k)
+            np.maximum(best, entries[k], out=best)
+        self._offset = offset
+        return channels_first(best)
 
     @property
     def argmax(self):
         """[row, col] in the input of each window's maximum: (N, C, H', W', 2)."""
-        out_h, out_w = self._offset.shape[2:]
-        rows = self.stride * np.arange(out_h)[:, None] + self._offset // self.size
-        cols = self.stride * np.arange(out_w)[None, :] + self._offset % self.size
+        offset = channels_first(self._offset).astype(np.intp)
+        out_h, out_w = self._out_size
+        rows = self.stride * np.arange(out_h)[:, None] + offset // self.size
+        cols = self.stride * np.arange(out_w)[None, :] + offset % self.size
         return np.stack([rows, cols], axis=-1)
 
     def backward(self, grad):
-        n = len(grad)
-        if self.stride != self.size:
-            offset = self._offset.reshape(n, -1)
-            # Each window sends its gradient to the position of its maximum within the image.
-            maxima = self._index[offset, np.arange(offset.shape[1])]
-            return scatter_add(maxima, grad, self._x_shape)
-        # Windows that do not overlap: the gradient goes to each window's maximum entry, the rest are zero.
-        entries = np.zeros((n, self.size**2, grad[0].size), dtype=grad.dtype)
-        np.put_along_axis(entries, self._offset.reshape(n, 1, -1), grad.reshape(n, 1, -1), axis=1)
-        return self._unwindow(entries)
+        grad = channels_last(grad)
+        return self._unwindow(((self._offset == k) * grad for k in range(self.size**2)), grad.dtype)
 
 
 class AvgPool2D(_Pool2D):
@@ -241,11 +248,15 @@ class AvgPool2D(_Pool2D):
     """
 
     def forward(self, x):
-        return self._windows(x).mean(axis=1).reshape(self._out_shape)
+        entries = self._windows(x)
+        total = entries[0].copy()
+        for entry in entries[1:]:
+            total += entry
+        return channels_first(total / len(entries))
 
     def backward(self, grad):
-        share = np.broadcast_to(grad.reshape(len(grad), 1, -1) / self.size**2, (len(grad), *self._index.shape))
-        return self._unwindow(share)
+        share = channels_last(grad) / self.size**2
+        return self._unwindow([share] * self.size**2, share.dtype)
 
 
 class Flatten:

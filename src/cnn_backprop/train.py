@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from . import data
+from .memory import keep_freed_memory
 from .network import Network, class_probabilities, init_params
 from .validate import InputError
 
@@ -151,6 +152,7 @@ def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
     """
     if dataset is None:
         dataset = data.load(options.data, options.seed, options.train_size, options.test_size)
+    keep_freed_memory()
     # Streams 0 and 3 are the data's and evaluate's (data.py); 1, 2 and 4 are training's own.
     _, param_rng, shuffle_rng, _, shift_rng = data.random_streams(options.seed, 5)
     params = {
