@@ -189,12 +189,20 @@ class _Pool2D:
         self._out_size = tuple(output_size(side, self.size, self.stride) for side in x.shape[2:])
         return window_views(channels_last(x), self.size, self.stride, self._out_size)
 
-    def _unwindow(self, entry_grads, dtype):
-        """dL/dx (N, C, H, W) from the gradients of the window entries, (N, H', W', C) per (m, n); overlaps add up."""
+    def _unwindow(self, entry_grads):
+        """dL/dx (N, C, H, W) from the gradient of every window entry, (size*size, N, H', W', C); overlaps add up.
+
+        A pixel in no window gets 0.
+        """
         n, c, h, w = self._x_shape
-        grad = np.zeros((n, h, w, c), dtype=dtype)
-        for view, entry_grad in zip(window_views(grad, self.size, self.stride, self._out_size), entry_grads):
-            view += entry_grad
+        k, (out_h, out_w) = self.size, self._out_size
+        grad = np.zeros((n, h, w, c), dtype=entry_grads.dtype)
+        if self.stride == k:  # the windows tile the map: one copy puts every entry in place
+            tiles = grad[:, : out_h * k, : out_w * k].reshape(n, out_h, k, out_w, k, c)
+            tiles.transpose(2, 4, 0, 1, 3, 5)[...] = entry_grads.reshape(k, k, n, out_h, out_w, c)
+        else:
+            for view, entry_grad in zip(window_views(grad, k, self.stride, self._out_size), entry_grads):
+                view += entry_grad
         return channels_first(grad)
 
 
@@ -210,32 +218,31 @@ class MaxPool2D(_Pool2D):
     """
 
     def forward(self, x):
-        # One contiguous copy of the window entries, (size*size, N, H', W', C), so that every pass below runs
-        # over contiguous memory; and arithmetic rather than np.where or masked copies, which are branchy and slow.
+        # One contiguous copy of the window entries, (size*size, N, H', W', C), so every pass below runs over
+        # contiguous memory.
         entries = np.stack(self._windows(x))
-        best = entries[0].copy()
-        # Which entry (m * size + n) holds each window's maximum, in the smallest integer type that counts them.
-        offset = np.zeros(best.shape, dtype=np.min_scalar_type(len(entries) - 1))
-        for k in range(1, len(entries)):
-            above = entries[k] > best  # strictly: on a tie the earlier entry keeps it
-            offset *= ~above
-            offset += above * offset.dtype.type(k)
-            np.maximum(best, entries[k], out=best)
-        self._offset = offset
+        best = entries.max(axis=0)
+        # Each window's gradient goes to its first maximum in row-major order: mark every maximum, then unmark
+        # those after the first, in boolean passes (np.where and masked copies branch, and are much slower).
+        first = entries == best
+        taken = first[0].copy()
+        for k in range(1, len(first)):
+            first[k] &= ~taken
+            taken |= first[k]
+        self._first = first
         return channels_first(best)
 
     @property
     def argmax(self):
         """[row, col] in the input of each window's maximum: (N, C, H', W', 2)."""
-        offset = channels_first(self._offset).astype(np.intp)
+        offset = channels_first(self._first.argmax(axis=0))  # m * size + n of the (first) maximum
         out_h, out_w = self._out_size
         rows = self.stride * np.arange(out_h)[:, None] + offset // self.size
         cols = self.stride * np.arange(out_w)[None, :] + offset % self.size
         return np.stack([rows, cols], axis=-1)
 
     def backward(self, grad):
-        grad = channels_last(grad)
-        return self._unwindow(((self._offset == k) * grad for k in range(self.size**2)), grad.dtype)
+        return self._unwindow(self._first * channels_last(grad))
 
 
 class AvgPool2D(_Pool2D):
@@ -256,7 +263,7 @@ class AvgPool2D(_Pool2D):
 
     def backward(self, grad):
         share = channels_last(grad) / self.size**2
-        return self._unwindow([share] * self.size**2, share.dtype)
+        return self._unwindow(np.broadcast_to(share, (self.size**2, *share.shape)))
 
 
 class Flatten:
