@@ -14,6 +14,7 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from cnn_backprop.architecture import Architecture, default_spec
 from cnn_backprop.data import generate
 from cnn_backprop.memory import keep_freed_memory
 from cnn_backprop.network import Network, init_params
-from cnn_backprop.train import learning_rate, schedule, sgd_step, shifted, train
+from cnn_backprop.train import CHUNK, learning_rate, schedule, sgd_step, shifted, train
 
 SEED_NET = Architecture.parse()
 NETWORKS = {
@@ -95,12 +96,12 @@ def torch_stepper(arch, params, images, labels, dtype, lr):
     return step
 
 
-def numpy_stepper(arch, params, images, labels, dtype, lr):
+def numpy_stepper(arch, params, images, labels, dtype, lr, chunk):
     network = Network(arch, {name: value.astype(dtype) for name, value in params.items()}, image_grad=False)
     images = images.astype(dtype)
 
     def step():
-        sgd_step(network, images, labels, lr)
+        sgd_step(network, images, labels, lr, chunk=chunk)
 
     return step
 
@@ -119,7 +120,7 @@ def time_steps(step, count):
     return (time.perf_counter() - start) / count
 
 
-def bench_step(arch, batch, repeats, lr=0.01):
+def bench_step(arch, batch, repeats, chunk, lr=0.01):
     """Median seconds per step for each engine, same data and starting parameters."""
     rng = np.random.default_rng(batch)
     params = init_params(arch, rng)
@@ -129,9 +130,9 @@ def bench_step(arch, batch, repeats, lr=0.01):
         images = rng.uniform(0, 1, (batch, arch.channels, arch.image_size, arch.image_size))
         labels = rng.integers(0, arch.classes, batch)
     engines = {
-        "cnn-backprop float32": numpy_stepper(arch, params, images, labels, np.float32, lr),
+        "cnn-backprop float32": numpy_stepper(arch, params, images, labels, np.float32, lr, chunk),
         "torch float32": torch_stepper(arch, params, images, labels, torch.float32, lr),
-        "cnn-backprop float64": numpy_stepper(arch, params, images, labels, np.float64, lr),
+        "cnn-backprop float64": numpy_stepper(arch, params, images, labels, np.float64, lr, chunk),
         "torch float64": torch_stepper(arch, params, images, labels, torch.float64, lr),
     }
     counts = {}
@@ -146,14 +147,14 @@ def bench_step(arch, batch, repeats, lr=0.01):
     return {name: statistics.median(times) for name, times in samples.items()}
 
 
-def torch_train(options, arch):
-    """The default training run in PyTorch float32: the same data, order of batches, shifts and step sizes."""
+def torch_train(options, arch, dtype):
+    """The default training run in PyTorch: the same data, order of batches, shifts and step sizes."""
     _, param_rng, shuffle_rng, _, shift_rng = data.random_streams(options.seed, 5)
     dataset = data.load(options.data, options.seed, options.train_size, options.test_size)
     images, labels = dataset.train_images, dataset.train_labels
-    model = torch_model(arch, init_params(arch, param_rng, options.init or None), torch.float32)
+    model = torch_model(arch, init_params(arch, param_rng, options.init or None), dtype)
     optimizer = torch.optim.SGD(model.parameters(), lr=options.lr, momentum=options.momentum)
-    loss_fn, y = torch_loss(arch, labels, torch.float32)
+    loss_fn, y = torch_loss(arch, labels, dtype)
     steps, step = options.epochs * -(-len(images) // options.batch_size), 0
     start = time.perf_counter()
     for _ in range(options.epochs):
@@ -164,10 +165,26 @@ def torch_train(options, arch):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(options, step, steps)
             optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(torch.from_numpy(inputs).float()), y[batch]).backward()
+            loss_fn(model(torch.from_numpy(inputs).to(dtype)), y[batch]).backward()
             optimizer.step()
             step += 1
     return time.perf_counter() - start
+
+
+def training_runs(arch, options, repeats=3):
+    """Median seconds of the training steps of a whole run, per engine and precision, interleaved; and the images."""
+    dataset = data.load(options.data, options.seed, options.train_size, options.test_size)
+    engines = {
+        "cnn-backprop float64": lambda: train(arch, options, dataset)["seconds"],
+        "torch float64": lambda: torch_train(options, arch, torch.float64),
+        "cnn-backprop float32": lambda: train(arch, replace(options, dtype="float32"), dataset)["seconds"],
+        "torch float32": lambda: torch_train(options, arch, torch.float32),
+    }
+    samples = {name: [] for name in engines}
+    for _ in range(repeats):
+        for name, run in engines.items():
+            samples[name].append(run())
+    return {"images": len(dataset.train_images), **{name: statistics.median(times) for name, times in samples.items()}}
 
 
 def machine():
@@ -188,6 +205,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=7, help="repeats per measurement; the median is shown")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 256, 4096])
     parser.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
+    parser.add_argument("--chunk", type=int, default=CHUNK,
+                        help=f"cnn-backprop's images per pass within a step (default {CHUNK}, train's)")  # fmt: skip
     args = parser.parse_args()
     # As `train` does: both engines then run with the allocator keeping freed memory (see memory.py).
     keep_freed_memory()
@@ -202,7 +221,7 @@ def main():
     rows = []
     for label, arch in NETWORKS.items():
         for batch in args.batch_sizes:
-            t = bench_step(arch, batch, args.repeats)
+            t = bench_step(arch, batch, args.repeats, args.chunk)
             rows.append({"network": label, "batch": batch, "seconds_per_step": t})
             cells = []
             for bits in ("32", "64"):
@@ -223,16 +242,25 @@ def main():
                   f"{flops / seconds['torch float32'] / 1e9:.1f} GFLOP/s; a float32 matrix product the size of its "
                   f"largest: {matmul_gflops(arch, 256):.1f} GFLOP/s", flush=True)  # fmt: skip
 
+    print(
+        "\nfull default training run, training steps only (the same data, batches, shifts and step sizes), "
+        "seconds, median of 3, interleaved:\n"
+    )
+    print("| data | steps | cnn-backprop f64 | torch f64 | ratio f64 | cnn-backprop f32 | torch f32 | ratio f32 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     runs = {}
     for source, arch in (("shapes", SEED_NET), ("digits", NETWORKS["digits default (8x8, 32/64 filters)"])):
         options = schedule(source)
-        dataset = data.load(source, options.seed, options.train_size, options.test_size)
-        ours = statistics.median(train(arch, options, dataset)["seconds"] for _ in range(3))
-        theirs = statistics.median(torch_train(options, arch) for _ in range(3))
-        runs[source] = {"cnn_backprop": ours, "torch_float32": theirs}
-        print(f"\nfull default training run on {source} ({options.epochs} epochs x {len(dataset.train_images)} images, "
-              f"batch {options.batch_size}; training steps only): cnn-backprop {ours:.2f} s (float64), "
-              f"PyTorch float32 {theirs:.2f} s, ratio {theirs / ours:.2f}", flush=True)  # fmt: skip
+        t = runs[source] = training_runs(arch, options)
+        steps = options.epochs * -(-t["images"] // options.batch_size)
+        cells = [f"{t[f'cnn-backprop float{bits}']:.2f} | {t[f'torch float{bits}']:.2f} | "
+                 f"**{t[f'torch float{bits}'] / t[f'cnn-backprop float{bits}']:.2f}**"
+                 for bits in ("64", "32")]  # fmt: skip
+        print(f"| {source} | {steps:,} ({options.epochs} epochs, batch {options.batch_size}) | {' | '.join(cells)} |")
+    print("\neach engine's default precision, cnn-backprop float64 against PyTorch float32:")
+    for source, t in runs.items():
+        print(f"  {source}: {t['cnn-backprop float64']:.2f} s against {t['torch float32']:.2f} s, "
+              f"ratio {t['torch float32'] / t['cnn-backprop float64']:.2f}")  # fmt: skip
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(

@@ -184,3 +184,21 @@ def test_float32_training_reaches_the_same_bar():
     result = train(SEED, TrainOptions(dtype="float32"))
     assert result["network"].params["conv_kernel"].dtype == np.float32
     assert result["test_accuracy"] >= 0.99
+
+
+def test_a_batch_in_chunks_has_the_gradient_of_one_pass():
+    from cnn_backprop.network import Network, init_params
+    from cnn_backprop.train import batch_gradients
+
+    arch = Architecture.parse("conv 3x3x3 pad 1, relu, maxpool 2, dense 10, softmax", 1, 8)
+    params = init_params(arch, np.random.default_rng(0))
+    dataset = data.load("digits", 0)
+    images, labels = dataset.train_images[:150], dataset.train_labels[:150]
+    network = Network(arch, params, image_grad=False)
+    whole_loss, whole = batch_gradients(network, images, labels, chunk=150)
+    chunked_loss, chunked = batch_gradients(network, images, labels, chunk=64)  # 64 + 64 + 22 images
+    assert chunked_loss == pytest.approx(whole_loss, rel=1e-12)
+    assert whole_loss == pytest.approx(network.loss(images, labels), rel=0)
+    for name, grad in whole.items():
+        assert np.abs(grad).max() > 1e-4, name  # a real gradient, so agreeing means something
+        np.testing.assert_allclose(chunked[name], grad, rtol=1e-10, atol=1e-15, err_msg=name)
