@@ -24,7 +24,7 @@ from cnn_backprop.architecture import Architecture, default_spec
 from cnn_backprop.data import generate
 from cnn_backprop.memory import keep_freed_memory
 from cnn_backprop.network import Network, init_params
-from cnn_backprop.train import CHUNK, learning_rate, schedule, sgd_step, shifted, train
+from cnn_backprop.train import PASS_NUMBERS, images_per_pass, learning_rate, schedule, sgd_step, shifted, train
 
 SEED_NET = Architecture.parse()
 NETWORKS = {
@@ -205,13 +205,16 @@ def main():
     parser.add_argument("--repeats", type=int, default=7, help="repeats per measurement; the median is shown")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 256, 4096])
     parser.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
-    parser.add_argument("--chunk", type=int, default=CHUNK,
-                        help=f"cnn-backprop's images per pass within a step (default {CHUNK}, train's)")  # fmt: skip
+    parser.add_argument("--pass-numbers", type=int, default=PASS_NUMBERS,
+                        help=f"values one of cnn-backprop's passes may produce within a step, which sets the "
+                             f"images per pass (default {PASS_NUMBERS}, train's)")  # fmt: skip
     args = parser.parse_args()
     # As `train` does: both engines then run with the allocator keeping freed memory (see memory.py).
     keep_freed_memory()
 
     print(f"machine: {machine()}")
+    print("cnn-backprop's images per pass within a step: " + ", ".join(
+        f"{label} {images_per_pass(arch, args.pass_numbers):,}" for label, arch in NETWORKS.items()))  # fmt: skip
     print(
         f"one SGD step, median of {args.repeats} repeats; samples/s (higher is better); "
         "ratio = cnn-backprop speed / PyTorch speed in the same precision (above 1: cnn-backprop is faster)\n"
@@ -221,7 +224,7 @@ def main():
     rows = []
     for label, arch in NETWORKS.items():
         for batch in args.batch_sizes:
-            t = bench_step(arch, batch, args.repeats, args.chunk)
+            t = bench_step(arch, batch, args.repeats, images_per_pass(arch, args.pass_numbers))
             rows.append({"network": label, "batch": batch, "seconds_per_step": t})
             cells = []
             for bits in ("32", "64"):

@@ -30,10 +30,10 @@ from .network import Network, class_probabilities, init_params
 from .validate import InputError
 
 EVAL_BATCH = 4096
-# Images per forward and backward pass within a training step: their arrays then stay in the processor's
-# cache.  64 was about the fastest per image on every network of `make bench`; compare
-# `python benchmarks/bench_train_step.py --chunk 4096` (one pass per step).
-CHUNK = 64
+# The values one forward pass of a training step may produce: a pass over more images than that is split
+# into chunks, whose arrays then stay in the processor's cache.  About 64 images of 28x28 with 8 filters, the
+# fastest per image there and on the other networks of `make bench` (`--pass-numbers` changes it).
+PASS_NUMBERS = 2**20
 
 
 @dataclass(frozen=True)
@@ -129,14 +129,22 @@ def shifted(images, rng, most):
     return padded[image, channel, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def batch_gradients(network, images, labels, chunk=CHUNK):
+def images_per_pass(arch, pass_numbers=PASS_NUMBERS):
+    """How many images one forward and backward pass of a training step takes: those whose values fit PASS_NUMBERS."""
+    per_image = sum(int(np.prod(named.out_shape)) for named in arch.named)
+    return max(1, pass_numbers // per_image)
+
+
+def batch_gradients(network, images, labels, chunk=None):
     """The mean loss of a batch and dL/d(each parameter), by name, computed ``chunk`` images at a time.
 
     The batch's loss is the mean of the chunks' mean losses weighted by their
     share of the batch, and so is its gradient: the same numbers as one pass over
     the whole batch, up to rounding, from arrays small enough to stay in the
-    processor's cache (a batch of up to ``chunk`` images is one pass, exactly).
+    processor's cache.  ``chunk`` defaults to ``images_per_pass``; a batch of
+    at most ``chunk`` images is one pass, exactly.
     """
+    chunk = chunk or images_per_pass(network.arch)
     loss, grads = 0.0, dict.fromkeys(network.params, 0.0)
     for first in range(0, len(images), chunk):
         part = slice(first, first + chunk)
@@ -148,8 +156,8 @@ def batch_gradients(network, images, labels, chunk=CHUNK):
     return loss, grads
 
 
-def sgd_step(network, images, labels, lr, momentum=0.0, velocity=None, chunk=CHUNK):
-    """Forward, loss, backward, update: one step of SGD, ``chunk`` images at a time.  Returns the batch loss.
+def sgd_step(network, images, labels, lr, momentum=0.0, velocity=None, chunk=None):
+    """Forward, loss, backward, update: one step of SGD, ``chunk`` images a pass.  Returns the batch loss.
 
     With momentum, ``velocity`` (a dict kept across steps) accumulates
     v = momentum * v + g and the step is lr * v, as ``torch.optim.SGD`` does.
