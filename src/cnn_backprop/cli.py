@@ -268,7 +268,7 @@ def add_train(commands):
                    + " (default: seed for sigmoid networks, pytorch for softmax ones)")  # fmt: skip
     p.add_argument("--dtype", choices=DTYPES,
                    help="the precision of training: float64 (default) matches the walkthrough to the last digit, "
-                        "float32 is about 1.6 times as fast on digits; the model file is float64 either way")  # fmt: skip
+                        "float32 is about 1.6x as fast on digits; the model file is float64 either way")  # fmt: skip
     add_options(p, "seed")
     p.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
     p.add_argument("--plot", type=plot_path, metavar="FILE.png", help="save learning curves here")
