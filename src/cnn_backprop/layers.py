@@ -120,9 +120,9 @@ class Conv2D:
         x_pad = padded(channels_last(x), p) if p else np.ascontiguousarray(channels_last(x))
         cols = np.empty((n * out_size[0] * out_size[1], size * size * c + 1), dtype=x.dtype)
         cols[:, -1] = 1
-        if c > 1:
+        if size * c >= out_size[1]:
             cols[:, :-1].reshape(n, *out_size, size, size * c)[...] = window_rows(x_pad, size, self.stride, out_size)
-        else:  # one channel: a window row is only K numbers; an output row of one offset is W' of them
+        else:  # one channel on a wide map: K*K copies of runs of W' numbers beat one copy of runs of K
             windows = cols[:, :-1].reshape(n, *out_size, size * size, 1)
             for offset, view in enumerate(window_views(x_pad, size, self.stride, out_size)):
                 windows[:, :, :, offset] = view

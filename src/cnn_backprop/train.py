@@ -131,7 +131,7 @@ def shifted(images, rng, most):
 
 def images_per_pass(arch, pass_numbers=PASS_NUMBERS):
     """How many images one forward and backward pass of a training step takes: those whose values fit PASS_NUMBERS."""
-    per_image = sum(int(np.prod(named.out_shape)) for named in arch.named)
+    per_image = sum(math.prod(named.out_shape) for named in arch.named)
     return max(1, pass_numbers // per_image)
 
 
@@ -145,6 +145,9 @@ def batch_gradients(network, images, labels, chunk=None):
     at most ``chunk`` images is one pass, exactly.
     """
     chunk = chunk or images_per_pass(network.arch)
+    if len(images) <= chunk:  # one pass, the usual case: its gradients as they are, with no weighting
+        loss, backward = network.loss(images, labels), network.backward()
+        return loss, {name: backward[name] for name in network.params}
     loss, grads = 0.0, dict.fromkeys(network.params, 0.0)
     for first in range(0, len(images), chunk):
         part = slice(first, first + chunk)
@@ -189,6 +192,7 @@ def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
         name: value.astype(options.dtype) for name, value in init_params(arch, param_rng, options.init or None).items()
     }
     network = Network(arch, params, image_grad=False)
+    chunk = images_per_pass(arch)
     images, labels = dataset.train_images.astype(options.dtype), dataset.train_labels
     test_images = dataset.test_images.astype(options.dtype)
     steps, step = options.epochs * -(-len(images) // options.batch_size), 0
@@ -204,7 +208,7 @@ def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
                     batch = order[first : first + options.batch_size]
                     inputs = shifted(images[batch], shift_rng, options.shift) if options.shift else images[batch]
                     lr = learning_rate(options, step, steps)
-                    sgd_step(network, inputs, labels[batch], lr, options.momentum, velocity)
+                    sgd_step(network, inputs, labels[batch], lr, options.momentum, velocity, chunk)
                     step += 1
         except FloatingPointError as error:
             raise TrainingDiverged(
