@@ -43,6 +43,33 @@ def test_conv_backward_matches_finite_differences(stride, padding):
     check_layer(conv, rng.normal(size=(2, 2, 7, 7)), rng)
 
 
+@pytest.mark.parametrize(
+    "channels,side,stride,padding", [(1, 5, 1, 0), (1, 9, 1, 1), (1, 8, 2, 0), (3, 6, 1, 1), (2, 9, 2, 0)]
+)
+@pytest.mark.parametrize("images", [1, 2])
+def test_conv_forward_and_backward_equal_the_loop_reference(channels, side, stride, padding, images):
+    # Both ways of copying windows (window rows; per offset for one channel on a map wider than the kernel),
+    # and one image of one channel, whose channels-last view may carry any stride on its axes of length 1.
+    from cnn_backprop import reference
+
+    rng = np.random.default_rng(side * 10 + channels)
+    kernel, bias = rng.normal(size=(4, channels, 3, 3)), rng.normal(size=4)
+    x = rng.normal(size=(images, channels, side, side))
+    conv = Conv2D(kernel, bias, stride, padding)
+    out = conv.forward(x)
+    upstream = rng.normal(size=out.shape)
+    dx = conv.backward(upstream)
+    kernel_grad, bias_grad = 0, 0
+    for n in range(images):
+        expected = reference.conv_forward(x[n], kernel, bias, stride, padding)
+        np.testing.assert_allclose(out[n], expected, rtol=1e-12, atol=1e-12)
+        dkernel, dbias, dimage = reference.conv_backward(upstream[n], x[n], kernel, stride, padding)
+        np.testing.assert_allclose(dx[n], dimage, rtol=1e-12, atol=1e-12)
+        kernel_grad, bias_grad = kernel_grad + dkernel, bias_grad + dbias  # the batch's: each image's adds up
+    np.testing.assert_allclose(conv.grads["kernel"], kernel_grad, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv.grads["bias"], bias_grad, rtol=1e-12, atol=1e-12)
+
+
 def test_conv_forward_by_hand():
     # 3x3 image of 1..9, 2x2 kernel [[1, 0], [0, -1]], bias 0.5: each output is
     # x[i, j] - x[i + 1, j + 1] + 0.5 = -4 + 0.5 everywhere.

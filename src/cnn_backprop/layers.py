@@ -69,9 +69,12 @@ def window_rows(x, size, stride, out_size):
     ``window_views`` move runs of C.  Windows overlap unless S >= K: write only
     into windows that do not (see ``Conv2D.backward``).
     """
-    n, _, _, c = x.shape
-    sn, sh, sw, sc = x.strides
-    return np.lib.stride_tricks.as_strided(x, (n, *out_size, size, size * c), (sn, stride * sh, stride * sw, sh, sc))
+    n, h, w, c = x.shape
+    # The strides of a contiguous (N, H, W, C) array, from its shape: x.strides may give an axis of length 1 any.
+    sc = x.itemsize
+    sw, sh = c * sc, w * c * sc
+    strides = (h * sh, stride * sh, stride * sw, sh, sc)
+    return np.lib.stride_tricks.as_strided(x, (n, *out_size, size, size * c), strides)
 
 
 def padded(x, padding):
@@ -120,9 +123,9 @@ class Conv2D:
         x_pad = padded(channels_last(x), p) if p else np.ascontiguousarray(channels_last(x))
         cols = np.empty((n * out_size[0] * out_size[1], size * size * c + 1), dtype=x.dtype)
         cols[:, -1] = 1
-        if size * c >= out_size[1]:
+        if c > 1 or size >= out_size[1]:
             cols[:, :-1].reshape(n, *out_size, size, size * c)[...] = window_rows(x_pad, size, self.stride, out_size)
-        else:  # one channel on a wide map: K*K copies of runs of W' numbers beat one copy of runs of K
+        else:  # one channel on a map wider than K: K*K copies of runs of W' numbers beat one copy of runs of K
             windows = cols[:, :-1].reshape(n, *out_size, size * size, 1)
             for offset, view in enumerate(window_views(x_pad, size, self.stride, out_size)):
                 windows[:, :, :, offset] = view
