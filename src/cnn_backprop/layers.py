@@ -77,6 +77,24 @@ def window_rows(x, size, stride, out_size):
     return np.lib.stride_tricks.as_strided(x, (n, *out_size, size, size * c), strides)
 
 
+def copy_runs(destination, source):
+    """destination[...] = source, each run of numbers along the last axis moved as one item where it can be.
+
+    Where both last axes are contiguous, of one dtype and longer than 1, they are
+    viewed as opaque items of that many bytes: NumPy then moves a pixel's channels,
+    or a window row, whole rather than number by number, up to twice as fast
+    when the runs are short (8 channels).
+    """
+    if (
+        destination.dtype == source.dtype
+        and source.shape[-1] > 1
+        and (destination.strides[-1] == source.strides[-1] == source.itemsize)
+    ):
+        item = np.dtype((np.void, source.shape[-1] * source.itemsize))
+        destination, source = destination.view(item)[..., 0], source.view(item)[..., 0]
+    destination[...] = source
+
+
 def padded(x, padding):
     """x (N, H, W, C), contiguous, with ``padding`` zeros on each side of H and W: (N, H + 2P, W + 2P, C)."""
     n, h, w, c = x.shape
@@ -124,7 +142,8 @@ class Conv2D:
         cols = np.empty((n * out_size[0] * out_size[1], size * size * c + 1), dtype=x.dtype)
         cols[:, -1] = 1
         if c > 1 or size >= out_size[1]:
-            cols[:, :-1].reshape(n, *out_size, size, size * c)[...] = window_rows(x_pad, size, self.stride, out_size)
+            windows = cols[:, :-1].reshape(n, *out_size, size, size * c)
+            copy_runs(windows, window_rows(x_pad, size, self.stride, out_size))
         else:  # one channel on a map wider than K: K*K copies of runs of W' numbers beat one copy of runs of K
             windows = cols[:, :-1].reshape(n, *out_size, size * size, 1)
             for offset, view in enumerate(window_views(x_pad, size, self.stride, out_size)):
@@ -202,7 +221,7 @@ class _Pool2D:
         grad = np.zeros((n, h, w, c), dtype=entry_grads.dtype)
         if self.stride == k:  # the windows tile the map: one copy puts every entry in place
             tiles = grad[:, : out_h * k, : out_w * k].reshape(n, out_h, k, out_w, k, c)
-            tiles.transpose(2, 4, 0, 1, 3, 5)[...] = entry_grads.reshape(k, k, n, out_h, out_w, c)
+            copy_runs(tiles.transpose(2, 4, 0, 1, 3, 5), entry_grads.reshape(k, k, n, out_h, out_w, c))
         else:
             for view, entry_grad in zip(window_views(grad, k, self.stride, self._out_size), entry_grads):
                 view += entry_grad
@@ -223,7 +242,10 @@ class MaxPool2D(_Pool2D):
     def forward(self, x):
         # One contiguous copy of the window entries, (size*size, N, H', W', C), so every pass below runs over
         # contiguous memory.
-        entries = np.stack(self._windows(x))
+        views = self._windows(x)
+        entries = np.empty((len(views), *views[0].shape), dtype=x.dtype)
+        for entry, view in zip(entries, views):
+            copy_runs(entry, view)
         best = entries.max(axis=0)
         # Each window's gradient goes to its first maximum in row-major order: mark every maximum, then unmark
         # those after the first, in boolean passes (np.where and masked copies branch, and are much slower).
