@@ -6,7 +6,8 @@ takes dL/d(output) and returns dL/d(input), and stores dL/d(each parameter) in
 ``weights``).  ``params`` holds the very arrays the layer computes with, so an
 in-place update of them is seen by the next pass.  Shapes follow PyTorch:
 images are ``(N, C, H, W)``, a conv kernel is ``(F, C, K, K)``, dense weights
-``(out, in)``.
+``(out, in)``.  Inside, the conv and pooling layers compute channels-last (see
+``channels_last``), and what they return is an (N, C, H, W) view of that memory.
 
 The two output layers fuse their activation with the loss, so that neither can
 overflow: ``forward(z)`` gives the probabilities, ``loss(labels)`` the mean
