@@ -29,8 +29,7 @@ from .memory import keep_freed_memory
 from .network import Network, class_probabilities, init_params
 from .validate import InputError
 
-EVAL_BATCH = 4096
-# The values one forward pass of a training step may produce: a pass over more images than that is split
+# The values one forward pass may produce, in training and in evaluation: a pass over more images is split
 # into chunks, whose arrays then stay in the processor's cache.  About 64 images of 28x28 with 8 filters, the
 # fastest per image there and on the other networks of `make bench` (`--pass-numbers` changes it).
 PASS_NUMBERS = 2**20
@@ -91,8 +90,9 @@ def evaluate(network, images, labels):
     no gradient for any image: nothing before it can ever learn again (a dead ReLU).
     """
     logits, alive = [], 0
-    for start in range(0, len(images), EVAL_BATCH):
-        logits.append(network.logits(images[start : start + EVAL_BATCH]))
+    chunk = images_per_pass(network.arch)
+    for start in range(0, len(images), chunk):
+        logits.append(network.logits(images[start : start + chunk]))
         alive = alive + network.relu_alive().sum(axis=1)
     logits = np.concatenate(logits)
     out = network.layers[-1]  # the fused output and loss: exact from the logits, however confident
