@@ -62,22 +62,24 @@ def main():
     other = step - sum(totals.values()) / steps
     print(f"  {'other':<22} {other * 1e3:7.3f} ms  {other / step:6.1%}")
     print("the matrix products alone, at the conv layers' sizes (forward, dL/dkernel, dL/dx):")
-    passes = -(-args.batch // images_per_pass(arch))
+    per_pass = min(args.batch, images_per_pass(arch))
     for named, layer in zip(arch.named, network.layers):
         if named.kind == "conv":
-            seconds = passes * products_seconds(layer, named.out_shape[0])
+            seconds = args.batch / per_pass * products_seconds(named, per_pass, layer.input_grad, args.dtype)
             print(f"  {named.name}: {seconds * 1e3:.3f} ms a step, {seconds / step:.1%} of it")
 
 
-def products_seconds(layer, filters, count=50):
-    """Seconds of a conv layer's matrix products in one pass, on its last pass's windows."""
-    cols = layer._cols
-    grad, weights = np.ones((len(cols), filters), dtype=cols.dtype), np.ones((filters, cols.shape[1]), dtype=cols.dtype)
+def products_seconds(named, images, input_grad, dtype, count=50):
+    """Seconds of one pass's matrix products of a conv layer over ``images`` images, at the layer's sizes."""
+    filters, out_h, out_w = named.out_shape
+    kernel = named.param_shapes[f"{named.name}_kernel"]
+    cols = np.ones((images * out_h * out_w, int(np.prod(kernel[1:])) + 1), dtype=dtype)  # windows and the 1
+    grad, weights = np.ones((len(cols), filters), dtype=dtype), np.ones((filters, cols.shape[1]), dtype=dtype)
     start = time.perf_counter()
     for _ in range(count):
         cols @ weights.T
         grad.T @ cols
-        if layer.input_grad:
+        if input_grad:
             grad @ weights[:, :-1]
     return (time.perf_counter() - start) / count
 
