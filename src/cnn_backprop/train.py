@@ -130,7 +130,7 @@ def shifted(images, rng, most):
 
 
 def images_per_pass(arch, pass_numbers=PASS_NUMBERS):
-    """How many images one forward and backward pass of a training step takes: those whose values fit PASS_NUMBERS."""
+    """How many images one pass takes, in a training step or in evaluation: those whose values fit PASS_NUMBERS."""
     per_image = sum(math.prod(named.out_shape) for named in arch.named)
     return max(1, pass_numbers // per_image)
 
