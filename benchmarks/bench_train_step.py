@@ -15,6 +15,7 @@ import platform
 import statistics
 import time
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -140,11 +141,17 @@ def bench_step(arch, batch, repeats, chunk, lr=0.01):
         for _ in range(3):
             step()  # warm up: allocator, BLAS threads, PyTorch's dispatcher
         counts[name] = steps_per_repeat(step)
-    samples = {name: [] for name in engines}
+    timed = {name: partial(time_steps, step, counts[name]) for name, step in engines.items()}
+    return interleaved_medians(timed, repeats)
+
+
+def interleaved_medians(runs, repeats):
+    """The median of ``repeats`` results of each callable, run in turn so that a busy moment hits all alike."""
+    samples = {name: [] for name in runs}
     for _ in range(repeats):
-        for name, step in engines.items():
-            samples[name].append(time_steps(step, counts[name]))
-    return {name: statistics.median(times) for name, times in samples.items()}
+        for name, run in runs.items():
+            samples[name].append(run())
+    return {name: statistics.median(results) for name, results in samples.items()}
 
 
 def torch_train(options, arch, dtype):
@@ -180,11 +187,7 @@ def training_runs(arch, options, repeats=3):
         "cnn-backprop float32": lambda: train(arch, replace(options, dtype="float32"), dataset)["seconds"],
         "torch float32": lambda: torch_train(options, arch, torch.float32),
     }
-    samples = {name: [] for name in engines}
-    for _ in range(repeats):
-        for name, run in engines.items():
-            samples[name].append(run())
-    return {"images": len(dataset.train_images), **{name: statistics.median(times) for name, times in samples.items()}}
+    return {"images": len(dataset.train_images), **interleaved_medians(engines, repeats)}
 
 
 def machine():
