@@ -67,8 +67,8 @@ def window_rows(x, size, stride, out_size):
     ``rows[:, i, j, m]`` is row m of window (i, j): the K pixels
     ``x[:, S*i + m, S*j : S*j + K]`` with their C channels, which lie side by side
     in memory.  So one copy of this view moves runs of K*C numbers, where the K*K
-    ``window_views`` move runs of C.  Windows overlap unless S >= K: write only
-    into windows that do not (see ``Conv2D.backward``).
+    ``window_views`` move runs of C.  Windows overlap unless S >= K, so this view
+    is for reading.
     """
     n, h, w, c = x.shape
     # The strides of a contiguous (N, H, W, C) array, from its shape: x.strides may give an axis of length 1 any.
@@ -162,18 +162,14 @@ class Conv2D:
         if not self.input_grad:
             return None
         n, _, h, w = self._x_shape
-        p, s = self.padding, self.stride
-        # The gradient of every window entry, row by row: (N, H', W', K, K*C).
-        grad_windows = (grad_rows @ self._kernel_rows()).reshape(n, *self._out_size, size, size * c)
-        grad_pad = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=grad_windows.dtype)
-        rows = window_rows(grad_pad, size, s, self._out_size)
-        # Each window entry goes back to the pixel it came from, and where windows overlap the gradients
-        # add up.  Windows `apart` or more columns apart do not overlap, so each add covers every
-        # apart-th window, whole rows at once, with nothing written twice.
-        apart = -(-size // s)
-        for m in range(size):
-            for first in range(apart):
-                rows[:, :, first::apart, m] += grad_windows[:, :, first::apart, m]
+        p = self.padding
+        # The gradient of window entry (m, n') of every window, one product per entry: (K*K, N*H'*W', C).
+        # Each goes back to the pixels it came from, a strided slice of the input, and where windows overlap
+        # the gradients add up.  Slice by slice, the adds run along whole rows of W'*C numbers (stride 1).
+        entry_grads = np.matmul(grad_rows, kernel.transpose(2, 3, 0, 1).reshape(size * size, filters, c))
+        grad_pad = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=entry_grads.dtype)
+        for view, entry_grad in zip(window_views(grad_pad, size, self.stride, self._out_size), entry_grads):
+            view += entry_grad.reshape(view.shape)
         return channels_first(grad_pad[:, p : p + h, p : p + w])
 
 
@@ -218,13 +214,11 @@ class _Pool2D:
         A pixel in no window gets 0.
         """
         n, c, h, w = self._x_shape
-        k, (out_h, out_w) = self.size, self._out_size
         grad = np.zeros((n, h, w, c), dtype=entry_grads.dtype)
-        if self.stride == k:  # the windows tile the map: one copy puts every entry in place
-            tiles = grad[:, : out_h * k, : out_w * k].reshape(n, out_h, k, out_w, k, c)
-            copy_runs(tiles.transpose(2, 4, 0, 1, 3, 5), entry_grads.reshape(k, k, n, out_h, out_w, c))
-        else:
-            for view, entry_grad in zip(window_views(grad, k, self.stride, self._out_size), entry_grads):
+        for view, entry_grad in zip(window_views(grad, self.size, self.stride, self._out_size), entry_grads):
+            if self.stride >= self.size:  # windows that do not overlap: each pixel gets at most one entry
+                copy_runs(view, entry_grad)
+            else:
                 view += entry_grad
         return channels_first(grad)
 
