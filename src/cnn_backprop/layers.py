@@ -140,15 +140,19 @@ class Conv2D:
         out_size = output_size(h, size, self.stride, p), output_size(w, size, self.stride, p)
         self._x_shape, self._out_size = x.shape, out_size
         x_pad = padded(channels_last(x), p) if p else np.ascontiguousarray(channels_last(x))
-        cols = np.empty((n * out_size[0] * out_size[1], size * size * c + 1), dtype=x.dtype)
-        cols[:, -1] = 1
+        shape = (n * out_size[0] * out_size[1], size * size * c + 1)
         if c > 1 or size >= out_size[1]:
-            windows = cols[:, :-1].reshape(n, *out_size, size, size * c)
-            copy_runs(windows, window_rows(x_pad, size, self.stride, out_size))
-        else:  # one channel on a map wider than K: K*K copies of runs of W' numbers beat one copy of runs of K
-            windows = cols[:, :-1].reshape(n, *out_size, size * size, 1)
+            cols = np.empty(shape, dtype=x.dtype)
+            copy_runs(
+                cols[:, :-1].reshape(n, *out_size, size, size * c), window_rows(x_pad, size, self.stride, out_size)
+            )
+        else:
+            # One channel on a map wider than K: cols column-major, so that each window entry's column is
+            # contiguous and one copy of runs of W' numbers fills it (row-major, they would land K*K apart).
+            cols = np.empty(shape[::-1], dtype=x.dtype).T
             for offset, view in enumerate(window_views(x_pad, size, self.stride, out_size)):
-                windows[:, :, :, offset] = view
+                cols[:, offset].reshape(view.shape)[...] = view
+        cols[:, -1] = 1
         self._cols = cols
         weights = np.concatenate([self._kernel_rows(), self.params["bias"][:, None]], axis=1)
         return channels_first((cols @ weights.T).reshape(n, *out_size, filters))
