@@ -44,12 +44,15 @@ def test_conv_backward_matches_finite_differences(stride, padding):
 
 
 @pytest.mark.parametrize(
-    "channels,side,stride,padding", [(1, 5, 1, 0), (1, 9, 1, 1), (1, 8, 2, 0), (3, 6, 1, 1), (2, 9, 2, 0)]
+    "channels,side,stride,padding",
+    [(1, 5, 1, 0), (1, 8, 2, 0), (1, 9, 1, 1), (1, 9, 3, 0), (3, 6, 1, 1), (2, 9, 2, 0)],
 )
 @pytest.mark.parametrize("images", [1, 2])
 def test_conv_forward_and_backward_equal_the_loop_reference(channels, side, stride, padding, images):
-    # Both ways of copying windows (window rows; per offset for one channel on a map wider than the kernel),
-    # and one image of one channel, whose channels-last view may carry any stride on its axes of length 1.
+    # Every way of filling cols: for one channel, by a product on a map within layers.SMALL_MAP numbers, by
+    # copies per window entry on a larger map wider than the kernel's windows, by window rows (9x9, stride 3);
+    # by window rows for several channels.  And one image of one channel, whose channels-last view may carry
+    # any stride on its axes of length 1.
     from cnn_backprop import reference
 
     rng = np.random.default_rng(side * 10 + channels)
@@ -100,11 +103,17 @@ def test_relu_backward_and_zero_convention():
     check_layer(ReLU(), x, rng)
 
 
+# Maps above and within layers.SMALL_MAP numbers an image, whose overlapping windows send gradients back by
+# adds and by one product.
+MAPS = [(2, 3, 6, 6), (3, 2, 4, 4)]
+
+
+@pytest.mark.parametrize("shape", MAPS)
 @pytest.mark.parametrize("size,stride", [(2, 1), (2, 2), (3, 1), (3, 2), (1, 1)])
-def test_maxpool_backward_matches_finite_differences(size, stride):
+def test_maxpool_backward_matches_finite_differences(size, stride, shape):
     rng = np.random.default_rng(size * 10 + stride)
     # Distinct values 0.01 apart: no window has a runner-up within the +-2h steps.
-    x = rng.permutation(2 * 3 * 6 * 6).reshape(2, 3, 6, 6) * 0.01
+    x = rng.permutation(np.prod(shape)).reshape(shape) * 0.01
     check_layer(MaxPool2D(size, stride), x, rng)
 
 
@@ -142,10 +151,11 @@ def test_avgpool_by_hand_and_overlaps_add_up():
     np.testing.assert_array_equal(grad[0, 0], np.array([[1, 3, 2], [4, 10, 6], [3, 7, 4]]) / 4)
 
 
+@pytest.mark.parametrize("shape", MAPS)
 @pytest.mark.parametrize("size,stride", [(2, 1), (2, 2), (3, 1), (3, 2), (1, 1)])
-def test_avgpool_backward_matches_finite_differences(size, stride):
+def test_avgpool_backward_matches_finite_differences(size, stride, shape):
     rng = np.random.default_rng(size * 10 + stride)
-    check_layer(AvgPool2D(size, stride), rng.normal(size=(2, 3, 6, 6)), rng)
+    check_layer(AvgPool2D(size, stride), rng.normal(size=shape), rng)
 
 
 def test_pool_stride_defaults_to_the_window_as_in_pytorch():

@@ -18,6 +18,8 @@ ReLU'(0) = 0, and a max-pooling window whose maximum is tied routes the
 gradient to the first maximum in row-major order.
 """
 
+import functools
+
 import numpy as np
 
 
@@ -140,18 +142,24 @@ class Conv2D:
         out_size = output_size(h, size, self.stride, p), output_size(w, size, self.stride, p)
         self._x_shape, self._out_size = x.shape, out_size
         x_pad = padded(channels_last(x), p) if p else np.ascontiguousarray(channels_last(x))
-        shape = (n * out_size[0] * out_size[1], size * size * c + 1)
-        if c > 1 or size >= out_size[1]:
-            cols = np.empty(shape, dtype=x.dtype)
-            copy_runs(
-                cols[:, :-1].reshape(n, *out_size, size, size * c), window_rows(x_pad, size, self.stride, out_size)
-            )
+        rows, small = n * out_size[0] * out_size[1], x_pad[0].size <= SMALL_MAP
+        if c > 1 or (size >= out_size[1] and not small):
+            cols = np.empty((rows, size * size * c + 1), dtype=x.dtype)
+            windows = cols[:, :-1].reshape(n, *out_size, size, size * c)
+            copy_runs(windows, window_rows(x_pad, size, self.stride, out_size))
         else:
-            # One channel on a map wider than K: cols column-major, so that each window entry's column is
-            # contiguous and one copy of runs of W' numbers fills it (row-major, they would land K*K apart).
-            cols = np.empty(shape[::-1], dtype=x.dtype).T
-            for offset, view in enumerate(window_views(x_pad, size, self.stride, out_size)):
-                cols[:, offset].reshape(view.shape)[...] = view
+            # One channel: cols column-major, so that each window entry's column is contiguous (row-major, its
+            # values would lie K*K apart).  On a map of a few numbers, one product of the images with each
+            # entry's placement fills them all; on a larger one, K*K copies of runs of W' numbers.
+            cols = np.empty((size * size + 1, rows), dtype=x.dtype).T
+            entries = cols.T[:-1].reshape(size * size, n, *out_size)
+            if small:
+                placement = window_placement(x_pad.shape[1:3], size, self.stride).astype(x.dtype, copy=False)
+                images, placement = x_pad.reshape(n, -1), placement.reshape(size * size, x_pad[0].size, -1)
+                np.matmul(images, placement, out=entries.reshape(size * size, n, -1))
+            else:
+                for entry, view in zip(entries, window_views(x_pad, size, self.stride, out_size)):
+                    entry[...] = view[..., 0]
         cols[:, -1] = 1
         self._cols = cols
         weights = np.concatenate([self._kernel_rows(), self.params["bias"][:, None]], axis=1)
@@ -194,6 +202,24 @@ class ReLU:
         return grad * self.positive
 
 
+@functools.cache
+def window_placement(in_size, size, stride):
+    """Where each window entry lies: (K*K, H*W, H', W') of 0 and 1, 1 where entry (m, n) of window (i, j) is pixel p.
+
+    The windows (``window_views``) of H*W one-hot images, one per pixel p.
+    """
+    h, w = in_size
+    out_size = output_size(h, size, stride), output_size(w, size, stride)
+    one_hot = np.eye(h * w).reshape(h * w, h, w, 1)
+    placement = np.stack(window_views(one_hot, size, stride, out_size))[..., 0]
+    placement.flags.writeable = False
+    return placement
+
+
+# Numbers per image (C*H*W) up to which overlapping pooling sends its gradients back by a matrix product.
+SMALL_MAP = 64
+
+
 class _Pool2D:
     """What max and average pooling share: ``size x size`` windows at ``stride`` (they may overlap).
 
@@ -218,6 +244,13 @@ class _Pool2D:
         A pixel in no window gets 0.
         """
         n, c, h, w = self._x_shape
+        if self.stride < self.size and c * h * w <= SMALL_MAP:
+            # Overlapping windows on a map of a few numbers: the adds below would run along rows of W'*C
+            # numbers, so short that NumPy's cost per row is most of it.  One product with the 0/1 placement
+            # of every window entry (the windows of one-hot images) does them all.
+            placement = window_placement((h, w), self.size, self.stride).astype(entry_grads.dtype, copy=False)
+            grad = np.tensordot(entry_grads, placement, axes=([0, 2, 3], [0, 2, 3]))  # (N, C, H*W)
+            return channels_first(np.ascontiguousarray(grad.transpose(0, 2, 1)).reshape(n, h, w, c))
         grad = np.zeros((n, h, w, c), dtype=entry_grads.dtype)
         for view, entry_grad in zip(window_views(grad, self.size, self.stride, self._out_size), entry_grads):
             if self.stride >= self.size:  # windows that do not overlap: each pixel gets at most one entry
