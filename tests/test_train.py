@@ -186,19 +186,49 @@ def test_float32_training_reaches_the_same_bar():
     assert result["test_accuracy"] >= 0.99
 
 
-def test_a_batch_in_chunks_has_the_gradient_of_one_pass():
+def small_digits_network():
     from cnn_backprop.network import Network, init_params
-    from cnn_backprop.train import batch_gradients
 
     arch = Architecture.parse("conv 3x3x3 pad 1, relu, maxpool 2, dense 10, softmax", 1, 8)
-    params = init_params(arch, np.random.default_rng(0))
     dataset = data.load("digits", 0)
-    images, labels = dataset.train_images[:150], dataset.train_labels[:150]
-    network = Network(arch, params, image_grad=False)
+    network = Network(arch, init_params(arch, np.random.default_rng(0)), image_grad=False)
+    return network, dataset.train_images[:150], dataset.train_labels[:150]
+
+
+def test_a_batch_in_chunks_has_the_gradient_of_one_pass():
+    from cnn_backprop.train import batch_gradients
+
+    network, images, labels = small_digits_network()
     whole_loss, whole = batch_gradients(network, images, labels, chunk=150)
-    chunked_loss, chunked = batch_gradients(network, images, labels, chunk=64)  # 64 + 64 + 22 images
+    # At most 64 images a pass: 3 passes, rounded up to a multiple of the cores, of one size (38 on 2 cores).
+    chunked_loss, chunked = batch_gradients(network, images, labels, chunk=64)
     assert chunked_loss == pytest.approx(whole_loss, rel=1e-12)
     assert whole_loss == pytest.approx(network.loss(images, labels), rel=0)
     for name, grad in whole.items():
         assert np.abs(grad).max() > 1e-4, name  # a real gradient, so agreeing means something
         np.testing.assert_allclose(chunked[name], grad, rtol=1e-10, atol=1e-15, err_msg=name)
+
+
+def test_passes_on_threads_take_the_parts_in_order_and_see_each_update():
+    from cnn_backprop.train import one_pass, passes, sgd_step
+
+    network, images, labels = small_digits_network()
+    parts = [slice(first, first + 30) for first in range(0, 150, 30)]
+    for _ in range(2):  # the second time, the twins must compute with the parameters the first step changed
+        threaded = passes(network, images, labels, parts)
+        assert len(threaded) == len(parts)
+        for part, (loss, grads) in zip(parts, threaded):
+            expected_loss, expected = one_pass(network, images[part], labels[part])
+            assert loss == expected_loss
+            for name, grad in expected.items():
+                np.testing.assert_array_equal(grads[name], grad, err_msg=name)
+        sgd_step(network, images, labels, 0.5, chunk=40)
+
+
+def test_passes_on_threads_raise_under_the_callers_errstate():
+    from cnn_backprop.train import batch_gradients
+
+    network, images, labels = small_digits_network()
+    network.params["fc_weights"] *= 1e308
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
+        batch_gradients(network, images, labels, chunk=20)
