@@ -4,11 +4,15 @@
 
 Each layer's ``forward`` and ``backward`` is timed by wrapping it, over enough
 steps to last about a second; the rest of the step (the loss, the update,
-splitting the batch into passes) is "other".  The matrix products are timed
-alone, at the sizes of the step's conv layers, to show what the arithmetic costs.
+splitting the batch into passes) is "other".  A batch of several passes runs
+them side by side on the cores (``train.passes``): the layer times then add up
+over those threads, and the shares are of the step's time on all of them.  The
+matrix products are timed alone, at the sizes of the step's conv layers, to
+show what the arithmetic costs.
 """
 
 import argparse
+import threading
 import time
 from collections import defaultdict
 
@@ -17,14 +21,15 @@ from bench_train_step import NETWORKS
 
 from cnn_backprop.memory import keep_freed_memory
 from cnn_backprop.network import Network, init_params
-from cnn_backprop.train import images_per_pass, sgd_step
+from cnn_backprop.train import CORES, images_per_pass, sgd_step, twins
 
 
-def timed(method, key, totals):
+def timed(method, key, totals, lock):
     def wrapper(*args):
         start = time.perf_counter()
         result = method(*args)
-        totals[key] += time.perf_counter() - start
+        with lock:
+            totals[key] += time.perf_counter() - start
         return result
 
     return wrapper
@@ -43,10 +48,13 @@ def main():
     images = rng.uniform(0, 1, (args.batch, arch.channels, arch.image_size, arch.image_size)).astype(args.dtype)
     labels = rng.integers(0, arch.classes, args.batch)
     network = Network(arch, params, image_grad=False)
-    totals = defaultdict(float)
-    for named, layer in zip(arch.named, network.layers):
-        layer.forward = timed(layer.forward, f"{named.name} forward", totals)
-        layer.backward = timed(layer.backward, f"{named.name} backward", totals)
+    totals, lock = defaultdict(float), threading.Lock()
+    for twin in twins(network):
+        for named, layer in zip(arch.named, twin.layers):
+            layer.forward = timed(layer.forward, f"{named.name} forward", totals, lock)
+            layer.backward = timed(layer.backward, f"{named.name} backward", totals, lock)
+    per_pass = min(args.batch, images_per_pass(arch))
+    threads = min(CORES, -(-args.batch // per_pass))
     for _ in range(5):
         sgd_step(network, images, labels, 0.01)
     totals.clear()
@@ -56,13 +64,13 @@ def main():
         steps += 1
     step = (time.perf_counter() - start) / steps
     print(f"{label}, batch {args.batch}, {args.dtype}, {images_per_pass(arch):,} images per pass: "
-          f"{step * 1e3:.3f} ms a step ({steps} steps)")  # fmt: skip
+          f"{step * 1e3:.3f} ms a step ({steps} steps)"
+          + (f", passes on {threads} threads: times summed over them" if threads > 1 else ""))  # fmt: skip
     for key, seconds in sorted(totals.items(), key=lambda item: -item[1]):
-        print(f"  {key:<22} {seconds / steps * 1e3:7.3f} ms  {seconds / steps / step:6.1%}")
-    other = step - sum(totals.values()) / steps
-    print(f"  {'other':<22} {other * 1e3:7.3f} ms  {other / step:6.1%}")
+        print(f"  {key:<22} {seconds / steps * 1e3:7.3f} ms  {seconds / steps / (step * threads):6.1%}")
+    other = step * threads - sum(totals.values()) / steps
+    print(f"  {'other':<22} {other * 1e3:7.3f} ms  {other / (step * threads):6.1%}")
     print("the matrix products alone, at the conv layers' sizes (forward, dL/dkernel, dL/dx):")
-    per_pass = min(args.batch, images_per_pass(arch))
     for named, layer in zip(arch.named, network.layers):
         if named.kind == "conv":
             seconds = args.batch / per_pass * products_seconds(named, per_pass, layer.input_grad, args.dtype)

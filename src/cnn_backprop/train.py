@@ -186,22 +186,22 @@ def passes(network, images, labels, parts):
     cores; BLAS is held to one thread meanwhile, as its own threads would then
     compete with them.  Each thread computes under the caller's ``np.errstate``.
     """
-    twins, errors = _twins(network), np.geterr()
+    networks, errors = twins(network), np.geterr()
 
     def run(i):
         with np.errstate(**errors):
-            return [one_pass(twins[i], images[part], labels[part]) for part in parts[i :: len(twins)]]
+            return [one_pass(networks[i], images[part], labels[part]) for part in parts[i :: len(networks)]]
 
     pool, blas = _threads()
     with blas.limit(limits=1, user_api="blas"):
-        results = list(pool.map(run, range(min(len(twins), len(parts)))))
-    return [results[i % len(twins)][i // len(twins)] for i in range(len(parts))]
+        results = list(pool.map(run, range(min(len(networks), len(parts)))))
+    return [results[i % len(networks)][i // len(networks)] for i in range(len(parts))]
 
 
 _TWINS = weakref.WeakKeyDictionary()
 
 
-def _twins(network):
+def twins(network):
     """``network`` and CORES - 1 twins of it, made once per network."""
     if network not in _TWINS:
         _TWINS[network] = [Network(network.arch, network.params, network.image_grad) for _ in range(CORES - 1)]
