@@ -246,3 +246,13 @@ def test_output_size_formula():
     assert output_size(3, 2, 1) == 2
     assert output_size(3, 2, 2) == 1
     assert output_size(28, 5, 2, 2) == 14
+
+
+def test_window_placement_by_hand():
+    from cnn_backprop.layers import window_placement
+
+    # 2x2 windows at stride 1 on a 3x3 map: entry (m, n) of window (i, j) is pixel 3 * (i + m) + (j + n).
+    placement = window_placement((3, 3), 2, 1)
+    assert placement.shape == (4, 9, 2, 2)
+    for m, n, i, j in np.ndindex(2, 2, 2, 2):
+        assert np.flatnonzero(placement[2 * m + n, :, i, j]).tolist() == [3 * (i + m) + (j + n)]

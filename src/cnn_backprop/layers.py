@@ -98,6 +98,25 @@ def copy_runs(destination, source):
     destination[...] = source
 
 
+@functools.cache
+def window_placement(in_size, size, stride):
+    """Where each window entry lies: (K*K, H*W, H', W') of 0 and 1, 1 where entry (m, n) of window (i, j) is pixel p.
+
+    The windows (``window_views``) of H*W one-hot images, one per pixel p.
+    """
+    h, w = in_size
+    out_size = output_size(h, size, stride), output_size(w, size, stride)
+    one_hot = np.eye(h * w).reshape(h * w, h, w, 1)
+    placement = np.stack(window_views(one_hot, size, stride, out_size))[..., 0]
+    placement.flags.writeable = False
+    return placement
+
+
+# Numbers per image (C*H*W) up to which a map is small: its rows are so short that NumPy's cost per row of a
+# copy or an add is most of the work, and products with ``window_placement`` do it instead.
+SMALL_MAP = 64
+
+
 def padded(x, padding):
     """x (N, H, W, C), contiguous, with ``padding`` zeros on each side of H and W: (N, H + 2P, W + 2P, C)."""
     n, h, w, c = x.shape
@@ -200,24 +219,6 @@ class ReLU:
 
     def backward(self, grad):
         return grad * self.positive
-
-
-@functools.cache
-def window_placement(in_size, size, stride):
-    """Where each window entry lies: (K*K, H*W, H', W') of 0 and 1, 1 where entry (m, n) of window (i, j) is pixel p.
-
-    The windows (``window_views``) of H*W one-hot images, one per pixel p.
-    """
-    h, w = in_size
-    out_size = output_size(h, size, stride), output_size(w, size, stride)
-    one_hot = np.eye(h * w).reshape(h * w, h, w, 1)
-    placement = np.stack(window_views(one_hot, size, stride, out_size))[..., 0]
-    placement.flags.writeable = False
-    return placement
-
-
-# Numbers per image (C*H*W) up to which overlapping pooling sends its gradients back by a matrix product.
-SMALL_MAP = 64
 
 
 class _Pool2D:
