@@ -91,3 +91,19 @@ def kinks(network, images, labels, step=STEP):
             top = np.sort(layer._windows(x), axis=0)[-2:]  # each window's two largest entries
             counts["pool"] += int((top[1] - top[0] < 4 * step).sum())
     return counts
+
+
+def step_dependent(network, images, labels, results, step=STEP):
+    """The gradients that fail the check and whose finite difference changes with the step (h against h/2).
+
+    ``kinks`` finds the kinks that a step of 2h in one entry reaches when it
+    moves a value by about 2h times a weight; an entry that moves many values
+    at once (a 1x1 kernel scales whole maps) reaches farther.  A kink within
+    reach makes the finite difference depend on the step; a wrong analytic
+    gradient does not.  ``results`` is what ``check_network`` returned.
+    """
+    failing = [name for name, (_, _, error) in results.items() if error > TOLERANCE]
+    if not failing:
+        return []
+    smaller = check_network(network, images, labels, step / 2)
+    return [name for name in failing if relative_error(results[name][1], smaller[name][1]) > TOLERANCE]
