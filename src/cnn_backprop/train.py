@@ -164,9 +164,9 @@ def batch_gradients(network, images, labels, chunk=None):
     chunk = chunk or images_per_pass(network.arch)
     if len(images) <= chunk:  # one pass, the usual case: its gradients as they are, with no weighting
         return one_pass(network, images, labels)
-    # As many passes as it takes, rounded up to a multiple of the cores, of one size, so no core waits.
-    count = -(-len(images) // chunk)
-    size = -(-len(images) // (-(-count // CORES) * CORES))
+    needed = -(-len(images) // chunk)
+    count = -(-needed // CORES) * CORES  # rounded up to a multiple of the cores, of one size: no core waits
+    size = -(-len(images) // count)
     parts = [slice(first, first + size) for first in range(0, len(images), size)]
     loss, grads = 0.0, dict.fromkeys(network.params, 0.0)
     for part, (part_loss, part_grads) in zip(parts, passes(network, images, labels, parts)):
