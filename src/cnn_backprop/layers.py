@@ -99,14 +99,14 @@ def copy_runs(destination, source):
 
 
 @functools.cache
-def window_placement(in_size, size, stride):
+def window_placement(in_size, size, stride, dtype=np.float64):
     """Where each window entry lies: (K*K, H*W, H', W') of 0 and 1, 1 where entry (m, n) of window (i, j) is pixel p.
 
-    The windows (``window_views``) of H*W one-hot images, one per pixel p.
+    The windows (``window_views``) of H*W one-hot images, one per pixel p; made once per size and dtype.
     """
     h, w = in_size
     out_size = output_size(h, size, stride), output_size(w, size, stride)
-    one_hot = np.eye(h * w).reshape(h * w, h, w, 1)
+    one_hot = np.eye(h * w, dtype=dtype).reshape(h * w, h, w, 1)
     placement = np.stack(window_views(one_hot, size, stride, out_size))[..., 0]
     placement.flags.writeable = False
     return placement
@@ -173,7 +173,7 @@ class Conv2D:
             cols = np.empty((size * size + 1, rows), dtype=x.dtype).T
             entries = cols.T[:-1].reshape(size * size, n, *out_size)
             if small:
-                placement = window_placement(x_pad.shape[1:3], size, self.stride).astype(x.dtype, copy=False)
+                placement = window_placement(x_pad.shape[1:3], size, self.stride, x.dtype)
                 images, placement = x_pad.reshape(n, -1), placement.reshape(size * size, x_pad[0].size, -1)
                 np.matmul(images, placement, out=entries.reshape(size * size, n, -1))
             else:
@@ -249,7 +249,7 @@ class _Pool2D:
             # Overlapping windows on a map of a few numbers: the adds below would run along rows of W'*C
             # numbers, so short that NumPy's cost per row is most of it.  One product with the 0/1 placement
             # of every window entry (the windows of one-hot images) does them all.
-            placement = window_placement((h, w), self.size, self.stride).astype(entry_grads.dtype, copy=False)
+            placement = window_placement((h, w), self.size, self.stride, entry_grads.dtype)
             grad = np.tensordot(entry_grads, placement, axes=([0, 2, 3], [0, 2, 3]))  # (N, C, H*W)
             return channels_first(np.ascontiguousarray(grad.transpose(0, 2, 1)).reshape(n, h, w, c))
         grad = np.zeros((n, h, w, c), dtype=entry_grads.dtype)
