@@ -232,3 +232,17 @@ def test_passes_on_threads_raise_under_the_callers_errstate():
     network.params["fc_weights"] *= 1e308
     with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
         batch_gradients(network, images, labels, chunk=20)
+
+
+def test_pass_parts_by_hand(monkeypatch):
+    from cnn_backprop import train as train_module
+
+    def sizes(batch, chunk):
+        return [len(range(batch)[part]) for part in train_module.pass_parts(batch, chunk)]
+
+    monkeypatch.setattr(train_module, "CORES", 2)
+    assert sizes(32, 145) == [32]  # fits: one pass, on the caller's thread
+    assert sizes(150, 64) == [38, 38, 38, 36]  # 3 needed, rounded up to 4 for 2 cores, of one size
+    assert sizes(256, 145) == [128, 128]
+    monkeypatch.setattr(train_module, "CORES", 3)
+    assert sizes(150, 64) == [50, 50, 50]

@@ -150,6 +150,20 @@ def one_pass(network, images, labels):
     return loss, {name: backward[name] for name in network.params}
 
 
+def pass_parts(batch, chunk):
+    """The passes of a batch of ``batch`` images, at most ``chunk`` images each: a list of slices.
+
+    One pass if the batch fits; otherwise as many as it takes, rounded up to a
+    multiple of the cores, of one size, so that no core waits for another.
+    """
+    if batch <= chunk:
+        return [slice(0, batch)]
+    needed = -(-batch // chunk)
+    count = -(-needed // CORES) * CORES
+    size = -(-batch // count)
+    return [slice(first, first + size) for first in range(0, batch, size)]
+
+
 def batch_gradients(network, images, labels, chunk=None):
     """The mean loss of a batch and dL/d(each parameter), by name, computed ``chunk`` images at a time.
 
@@ -161,13 +175,9 @@ def batch_gradients(network, images, labels, chunk=None):
     defaults to ``images_per_pass``; a batch of at most ``chunk`` images is one
     pass, exactly.
     """
-    chunk = chunk or images_per_pass(network.arch)
-    if len(images) <= chunk:  # one pass, the usual case: its gradients as they are, with no weighting
+    parts = pass_parts(len(images), chunk or images_per_pass(network.arch))
+    if len(parts) == 1:  # one pass, the usual case: its gradients as they are, with no weighting
         return one_pass(network, images, labels)
-    needed = -(-len(images) // chunk)
-    count = -(-needed // CORES) * CORES  # rounded up to a multiple of the cores, of one size: no core waits
-    size = -(-len(images) // count)
-    parts = [slice(first, first + size) for first in range(0, len(images), size)]
     loss, grads = 0.0, dict.fromkeys(network.params, 0.0)
     for part, (part_loss, part_grads) in zip(parts, passes(network, images, labels, parts)):
         share = len(images[part]) / len(images)
