@@ -77,7 +77,7 @@ def torch_model(arch, params, dtype):
 
 def torch_loss(arch, labels, dtype):
     """PyTorch's loss of the network's output, and the labels as that loss takes them."""
-    if arch.output_kind == "sigmoid":
+    if arch.output.binary:
         return torch.nn.BCEWithLogitsLoss(), torch.from_numpy(labels).to(dtype).reshape(-1, 1)
     return torch.nn.CrossEntropyLoss(), torch.from_numpy(labels).long()
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_backprop import reference, walkthrough
+from cnn_backprop import walkthrough
 from cnn_backprop.cli import main
+from cnn_backprop.kinds import conv, maxpool, relu
 
 ROOT = Path(__file__).resolve().parent.parent
 # "output" blocks are compared with the command by tests/test_readme.py; "example" blocks hold
@@ -65,9 +66,9 @@ def write_answers_with_a_carried_mistake(sheet, path):
     image, kernel = np.array(given["image"])[None], np.array(given["conv_kernel"])[None, None]
     grad_pool = np.array(bwd["fc_weights"]).reshape(np.shape(fwd["pool"]))
     argmax = np.array(fwd["pool_argmax"]).reshape(grad_pool.shape + (2,))
-    grad_relu = reference.maxpool_backward(grad_pool[None], argmax[None], (1, *np.shape(fwd["conv_relu"])))[0]
-    grad_pre = reference.relu_backward(grad_relu, np.array(fwd["conv_pre"]))
-    grad_kernel, grad_bias, _ = reference.conv_backward(grad_pre[None], image, kernel)
+    grad_relu = maxpool.maxpool_backward(grad_pool[None], argmax[None], (1, *np.shape(fwd["conv_relu"])))[0]
+    grad_pre = relu.relu_backward(grad_relu, np.array(fwd["conv_pre"]))
+    grad_kernel, grad_bias, _ = conv.conv_backward(grad_pre[None], image, kernel)
     backward = {key: bwd[key] for key in ("fc_pre", "fc_weights", "fc_bias")}
     backward.update(pool=grad_pool, conv_relu=grad_relu, conv_pre=grad_pre, conv_kernel=grad_kernel[0, 0],
                     conv_bias=grad_bias[0])  # fmt: skip

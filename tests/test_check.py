@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn_backprop import check, exercise, reference, walkthrough
+from cnn_backprop import check, exercise, walkthrough
 from cnn_backprop.cli import main
+from cnn_backprop.kinds import conv, maxpool
 
 COMMAND = str(Path(sys.executable).parent / "cnn-backprop")
 DECIMALS = 4
@@ -45,9 +46,7 @@ def mistaken(given, mistake):
     if mistake == "fc-weight-grad":
         return {("backward", "pool"): np.asarray(bwd["fc_weights"]).reshape(grad_pool.shape)}
     if mistake == "flipped-kernel":
-        flipped = reference.conv_forward(
-            image, kernel[..., ::-1, ::-1], bias, given["conv_stride"], given["conv_padding"]
-        )
+        flipped = conv.conv_forward(image, kernel[..., ::-1, ::-1], bias, given["conv_stride"], given["conv_padding"])
         return {
             ("forward", "conv_pre"): flipped[0],
             ("backward", "conv_kernel"): np.asarray(bwd["conv_kernel"])[::-1, ::-1],
@@ -56,7 +55,7 @@ def mistaken(given, mistake):
         return {("forward", "conv_pre"): np.asarray(fwd["conv_pre"]) - given["conv_bias"],
                 ("forward", "fc_pre"): np.asarray(fwd["fc_pre"]) - given["fc_bias"]}  # fmt: skip
     if mistake == "pool-stride-2":
-        pooled, _ = reference.maxpool_forward(np.asarray(conv_relu)[None], size, 2)
+        pooled, _ = maxpool.maxpool_forward(np.asarray(conv_relu)[None], size, 2)
         return {("forward", "pool"): pooled[0], ("shapes", "pool"): np.array(pooled[0].shape)}
     if mistake == "squared-error-gradient":
         p = fwd["output"]
@@ -126,7 +125,7 @@ def test_an_error_carried_forward_gets_credit_and_mistakes_compose():
             continue
         answers[("backward", "conv_pre")] = np.round(wrong, DECIMALS)
         image, kernel = np.asarray(given["image"])[None], np.asarray(given["conv_kernel"])[None, None]
-        dL_dkernel, dL_dbias, _ = reference.conv_backward(wrong[None], image, kernel, given["conv_stride"],
+        dL_dkernel, dL_dbias, _ = conv.conv_backward(wrong[None], image, kernel, given["conv_stride"],
                                                           given["conv_padding"])  # fmt: skip
         answers[("backward", "conv_kernel")] = np.round(dL_dkernel[0, 0], DECIMALS)
         answers[("backward", "conv_bias")] = np.round(dL_dbias[0], DECIMALS)

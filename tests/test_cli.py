@@ -215,7 +215,7 @@ def test_train_text_summary_and_progress_bar(capsys):
 
 
 def test_gradcheck_exits_1_when_a_gradient_is_wrong(capsys, monkeypatch):
-    from cnn_backprop.layers import Conv2D
+    from cnn_backprop.kinds.conv import Conv2D
 
     correct = Conv2D.backward
 

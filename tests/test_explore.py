@@ -191,7 +191,7 @@ def test_explore_command_writes_a_page(capsys, tmp_path):
 
 
 def test_the_notebooks_mistakes_show_how_far_the_gradient_lands(browser, tmp_path):
-    from cnn_backprop import reference
+    from cnn_backprop.kinds import conv, relu
 
     given = starting_given(walkthrough.complete_given(seed=0))  # all four windows pick the centre
     tab = open_page(browser, tmp_path, given)
@@ -201,9 +201,9 @@ def test_the_notebooks_mistakes_show_how_far_the_gradient_lands(browser, tmp_pat
     overwritten = np.zeros((3, 3))
     for (i, j), g in np.ndenumerate(np.asarray(result["backward"]["pool"])):
         overwritten[tuple(argmax[i, j])] = g  # the notebook's dP[i, j] = dw: the last window wins
-    grad_pre = reference.relu_backward(overwritten, np.asarray(result["forward"]["conv_pre"]))
+    grad_pre = relu.relu_backward(overwritten, np.asarray(result["forward"]["conv_pre"]))
     image, kernel = np.asarray(given["image"])[None], np.asarray(given["conv_kernel"])[None, None]
-    expected = reference.conv_backward(grad_pre[None], image, kernel)[0][0, 0].ravel()
+    expected = conv.conv_backward(grad_pre[None], image, kernel)[0][0, 0].ravel()
     for i, value in enumerate(expected):
         assert float(tab.get_attribute(f'[data-quantity="bugged.conv_kernel"][data-index="{i}"]', "data-value")) == (
             pytest.approx(value, abs=1e-12)

@@ -4,18 +4,15 @@ import numpy as np
 import pytest
 
 from cnn_backprop.gradcheck import numerical_gradient, relative_error
-from cnn_backprop.layers import (
-    AvgPool2D,
-    Conv2D,
-    Dense,
-    Flatten,
-    MaxPool2D,
-    ReLU,
-    SigmoidBCE,
-    SoftmaxCrossEntropy,
-    output_size,
-    sigmoid,
-)
+from cnn_backprop.kinds.avgpool import AvgPool2D
+from cnn_backprop.kinds.conv import Conv2D, conv_backward, conv_forward
+from cnn_backprop.kinds.dense import Dense
+from cnn_backprop.kinds.flatten import Flatten
+from cnn_backprop.kinds.maxpool import MaxPool2D
+from cnn_backprop.kinds.relu import ReLU
+from cnn_backprop.kinds.sigmoid import SigmoidBCE, sigmoid
+from cnn_backprop.kinds.softmax import SoftmaxCrossEntropy
+from cnn_backprop.layers import output_size
 
 TOL = 1e-7
 
@@ -53,8 +50,6 @@ def test_conv_forward_and_backward_equal_the_loop_reference(channels, side, stri
     # copies per window entry on a larger map wider than the kernel's windows, by window rows (9x9, stride 3);
     # by window rows for several channels.  And one image of one channel, whose channels-last view may carry
     # any stride on its axes of length 1.
-    from cnn_backprop import reference
-
     rng = np.random.default_rng(side * 10 + channels)
     kernel, bias = rng.normal(size=(4, channels, 3, 3)), rng.normal(size=4)
     x = rng.normal(size=(images, channels, side, side))
@@ -64,9 +59,9 @@ def test_conv_forward_and_backward_equal_the_loop_reference(channels, side, stri
     dx = conv.backward(upstream)
     kernel_grad, bias_grad = 0, 0
     for n in range(images):
-        expected = reference.conv_forward(x[n], kernel, bias, stride, padding)
+        expected = conv_forward(x[n], kernel, bias, stride, padding)
         np.testing.assert_allclose(out[n], expected, rtol=1e-12, atol=1e-12)
-        dkernel, dbias, dimage = reference.conv_backward(upstream[n], x[n], kernel, stride, padding)
+        dkernel, dbias, dimage = conv_backward(upstream[n], x[n], kernel, stride, padding)
         np.testing.assert_allclose(dx[n], dimage, rtol=1e-12, atol=1e-12)
         kernel_grad, bias_grad = kernel_grad + dkernel, bias_grad + dbias  # the batch's: each image's adds up
     np.testing.assert_allclose(conv.grads["kernel"], kernel_grad, rtol=1e-12, atol=1e-12)
@@ -177,7 +172,7 @@ def test_sigmoid_bce_by_hand_and_finite_differences():
     # mean of -log(1/2) and -log(1 - 3/4) = (log 2 + log 4) / 2 = 1.5 log 2
     np.testing.assert_allclose(loss.forward(z), [[0.5], [0.75]], atol=1e-15)
     assert loss.loss(y) == pytest.approx(1.5 * np.log(2.0), abs=1e-15)
-    np.testing.assert_allclose(loss.backward(), [[(0.5 - 1) / 2], [(0.75 - 0) / 2]], atol=1e-15)
+    np.testing.assert_allclose(loss.backward(1.0), [[(0.5 - 1) / 2], [(0.75 - 0) / 2]], atol=1e-15)
     z = np.random.default_rng(4).normal(size=(5, 1)) * 3
     y = np.array([0, 1, 1, 0, 1])
 
@@ -186,7 +181,7 @@ def test_sigmoid_bce_by_hand_and_finite_differences():
         return loss.loss(y)
 
     value()
-    assert relative_error(loss.backward(), numerical_gradient(value, z)) < TOL
+    assert relative_error(loss.backward(1.0), numerical_gradient(value, z)) < TOL
 
 
 @pytest.mark.parametrize("z", [1e4, -1e4, 1000.0, -1000.0, 800.0, -800.0, 1e300, -1e300])
@@ -199,7 +194,7 @@ def test_sigmoid_bce_stay_finite_and_exact_at_extremes(z):
             wrong = (z > 0) != (y == 1)
             # A confident wrong answer costs |z| (log(1 + e^-|z|) rounds away); a right one costs ~0.
             assert value == (abs(z) if wrong else 0.0)
-            assert loss.backward()[0, 0] == (1.0 if z > 0 else 0.0) - y
+            assert loss.backward(1.0)[0, 0] == (1.0 if z > 0 else 0.0) - y
         assert np.isfinite(sigmoid(np.array([z]))).all()
 
 
@@ -209,7 +204,7 @@ def test_softmax_cross_entropy_by_hand_and_finite_differences():
     np.testing.assert_allclose(loss.forward(z), [[0.25, 0.75], [0.5, 0.5]], atol=1e-15)
     # mean of -log(1/4) and -log(1/2) = 1.5 log 2
     assert loss.loss(np.array([0, 1])) == pytest.approx(1.5 * np.log(2.0), abs=1e-15)
-    np.testing.assert_allclose(loss.backward(), [[(0.25 - 1) / 2, 0.75 / 2], [0.5 / 2, (0.5 - 1) / 2]], atol=1e-15)
+    np.testing.assert_allclose(loss.backward(1.0), [[(0.25 - 1) / 2, 0.75 / 2], [0.5 / 2, (0.5 - 1) / 2]], atol=1e-15)
     rng = np.random.default_rng(5)
     z = rng.normal(size=(4, 5)) * 3
     y = np.array([0, 4, 2, 2])
@@ -219,7 +214,7 @@ def test_softmax_cross_entropy_by_hand_and_finite_differences():
         return loss.loss(y)
 
     value()
-    assert relative_error(loss.backward(), numerical_gradient(value, z)) < TOL
+    assert relative_error(loss.backward(1.0), numerical_gradient(value, z)) < TOL
 
 
 def test_softmax_cross_entropy_with_two_classes_is_sigmoid_bce_of_the_difference():
@@ -238,7 +233,7 @@ def test_softmax_cross_entropy_stays_finite_for_huge_logits(scale):
         np.testing.assert_array_equal(loss.forward(z), [[1.0, 0.0, 0.0]])
         assert loss.loss(np.array([0])) == 0.0
         assert loss.loss(np.array([1])) == scale  # a confident wrong answer costs the gap in z
-        np.testing.assert_array_equal(loss.backward(), [[1.0, -1.0, 0.0]])
+        np.testing.assert_array_equal(loss.backward(1.0), [[1.0, -1.0, 0.0]])
 
 
 def test_output_size_formula():

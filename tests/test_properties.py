@@ -111,7 +111,8 @@ def test_shapes_follow_the_formula(arch, batch):
     for named in arch.named:
         layer = named.layer
         if layer.kind in ("conv", "maxpool", "avgpool"):
-            side = (side - layer.size + 2 * layer.padding) // layer.stride + 1
+            padding = layer.padding if layer.kind == "conv" else 0
+            side = (side - layer.size + 2 * padding) // layer.stride + 1
             assert forward[named.output].shape[2:] == (side, side)
         assert forward[named.output].shape == (batch, *named.out_shape)
 

@@ -26,34 +26,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import walkthrough
-from .layers import AvgPool2D, Conv2D
+from .kinds import KINDS
+from .network import build_layer
 from .validate import InputError
 
-# Each known mistake: its id and what a marker would write beside it, the wrong rule and the right one.
-MISTAKES = {
-    "pool-overwrite": "A conv position that is the maximum of several pooling windows kept only the last window's "
-    "gradient (the notebook's dP[i, j] = dw); the chain rule adds the gradients of every window it wins.",
-    "pool-to-all": "Each pooling window's gradient went to every entry of the window; max pooling sends it only to "
-    "the window's maximum, the one entry that moved the output.",
-    "pool-average": "Each pooling window's gradient was split equally over its entries, average pooling's rule; max "
-    "pooling sends all of it to the window's maximum.",
-    "no-relu-mask": "dL/dconv_pre was taken equal to dL/dconv_relu; the ReLU passes the gradient only where its input "
-    "was positive (multiply by [conv_pre > 0]).",
-    "fc-weight-grad": "dL/dw_fc was sent back into the pooling layer (the notebook's bug); the pooled values enter z "
-    "multiplied by the weights, so dL/dpool = dL/dz * w_fc.",
-    "flipped-kernel": "The kernel was rotated by 180 degrees (true convolution); the network computes "
-    "cross-correlation: conv_pre[i, j] = sum X[i + m, j + n] * kernel[m, n], and dL/dkernel[m, n] pairs the same way.",
+# Mistakes any kind of layer can host; each kind declares its own (kinds/*.py, ``mistakes``).
+GENERAL_MISTAKES = {
     "no-bias": "A bias was left out of a pre-activation; every conv output adds the conv bias, and z adds the FC bias.",
-    "pool-stride-2": "Pooling was done at stride 2 where the sheet says stride 1 (the notebook's 'Given'); with stride "
-    "1 the 2x2 windows overlap and a 3x3 map pools to 2x2.",
-    "squared-error-gradient": "dL/dz was taken as (output - y) * output * (1 - output), the squared-error form; for "
-    "cross-entropy after a sigmoid the output's derivative cancels and dL/dz = output - y.",
     "post-activation": "The value after the activation was given where the value before it was asked (e.g. "
     "sigmoid(z) for z, or max(0, conv_pre) for conv_pre).",
     "sign": "The magnitude is right but the sign is wrong; check the sign of dL/dz = output - y and of each product.",
     "transposed": "The matrix is transposed: row i, column j of the answer is row j, column i of the key; "
     "dL/dkernel[m, n] belongs to the kernel weight in row m, column n.",
 }
+# Each known mistake: its id and what a marker would write beside it, the wrong rule and the right one.
+MISTAKES = {**{mistake: text for kind in KINDS.values() for mistake, text in kind.mistakes.items()}, **GENERAL_MISTAKES}
 PARTS = ("shapes", "forward", "backward")
 
 
@@ -97,27 +84,28 @@ class Key:
     ``values`` and ``grads`` are the right forward values and gradients in full
     shape (a batch of one).  ``candidates`` gives, for one quantity, what its
     step yields from the student's own values: by the right rule ("carried")
-    and by each mistaken rule of that step.
+    and by each mistaken rule of that step, which the layer's kind names.
     """
 
     def __init__(self, given):
         self.result = walkthrough.run(given)
         self.network, image, self.labels = walkthrough.network_for(given)
         self.arch = self.network.arch
-        self.values = {"image": image, **self.network.forward(image, self.labels), **self.network.params}
+        self.params = self.network.params
+        self.values = {"image": image, **self.network.forward(image, self.labels), **self.params}
         self.grads = self.network.backward()
         self.keep = walkthrough.keep_axes(self.arch)
         self.made_by = {n.output: n for n in self.arch.named}
         self.read_by = {n.input: n for n in self.arch.named}
-        self.owner = {key: n for n in self.arch.named for key in n.param_shapes}
+        self.owner = self.arch.owners()
 
     def quantities(self):
-        """Every (part, name) a student can answer: sizes, values, gradients (not the argmax, not dL/dimage)."""
+        """Every (part, name) a student can answer: sizes, values, gradients (not extras, not dL/dimage)."""
         return [
             (part, name)
             for part in PARTS
             for name in self.result[part]
-            if not name.endswith("_argmax") and (part, name) not in (("backward", "image"), ("shapes", "input"))
+            if name not in self.result.extras and (part, name) not in (("backward", "image"), ("shapes", "input"))
         ]
 
     def expected(self, part, name):
@@ -139,17 +127,9 @@ class Key:
     def _input(self, values, named):
         """What ``named`` reads, through the flatten before a dense layer."""
         source = self.made_by.get(named.input)
-        if source is not None and source.kind == "flatten":
+        if source is not None and source.kind_of.reshapes:
             return values[source.input].reshape(1, -1)
         return values[named.input]
-
-    def _layer(self, named, **changes):
-        from dataclasses import replace
-
-        from .network import build_layer
-
-        named = replace(named, layer=replace(named.layer, **changes)) if changes else named
-        return build_layer(named, self.network.params)
 
     def candidates(self, part, name, values, grads):
         """{"carried" or a mistake id: [values in the JSON layout]} for (part, name).
@@ -172,86 +152,51 @@ class Key:
     def _forward_step(self, name, values, grads):
         if name == "loss":
             y = int(self.labels[0])
-            p = values["output"][0]
-            p = p[y] if len(p) > 1 else (p[0] if y == 1 else 1 - p[0])
+            p = self.arch.output.probabilities(values["output"])[0, y]
             return {"carried": np.array([-np.log(p)]) if p > 0 else np.array([np.inf])}
         named = self.made_by[name]
         x = self._input(values, named)
-        if named.kind in ("sigmoid", "softmax"):
-            return {"carried": self._layer(named).forward(x)}
-        found = {"carried": self._layer(named).forward(x)}
-        if named.kind == "conv":
-            kernel, bias = self.network.params[f"{named.name}_kernel"], self.network.params[f"{named.name}_bias"]
-            found["flipped-kernel"] = Conv2D(
-                kernel[..., ::-1, ::-1], bias, named.layer.stride, named.layer.padding
-            ).forward(x)
-            found["no-bias"] = found["carried"] - bias.reshape(1, -1, 1, 1)
-        elif named.kind == "dense":
-            found["no-bias"] = found["carried"] - self.network.params[f"{named.name}_bias"]
-        elif named.kind == "maxpool" and named.layer.stride != 2:
-            found["pool-stride-2"] = self._layer(named, stride=2).forward(x)
+        found = {"carried": build_layer(named, self.params).forward(x)}
+        if named.kind_of.is_output:
+            return found
+        found.update(named.kind_of.forward_mistakes(self, named, x, found["carried"]))
         following = self.read_by.get(name)
-        if following is not None and following.kind == "relu":
-            found["post-activation"] = np.maximum(self.values[name], 0)
-        elif following is not None and following.kind in ("sigmoid", "softmax"):
-            found["post-activation"] = self.values["output"]
+        post = None if following is None else following.kind_of.post_activation(following.layer, self.values[name])
+        if post is not None:
+            found["post-activation"] = post
         return found
 
     def _backward_step(self, name, values, grads):
         if name in self.owner:  # a parameter's gradient, from its layer's backward
-            named = self.owner[name]
-            layer = self._layer(named)
+            named, key = self.owner[name]
+            layer = build_layer(named, self.params)
             layer.forward(self._input(values, named))
             layer.backward(grads[named.output])
-            grad = layer.grads[name[len(named.name) + 1 :]]
-            found = {"carried": grad}
-            if name.endswith("_kernel"):
-                found["flipped-kernel"] = grad[..., ::-1, ::-1]
+            found = {"carried": layer.grads[key]}
+            found.update(named.kind_of.param_mistakes(self, named, key, layer.grads[key]))
             return found
         reader = self.read_by[name]
-        if reader.kind == "flatten":
+        if reader.kind_of.reshapes:
             reader = self.read_by[reader.output]
         x = self._input(values, reader)
         shape = values[name].shape
-        if reader.kind in ("sigmoid", "softmax"):
+        if reader.kind_of.is_output:
             p = values["output"]
-            target = np.eye(p.shape[1])[self.labels] if reader.kind == "softmax" else self.labels.reshape(p.shape)
-            found = {"carried": p - target}
-            if reader.kind == "sigmoid":
-                found["squared-error-gradient"] = (p - target) * p * (1 - p)
-            return found
-        layer = self._layer(reader)
+            target = reader.kind_of.target(p, self.labels)
+            return {"carried": p - target, **reader.kind_of.logit_mistakes(p, target)}
+        layer = build_layer(reader, self.params)
         layer.forward(x)
         g = grads[reader.output]
-        found = {"carried": layer.backward(g).reshape(shape)}
-        if reader.kind == "relu":
-            found["no-relu-mask"] = g
-        elif reader.kind == "dense" and g.shape[1] == 1:
-            found["fc-weight-grad"] = (g * x).reshape(shape)  # dL/dweights, as the notebook sent back
-        elif reader.kind == "maxpool":
-            found.update(_pool_mistakes(layer, x, g))
-        return found
+        found = {"carried": layer.backward(g)}
+        found.update(reader.kind_of.backward_mistakes(self, reader, layer, x, g))
+        return {label: value.reshape(shape) for label, value in found.items()}
 
     def _shape_step(self, name):
-        shapes = {}
         named = next((n for n in self.arch.named if name in (n.name, n.output)), None)
-        if named is not None and named.kind == "maxpool" and named.layer.stride != 2:
-            side = (named.in_shape[1] - named.layer.size) // 2 + 1
-            shapes["pool-stride-2"] = np.zeros((1, named.out_shape[0], side, side))
-        return {label: np.array(self.layout(named.output, value).shape) for label, value in shapes.items()}
-
-
-def _pool_mistakes(layer, x, grad):
-    """dL/d(pool input) by the three wrong rules for max pooling, after ``layer.forward(x)``."""
-    argmax = layer.argmax
-    overwrite = np.zeros(x.shape)
-    for c, i, j in np.ndindex(grad.shape[1:]):  # row-major, so a later window overwrites an earlier one
-        row, col = argmax[0, c, i, j]
-        overwrite[0, c, row, col] = grad[0, c, i, j]
-    average = AvgPool2D(layer.size, layer.stride)  # 1/size^2 of each window's gradient to each of its entries
-    average.forward(x)
-    to_average = average.backward(grad)
-    return {"pool-overwrite": overwrite, "pool-to-all": to_average * layer.size**2, "pool-average": to_average}
+        shapes = {} if named is None else named.kind_of.shape_mistakes(named)
+        return {
+            label: np.array(self.layout(named.output, np.zeros((1, *shape))).shape) for label, shape in shapes.items()
+        }
 
 
 def mark(given, answers, decimals=4):

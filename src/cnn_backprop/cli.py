@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, data, explain, export, files, gradcheck, walkthrough
-from .architecture import DIGITS_SPEC, SEED_SPEC, Architecture, default_spec
-from .architecture import __doc__ as SPEC_GRAMMAR
+from .architecture import DIGITS_SPEC, SEED_SPEC, Architecture, default_spec, grammar
 from .network import INITS, Network
 from .train import DTYPES, LR_DECAYS, confusion_matrix, evaluate, schedule, train
 from .validate import InputError
@@ -434,13 +433,13 @@ def run_predict(args):
     for i, p in enumerate(probabilities):
         label = int(p.argmax())
         row = {"index": i, "label": label, "class": classes[label], "probabilities": p.tolist()}
-        if arch.output_kind == "sigmoid":
+        if arch.output.binary:
             row[f"probability_{classes[1]}"] = float(p[1])
         rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    if arch.output_kind == "sigmoid":
+    if arch.output.binary:
         print(f"{'index':>5}  {'class':<9}  P({classes[1]})")
         for row in rows:
             print(f"{row['index']:>5}  {row['class']:<9}  {row['probabilities'][1]:.6f}")
@@ -749,7 +748,7 @@ def run_export(args):
         arch = Architecture.parse(args.net, *data.load(args.data, 0, 1, 1).input_shape)
     text = export.source(arch, args.model, out.parent)
     files.atomic_write(out, lambda handle: handle.write(text.encode("utf-8")))
-    print(f"wrote {out}: build() returns {arch} as a torch.nn.Sequential; LOSS = {export.LOSS[arch.output_kind]!r}")
+    print(f"wrote {out}: build() returns {arch} as a torch.nn.Sequential; LOSS = {arch.output.loss!r}")
     return 0
 
 
@@ -760,7 +759,7 @@ def add_nets(commands):
 
 
 def run_nets(args):
-    print(SPEC_GRAMMAR.strip())
+    print(grammar())
     return 0
 
 

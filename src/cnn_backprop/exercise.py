@@ -12,7 +12,8 @@ import json
 import numpy as np
 
 from . import explain, walkthrough
-from .architecture import HYPER_KEYS, SEED_SPEC
+from .architecture import SEED_SPEC, names, parse
+from .kinds import KINDS
 from .report import TITLES
 
 QUESTIONS = [
@@ -26,14 +27,14 @@ QUESTIONS = [
 
 def architecture_choices(net, pool_stride=None, padding=None):
     """The given keys that set every pooling layer's stride and every conv layer's padding (None: the spec's)."""
-    arch_layers = walkthrough.architecture.parse(net)
-    choices = {}
-    for layer, (name, _) in zip(arch_layers, walkthrough.architecture.names(arch_layers)):
-        for key, value in (("stride", pool_stride), ("padding", padding)):
-            applies = key in HYPER_KEYS.get(layer.kind, ()) and (key == "padding") == (layer.kind == "conv")
-            if value is not None and applies:
-                choices[f"{name}_{key}"] = value
-    return choices
+    chosen = {"pool_stride": pool_stride, "padding": padding}
+    layers = parse(net)
+    return {
+        f"{name}_{key}": chosen[choice]
+        for layer, (name, _) in zip(layers, names(layers))
+        for choice, key in KINDS[layer.kind].exercise_choices.items()
+        if chosen[choice] is not None
+    }
 
 
 def rounded_given(seed, decimals=2, integers=False, pool_stride=None, padding=None, net=SEED_SPEC, source="shapes"):
@@ -47,13 +48,10 @@ def rounded_given(seed, decimals=2, integers=False, pool_stride=None, padding=No
         # maxima have work to do; a separate stream keeps the image's shape from the seed.
         rng = np.random.default_rng([seed, 1])
         chosen = {"image": np.where(drawn["image"] > 0, rng.integers(1, 4, np.shape(drawn["image"])), 0)}
-        for key in params:
-            shape = np.shape(drawn[key])
-            if key.endswith("_bias"):
-                conv = arch.layer(key[: -len("_bias")]).kind == "conv"
-                chosen[key] = rng.integers(-1, 2, shape) if conv else np.zeros(shape, dtype=int)
-            else:
-                chosen[key] = rng.integers(-1, 3, shape)
+        for named in arch.named:
+            shapes = {key: np.shape(drawn[full]) for key, full in named.params.items()}
+            drawn_ints = named.kind_of.integers(shapes, rng)
+            chosen.update({named.params[key]: value for key, value in drawn_ints.items()})
     else:
         chosen = {key: np.round(drawn[key], decimals) for key in ("image", *params)}
     plain = {key: np.asarray(value).tolist() for key, value in chosen.items()}

@@ -66,7 +66,7 @@ def training_set(source="shapes", seed=0, count=100):
     """{"images", "labels"}: ``count`` training images for the page's Train button, 4 decimals each."""
     dataset = data.load(source, seed, train_size=count, test_size=1)
     images = np.round(dataset.train_images[:count], 4)
-    keep = walkthrough.KEEP["image"]
+    keep = walkthrough.IMAGE_KEEP
     return {"images": [walkthrough.squeeze(image, keep).tolist() for image in images],
             "labels": dataset.train_labels[:count].tolist()}  # fmt: skip
 

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from . import files
-from .explain import formatter, scalar
-from .walkthrough import architecture_of, classes_of
+from .explain import Text
+from .text import formatter, scalar
 
 
 def draw_matrix(ax, array, title, decimals=2, marks=()):
@@ -43,39 +43,15 @@ def panels(result):
 
     The image and every kernel (given), every conv and pooling output (forward),
     every gradient routed back through a pooling layer and every kernel's
-    gradient (backward).  ``marks`` outline the positions max pooling chose.
+    gradient (backward): each layer's kind adds its own.  ``marks`` outline the
+    positions max pooling chose.  ``result`` is a ``walkthrough.Pass``.
     """
-    g, fwd, bwd = result["given"], result["forward"], result["backward"]
-    arch = architecture_of(g)
-    y = g["label"]
-    drawn = {"image": ("given", f"Input image: {classes_of(g)[y]} (label {y})", g["image"], ())}
+    p = Text(result, decimals=4)
+    y = p.label
+    drawn = {"image": ("given", f"Input image: {p.classes[y]} (label {y})", p.given["image"], ())}
     later = {}
-    for named in arch.named:
-        if named.kind == "conv":
-            drawn[f"{named.name}_kernel"] = (
-                "given",
-                f"Convolution kernel ({named.name}_kernel)",
-                g[f"{named.name}_kernel"],
-                (),
-            )
-            pool = next((n for n in arch.named if n.kind == "maxpool" and n.input.startswith(named.name)), None)
-            marks = fwd[f"{pool.name}_argmax"] if pool is not None and np.ndim(fwd[named.output]) == 2 else ()
-            drawn[named.output] = ("forward", f"Convolution result ({named.output})", fwd[named.output], marks)
-            later[f"dL_d{named.name}_kernel"] = (
-                "backward",
-                f"Gradient of the loss w.r.t. the kernel\n(dL/d{named.name}_kernel)",
-                bwd[f"{named.name}_kernel"],
-                (),
-            )
-        elif named.kind in ("maxpool", "avgpool"):
-            what = "Max" if named.kind == "maxpool" else "Average"
-            drawn[named.output] = ("forward", f"{what} pooled map ({named.output})", fwd[named.output], ())
-            drawn[f"dL_d{named.input}"] = (
-                "backward",
-                f"Gradient routed through pooling\n(dL/d{named.input})",
-                bwd[named.input],
-                (),
-            )
+    for named in p.arch.named:
+        later.update(named.kind_of.panels(p, named, drawn))
     return {**drawn, **dict(reversed(later.items()))}
 
 

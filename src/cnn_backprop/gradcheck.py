@@ -14,7 +14,7 @@ pooling tie that close to a kink makes any finite difference wrong.
 
 import numpy as np
 
-from .layers import MaxPool2D, ReLU
+from .kinds import KINDS
 
 STEP = 1e-4
 TOLERANCE = 1e-6
@@ -82,14 +82,10 @@ def kinks(network, images, labels, step=STEP):
     convention of the layers (ReLU'(0) = 0, the first maximum), not a limit.
     """
     network.forward(images, labels)
-    counts = {"relu": 0, "pool": 0}
+    counts = {kind.kink: 0 for kind in KINDS.values() if kind.kink}
     for named, layer in zip(network.arch.named, network.layers):
-        x = network.values[named.input]
-        if isinstance(layer, ReLU):
-            counts["relu"] += int((np.abs(x) < 4 * step).sum())
-        elif isinstance(layer, MaxPool2D) and layer.size > 1:
-            top = np.sort(layer._windows(x), axis=0)[-2:]  # each window's two largest entries
-            counts["pool"] += int((top[1] - top[0] < 4 * step).sum())
+        if named.kind_of.kink:
+            counts[named.kind_of.kink] += layer.kinks(network.values[named.input], step)
     return counts
 
 

@@ -4,12 +4,10 @@
 every intermediate and a backward pass that returns every gradient, both as
 dicts named by the architecture (``forward["conv_pre"]`` is conv_pre,
 ``backward["conv_pre"]`` is dL/dconv_pre, ``backward["conv_kernel"]`` is
-dL/dconv_kernel).
+dL/dconv_kernel).  Each layer comes from its kind (``kinds/``).
 """
 
 import numpy as np
-
-from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, SigmoidBCE, SoftmaxCrossEntropy
 
 INITS = {
     "seed": "the seed notebook's: conv kernels and dense weights ~ U(0, 1), conv biases 1, dense biases 0",
@@ -23,7 +21,7 @@ def default_init(arch):
     The seed's all-positive draw suits its one small conv layer; deeper softmax
     networks need signed weights scaled by their fan-in to learn at all.
     """
-    return "seed" if arch.output_kind == "sigmoid" else "pytorch"
+    return arch.output.default_init
 
 
 def init_params(arch, rng, init=None):
@@ -36,41 +34,20 @@ def init_params(arch, rng, init=None):
     init = init or default_init(arch)
     params = {}
     for named in arch.named:
-        if not named.param_shapes:
-            continue
-        (weights, weight_shape), (bias, bias_shape) = named.param_shapes.items()
-        if init == "seed":
-            params[weights] = rng.uniform(0, 1, weight_shape)
-            params[bias] = np.full(bias_shape, 1.0 if named.kind == "conv" else 0.0)
-        else:
-            bound = 1 / np.sqrt(np.prod(weight_shape[1:]))  # 1/sqrt(fan_in): inputs per output
-            params[weights] = rng.uniform(-bound, bound, weight_shape)
-            params[bias] = rng.uniform(-bound, bound, bias_shape)
+        drawn = named.kind_of.init(named.key_shapes, rng, init)
+        params.update({named.params[key]: value for key, value in drawn.items()})
     return params
 
 
 def class_probabilities(arch, output):
     """The output layer's output as P(class k), (N, K): a sigmoid's P(class 1) becomes the columns 1 - p, p."""
-    return np.concatenate([1 - output, output], axis=1) if arch.output_kind == "sigmoid" else output
+    return arch.output.probabilities(output)
 
 
 def build_layer(named, params, image_grad=True):
-    """The layers.py object for one named layer, holding the very arrays of ``params``."""
-    layer = named.layer
-    kind = layer.kind
-    if kind == "conv":
-        return Conv2D(
-            params[f"{named.name}_kernel"],
-            params[f"{named.name}_bias"],
-            layer.stride,
-            layer.padding,
-            input_grad=image_grad or named.input != "image",
-        )
-    if kind == "dense":
-        return Dense(params[f"{named.name}_weights"], params[f"{named.name}_bias"])
-    if kind in ("maxpool", "avgpool"):
-        return (MaxPool2D if kind == "maxpool" else AvgPool2D)(layer.size, layer.stride)
-    return {"relu": ReLU, "flatten": Flatten, "sigmoid": SigmoidBCE, "softmax": SoftmaxCrossEntropy}[kind]()
+    """The vectorised layer of one named layer, holding the very arrays of ``params`` (by full name)."""
+    own = {key: params[full] for key, full in named.params.items()}
+    return named.kind_of.build(named.layer, own, input_grad=image_grad or named.input != "image")
 
 
 class Network:
@@ -86,11 +63,19 @@ class Network:
         self.arch = arch
         self.image_grad = image_grad
         self.layers = [build_layer(named, params, image_grad) for named in arch.named]
-        self.params = {
-            f"{named.name}_{key}": value
-            for named, layer in zip(arch.named, self.layers)
-            for key, value in layer.params.items()
-        }
+        self.params = dict(self.named_parameters())
+
+    def named_parameters(self):
+        """(full name, array) of every parameter, in the order of the layers: the arrays the layers compute with."""
+        for named, layer in zip(self.arch.named, self.layers):
+            for key, full in named.params.items():
+                yield full, layer.params[key]
+
+    def named_grads(self):
+        """(full name, dL/d(parameter)) of every parameter, after ``backward``."""
+        for named, layer in zip(self.arch.named, self.layers):
+            for key, full in named.params.items():
+                yield full, layer.grads[key]
 
     def logits(self, images):
         """z, the last dense layer's output (N, K), for images (N, C, H, W); keeps what backward needs."""
@@ -101,20 +86,25 @@ class Network:
             self.values[named.output] = x
         return x
 
+    def head(self, logits, labels):
+        """(P(class k) (N, K), the mean loss) from the logits: the output layer, exact however confident."""
+        out = self.layers[-1]
+        probabilities = class_probabilities(self.arch, out.forward(logits))
+        return probabilities, float(out.loss(labels))
+
     def forward(self, images, labels):
         """Every intermediate of one forward pass, by name, and the mean loss over the batch.
 
         Each layer's output under its name (conv_pre, conv_relu, pool, fc_input,
-        fc_pre, ..., output), each max-pooling layer's argmax as NAME_argmax
-        (N, C, H', W', 2), and ``loss`` (a float).
+        fc_pre, ..., output), what a layer finds besides (each max-pooling
+        layer's argmax as NAME_argmax, (N, C, H', W', 2)), and ``loss`` (a float).
         """
         z = self.logits(images)
         out = self.layers[-1]
         forward = {}
         for named, layer in zip(self.arch.named[:-1], self.layers[:-1]):
             forward[named.output] = self.values[named.output]
-            if isinstance(layer, MaxPool2D):
-                forward[f"{named.name}_argmax"] = layer.argmax
+            forward.update({f"{named.name}_{key}": value for key, value in layer.extras.items()})
         forward["output"] = out.forward(z)
         forward["loss"] = float(out.loss(labels))
         return forward
@@ -127,13 +117,12 @@ class Network:
         its parameters' gradients; last ``image`` (unless ``image_grad=False``).
         """
         grads = {}
-        grad = None
+        grad = 1.0  # dL/dloss
         for named, layer in zip(reversed(self.arch.named), reversed(self.layers)):
-            if grad is not None:
+            if not named.kind_of.is_output:
                 grads[named.output] = grad
-            grad = layer.backward() if grad is None else layer.backward(grad)
-            for key in named.param_shapes:
-                grads[key] = layer.grads[key[len(named.name) + 1 :]]
+            grad = layer.backward(grad)
+            grads.update({full: layer.grads[key] for key, full in named.params.items()})
         if self.image_grad:
             grads["image"] = grad
         return grads
@@ -154,10 +143,5 @@ class Network:
         A ReLU that is off for every image of the training set passes no
         gradient at all, so nothing before it can learn again (a dead ReLU).
         """
-        return np.array(
-            [
-                layer.positive.reshape(len(layer.positive), -1).any(axis=1)
-                for layer in self.layers
-                if isinstance(layer, ReLU)
-            ]
-        ).reshape(-1, len(self.values["image"]))
+        alive = [layer.alive() for named, layer in zip(self.arch.named, self.layers) if named.kind_of.can_die]
+        return np.array(alive).reshape(-1, len(self.values["image"]))

@@ -21,18 +21,18 @@ is read back, the leading axes are put back.
 
 import json
 import re
-from dataclasses import replace
+from functools import cached_property
 
 import numpy as np
 
 from . import architecture, data, export, validate
-from .architecture import HYPER_KEYS, SEED_SPEC, Architecture
+from .architecture import SEED_SPEC, Architecture
+from .kinds import KINDS
 from .network import Network, init_params
 from .validate import InputError
 
-# How many axes each kind of given array may be written with, and how many trailing ones it always keeps.
-WRITTEN_NDIM = {"image": (2, 3), "kernel": (2, 4), "weights": (1, 2), "bias": (0, 1)}
-KEEP = {"image": 2, "kernel": 2, "weights": 1, "bias": 0}
+IMAGE_NDIM = (2, 3)  # an image may be written as one channel's rows, or as channels
+IMAGE_KEEP = 2  # an image always keeps its height and width
 
 
 def squeeze(array, keep):
@@ -45,9 +45,9 @@ def squeeze(array, keep):
 
 def keep_axes(arch):
     """{quantity name: how many trailing axes it always keeps} for the image, every layer output and parameter."""
-    keep = {n.output: 2 if len(n.out_shape) == 3 else int(n.kind == "flatten") for n in arch.named}
-    keep["image"] = KEEP["image"]
-    keep.update({key: KEEP[_kind(key)] for key in arch.param_shapes()})
+    keep = {n.output: 2 if len(n.out_shape) == 3 else int(n.kind_of.reshapes) for n in arch.named}
+    keep["image"] = IMAGE_KEEP
+    keep.update({full: n.kind_of.keep[key] for n in arch.named for key, full in n.params.items()})
     return keep
 
 
@@ -57,48 +57,47 @@ def unsqueeze(array, ndim):
     return array.reshape((1,) * (ndim - array.ndim) + array.shape)
 
 
-def _kind(key):
-    """What sort of value a given key holds: image, label, net, classes, kernel, bias, weights, or a hyperparameter."""
-    return key if key in ("image", "label", "net", "classes") else key.rsplit("_", 1)[1]
-
-
 def keys_for(layers):
     """Every key a given may hold for a network of ``layers``, in order."""
     return ("net", "classes", "image", "label", *architecture.given_keys(layers))
 
 
-def _check_value(key, value, where):
-    """One given value, type-checked (shapes are checked against the network later)."""
-    kind = _kind(key)
-    if kind in WRITTEN_NDIM:
-        ndims = WRITTEN_NDIM[kind]
-        if kind == "bias" and not isinstance(value, list):
-            return validate.number(value, where)
-        return validate.number_array(value, where, tuple(n for n in ndims if n), square=kind in ("image", "kernel"))
-    if kind == "label":
+def _check_value(key, value, where, owners):
+    """One given value, type-checked (shapes are checked against the network later).
+
+    ``owners`` is {given key: (its layer's Kind, its key in the layer)}.
+    """
+    if key == "image":
+        return validate.number_array(value, where, IMAGE_NDIM, square=True)
+    if key == "label":
         return value  # checked against the network's classes once they are known
-    if kind == "net":
+    if key == "net":
         if not isinstance(value, str):
             raise InputError(f"{where} must be a network spec (text), e.g. {SEED_SPEC!r}")
         return value
-    if kind == "classes":
+    if key == "classes":
         if not isinstance(value, list) or len(value) < 2 or not all(isinstance(c, str) for c in value):
             raise InputError(f"{where} must be a list of at least two class names")
         return tuple(value)
-    return validate.integer(value, where, 0 if kind == "padding" else 1)
+    kind, own = owners[key]
+    if own in kind.param_keys:
+        ndims = kind.written[own]
+        if 0 in ndims and not isinstance(value, list):
+            return validate.number(value, where)
+        return validate.number_array(value, where, tuple(n for n in ndims if n), square=own in kind.square)
+    return validate.integer(value, where, kind.hyper_minimum(own))
 
 
 def _layers(given, layers):
-    """``layers`` with the sizes a given sets: hyperparameters, and the kernel and weight shapes."""
+    """``layers`` with the sizes a given sets: hyperparameters, and the sizes its arrays have (kernels, weights)."""
     layers = list(layers)
     for index, (layer, (name, _)) in enumerate(zip(layers, architecture.names(layers))):
-        changes = {key: given[f"{name}_{key}"] for key in HYPER_KEYS.get(layer.kind, ()) if f"{name}_{key}" in given}
-        if layer.kind == "conv" and f"{name}_kernel" in given:
-            kernel = unsqueeze(given[f"{name}_kernel"], 4)
-            changes.update(filters=kernel.shape[0], size=kernel.shape[-1])
-        if layer.kind == "dense" and f"{name}_weights" in given:
-            changes.update(outputs=unsqueeze(given[f"{name}_weights"], 2).shape[0])
-        layers[index] = replace(layer, **changes)
+        kind = KINDS[layer.kind]
+        changes = {key: given[f"{name}_{key}"] for key in kind.hyper_keys if f"{name}_{key}" in given}
+        written = {key: given[f"{name}_{key}"] for key in kind.param_keys if f"{name}_{key}" in given}
+        arrays = {key: unsqueeze(value, max(kind.written[key])) for key, value in written.items()}
+        changes.update(kind.sizes_from(arrays))
+        layers[index] = layer.replace(**changes)
     return tuple(layers)
 
 
@@ -119,28 +118,8 @@ def _check_shape(arch, key, value, where):
     array = unsqueeze(value, len(expected))
     if array.shape == expected:
         return array
-    named = next(n for n in arch.named if key in n.param_shapes)
-    if named.kind == "dense" and key.endswith("_weights") and array.shape[0] == expected[0]:
-        source = arch.named[[n.name for n in arch.named].index(named.name) - 1]
-        reads = f"{named.name} reads the {expected[1]} values of {source.input}"
-        if source.kind == "flatten" and len(source.in_shape) == 3:
-            c, side = source.in_shape[0], source.in_shape[1]
-            before = next((n for n in arch.named if n.output == source.input), None)
-            how = ""
-            if before is not None and before.kind in ("maxpool", "avgpool"):
-                size, stride, was = before.layer.size, before.layer.stride, before.in_shape[1]
-                how = f"pool size {size} at stride {stride} on a {was}x{was} feature map gives "
-            reads = f"{how}{side}x{side}" + (f" on {c} channels" if c > 1 else "")
-        count = expected[0] * expected[1]
-        raise InputError(
-            f"{where}: {reads}, so {key} needs {count} value{'s' * (count != 1)}"
-            + (f" ({expected[0]} rows of {expected[1]})" if expected[0] > 1 else "")
-            + f", got {array.size}"
-        )
-    raise InputError(
-        f"{where}: {key} has shape {list(np.shape(value))}, the network needs {list(expected)}"
-        + (f" (its input {named.input} has {named.in_shape[0]} channels)" if key.endswith("_kernel") else "")
-    )
+    named, own = arch.owners()[key]
+    raise InputError(f"{where}: {named.kind_of.shape_message(arch, named, own, np.shape(value), array, expected)}")
 
 
 def given_of(document):
@@ -155,7 +134,8 @@ def model_given(model):
     given = {"net": str(model.arch)}
     if tuple(model.classes) != data.CLASSES:
         given["classes"] = list(model.classes)
-    given.update({key: np.asarray(squeeze(value, KEEP[_kind(key)])).tolist() for key, value in model.params.items()})
+    keep = keep_axes(model.arch)
+    given.update({key: np.asarray(squeeze(value, keep[key])).tolist() for key, value in model.params.items()})
     return given
 
 
@@ -172,13 +152,15 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
     if not isinstance(given, dict):
         raise InputError(f"{where} must be a JSON object with keys image, label, and the network's parameters")
     spec = given.get("net", net or SEED_SPEC)
-    keys = keys_for(architecture.parse(_check_value("net", spec, f"{where}: net")))
+    layers = architecture.parse(_check_value("net", spec, f"{where}: net", {}))
+    keys = keys_for(layers)
     for key in given:
         if key not in keys:
             raise InputError(
                 f"{where}: unknown key {json.dumps(key)}{validate.nearest(key, keys)}; valid keys: {', '.join(keys)}"
             )
-    checked = {key: _check_value(key, value, f"{where}: {key}") for key, value in given.items()}
+    owners = dict(architecture.given_key_kinds(layers))
+    checked = {key: _check_value(key, value, f"{where}: {key}", owners) for key, value in given.items()}
     checked["net"] = spec
     data_rng, param_rng = data.random_streams(seed)
     image, label, classes = _draw_image(checked, source, seed, data_rng)
@@ -192,10 +174,10 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
     full = {"net": spec} if spec != SEED_SPEC else {}
     if tuple(classes) != data.CLASSES:
         full["classes"] = list(classes)
-    full.update(image=squeeze(image, KEEP["image"]), label=label)
-    hyper = arch.hyper()
+    full.update(image=squeeze(image, IMAGE_KEEP), label=label)
+    hyper, keep = arch.hyper(), keep_axes(arch)
     for key in architecture.given_keys(arch.layers):
-        full[key] = squeeze(params[key], KEEP[_kind(key)]) if key in params else hyper[key]
+        full[key] = squeeze(params[key], keep[key]) if key in params else hyper[key]
     return full
 
 
@@ -229,53 +211,97 @@ def classes_of(given):
     return tuple(given.get("classes", data.CLASSES))
 
 
-def run(given):
-    """Answer the exercise for a complete given: one forward and one backward pass.
+class Pass:
+    """One forward and one backward pass of one image: every number, in full shape, by the names the network derives.
 
-    Returns {"given", "shapes", "forward", "backward", "torch"}, the arrays of
-    the one image squeezed (see the module's docstring), scalars as floats.
-    ``shapes`` has the input's and every conv, pooling and flatten layer's
-    output; ``forward`` every layer's output but the flatten (the same numbers
-    as the pooled maps), each max pool's argmax as one [row, col] per pooled
-    value, and the loss; every ``backward`` entry is dL/d(that quantity), in
-    backward order.  ``torch`` holds the parameters and their gradients under
-    the exported PyTorch module's state_dict names, in full shape.
+    - ``arch``: the Architecture, parsed once; ``given``: the complete instance it ran on;
+    - ``image`` (C, H, W), ``label``, ``classes`` (the class names);
+    - ``params``: {parameter name: array} (``conv_kernel`` (F, C, K, K), ...);
+    - ``values``: {name: array} of the image, every layer's output (``conv_pre`` (F, H', W'), ``fc_input``,
+      ``output``) and every parameter; ``extras``: what layers found besides (``pool_argmax`` (C, H', W', 2));
+      ``loss``: a float;
+    - ``grads``: {name: dL/d(it)} of every layer output (``output``: none), every parameter and the image.
+
+    Arrays have no batch axis.  ``pass_["forward"]`` (and "given", "shapes", "backward", "torch") is the
+    ``walkthrough --json`` layout, where the axes that count one channel, filter or output are left out.
     """
-    network, image, labels = network_for(given)
-    arch = network.arch
-    fwd = network.forward(image, labels)
-    bwd = network.backward()
-    flat = {n.output for n in arch.named if n.kind == "flatten"}
-    keep = keep_axes(arch)
-    shapes = {"input": list(np.shape(squeeze(image[0], keep["image"])))}
-    for named in arch.named:
-        if named.kind in ("conv", "maxpool", "avgpool", "flatten"):
-            side = list(np.shape(squeeze(np.zeros(named.out_shape), keep[named.output])))
-            shapes[named.output if named.kind == "flatten" else named.name] = side
-    forward = {}
-    for name, value in fwd.items():
-        if name in flat:
-            continue
-        if name.endswith("_argmax"):
-            forward[name] = value[0].reshape(-1, 2)
-        else:
-            forward[name] = value if name == "loss" else squeeze(value[0], keep[name])
-    params = arch.param_shapes()
-    backward = {
-        name: squeeze(value if name in params else value[0], keep[name])
-        for name, value in bwd.items()
-        if name not in flat
-    }
-    return {
-        "given": given,
-        "shapes": shapes,
-        "forward": forward,
-        "backward": backward,
-        "torch": {
-            "state_dict": export.state_dict(arch, network.params),
-            "grad": export.state_dict(arch, {key: bwd[key] for key in params}),
-        },
-    }
+
+    def __init__(self, given):
+        network, images, labels = network_for(given)
+        self.given, self.arch, self.classes = given, network.arch, classes_of(given)
+        self.image, self.label = images[0], int(labels[0])
+        self.params = {name: value for name, value in network.params.items()}
+        forward = network.forward(images, labels)
+        self.loss = forward["loss"]
+        self.values = {"image": self.image, **{n.output: forward[n.output][0] for n in self.arch.named}}
+        self.values.update(self.params)
+        # each layer's extras by full name (pool_argmax), and which layer found them
+        self._extras_of = {
+            n.name: [f"{n.name}_{key}" for key in layer.extras] for n, layer in zip(self.arch.named, network.layers)
+        }
+        self.extras = {name: forward[name][0] for names in self._extras_of.values() for name in names}
+        backward = network.backward()
+        self.grads = {name: value if name in self.params else value[0] for name, value in backward.items()}
+
+    def __repr__(self):
+        return (
+            f"Pass({self.arch}, image {'x'.join(map(str, self.image.shape))}, label {self.label}, loss {self.loss:.6g})"
+        )
+
+    def __getitem__(self, part):
+        return self.layout[part]
+
+    @cached_property
+    def keep(self):
+        """{name: trailing axes kept in the JSON layout}."""
+        return keep_axes(self.arch)
+
+    def shown(self, name, grad=False):
+        """``name``'s value (or gradient) as the JSON layout writes it."""
+        return squeeze((self.grads if grad else self.values)[name], self.keep[name])
+
+    @cached_property
+    def layout(self):
+        """{"given", "shapes", "forward", "backward", "torch"}: the ``walkthrough --json`` layout.
+
+        ``shapes`` has the input's and every conv, pooling and flatten layer's
+        output; ``forward`` every layer's output but the flatten (the same
+        numbers as the pooled maps), each max pool's argmax as one [row, col] per
+        pooled value, and the loss; every ``backward`` entry is dL/d(that
+        quantity), in backward order.  ``torch`` holds the parameters and their
+        gradients under the exported PyTorch module's state_dict names, in full shape.
+        """
+        arch, keep = self.arch, self.keep
+        flat = {n.output for n in arch.named if n.kind_of.reshapes}
+        shapes = {"input": list(np.shape(self.shown("image")))}
+        for named in arch.named:
+            if named.kind_of.sized_answer or named.kind_of.reshapes:
+                side = list(np.shape(squeeze(np.zeros(named.out_shape), keep[named.output])))
+                shapes[named.output if named.kind_of.reshapes else named.name] = side
+        forward = {}
+        for named in arch.named:
+            if named.output not in flat:
+                forward[named.output] = self.shown(named.output)
+            for name in self._extras_of[named.name]:
+                value = self.extras[name]  # one row per output value: argmax (C, H', W', 2) as (C*H'*W', 2)
+                forward[name] = value.reshape(-1, value.shape[-1]) if value.ndim > 2 else value
+        forward["loss"] = self.loss
+        backward = {name: self.shown(name, grad=True) for name in self.grads if name not in flat}
+        return {
+            "given": self.given,
+            "shapes": shapes,
+            "forward": forward,
+            "backward": backward,
+            "torch": {
+                "state_dict": export.state_dict(arch, self.params),
+                "grad": export.state_dict(arch, {key: self.grads[key] for key in self.params}),
+            },
+        }
+
+
+def run(given):
+    """Answer the exercise for a complete given: one forward and one backward pass, as a ``Pass``."""
+    return Pass(given)
 
 
 def _plain(value):
@@ -289,8 +315,8 @@ def _plain(value):
 
 
 def to_json(result):
-    """The result as JSON text, one matrix row a line; floats keep all their digits (repr)."""
-    text = json.dumps(_plain(result), indent=2)
+    """A Pass's layout (or any dict of arrays) as JSON text, one matrix row a line; floats keep all their digits."""
+    text = json.dumps(_plain(result.layout if isinstance(result, Pass) else result), indent=2)
     return re.sub(
         r"\[[^\[\]{}]*\]",
         lambda m: re.sub(r"\s+", " ", m.group(0)).replace("[ ", "[").replace(" ]", "]"),
