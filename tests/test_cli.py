@@ -343,3 +343,10 @@ def test_explain_one_value_shows_every_term_and_they_add_up(capsys, which):
         assert sums or which.startswith("dL/dconv1_relu"), line  # only a max pool's routing is not a plain sum
         for shown in sums:
             assert eval(shown) == pytest.approx(expected, abs=1e-9), line  # our own digits and + * / ( )
+
+
+def test_train_json_reports_what_was_used_on_digits(capsys):
+    status = main(["train", "--data", "digits", "--net", "conv 2x3x3, relu, maxpool 2, dense 10, softmax",
+                   "--epochs", "1", "--json", "--quiet"])  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert status == 0 and (summary["train_size"], summary["test_size"], summary["init"]) == (1438, 359, "pytorch")

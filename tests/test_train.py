@@ -8,7 +8,8 @@ from conftest import seed_family
 
 from cnn_backprop import data
 from cnn_backprop.architecture import Architecture
-from cnn_backprop.train import TrainingDiverged, TrainOptions, confusion_matrix, evaluate, train
+from cnn_backprop.train import TrainingDiverged, TrainOptions, confusion_matrix, evaluate, schedule, train
+from cnn_backprop.validate import InputError
 
 SEED = Architecture.parse()
 
@@ -246,3 +247,30 @@ def test_pass_parts_by_hand(monkeypatch):
     assert sizes(256, 145) == [128, 128]
     monkeypatch.setattr(train_module, "CORES", 3)
     assert sizes(150, 64) == [50, 50, 50]
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("lr_decay", "linear", "lr_decay must be one of none, cosine, got 'linear'"),
+        ("init", "zeros", "init must be one of seed, pytorch (or empty for the default), got 'zeros'"),
+        ("lr", -0.1, "lr must be a positive number, got -0.1"),
+        ("lr", float("nan"), "lr must be a positive number, got nan"),
+        ("batch_size", 0, "batch_size must be >= 1, got 0"),
+        ("momentum", 1.0, "momentum must be at least 0 and below 1, got 1.0"),
+        ("epochs", 2.5, "epochs must be >= 1, got 2.5"),
+        ("dtype", "float16", "dtype must be one of float64, float32, got 'float16'"),
+    ],
+)
+def test_train_options_refuse_what_they_cannot_run(field, value, message):
+    with pytest.raises(InputError) as error:
+        TrainOptions(**{field: value})
+    assert str(error.value) == message
+
+
+def test_a_run_reports_the_sizes_and_initialisation_it_used():
+    dataset = data.load("digits", seed=0)
+    arch = Architecture.parse("conv 2x3x3, relu, maxpool 2, dense 10, softmax", 1, 8)
+    used = train(arch, replace(schedule("digits"), epochs=1), dataset)["options"]
+    assert (used.train_size, used.test_size, used.init) == (1438, 359, "pytorch")
+    assert used.epochs == 1 and used.lr == schedule("digits").lr

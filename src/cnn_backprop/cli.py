@@ -327,7 +327,7 @@ def run_train(args):
 
         save(learning_curves(result["history"]), args.plot)
     summary = {key: result[key] for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "relu_alive")}
-    summary.update(seconds=result["seconds"], wall_seconds=wall, **options.to_dict(), net=str(arch),
+    summary.update(seconds=result["seconds"], wall_seconds=wall, **result["options"].to_dict(), net=str(arch),
                    split=dataset.split, history=result["history"])  # fmt: skip
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -31,7 +31,7 @@ from threadpoolctl import ThreadpoolController
 
 from . import data
 from .memory import keep_freed_memory
-from .network import Network, class_probabilities, init_params
+from .network import INITS, Network, class_probabilities, default_init, init_params
 from .validate import InputError
 
 # The values one forward pass may produce, in training and in evaluation: a pass over more images is split
@@ -45,8 +45,8 @@ class TrainOptions:
     """A training run.  The defaults are the schedule for the seed's shapes."""
 
     data: str = "shapes"  # the data set: shapes, digits, an .npz file or an ImageFolder folder (see data.py)
-    train_size: int = 8000  # shapes only: images generated for training (other sources have their own size)
-    test_size: int = 2000  # shapes only: images generated for testing
+    train_size: int = 8000  # shapes: images generated for training; other data has its own split, which train() reports
+    test_size: int = 2000  # shapes: images generated for testing
     epochs: int = 25  # passes over the training set; the small networks underfit, so steps matter most
     lr: float = 0.3  # above about 1 the seed network's ReLU dies (see the module's docstring)
     momentum: float = 0.0  # heavy-ball momentum; 0 is plain SGD, and any momentum kills the seed network's ReLU
@@ -54,8 +54,14 @@ class TrainOptions:
     shift: int = 0  # move each training image by up to this many pixels, at random, every time it is used
     lr_decay: str = "none"  # "cosine": the step size falls along a half cosine from lr to 0 over the run
     seed: int = 0  # data, initialisation and shuffling
-    init: str = ""  # network.INITS; empty: the seed's for sigmoid networks, PyTorch's for softmax ones
+    init: str = ""  # network.INITS; empty: the output's default (the seed's for sigmoid, PyTorch's for softmax)
     dtype: str = "float64"  # float64 matches the walkthrough to the last digit; float32 is about 1.6x as fast on digits
+
+    def __post_init__(self):
+        for field, value in asdict(self).items():
+            message = option_error(field, value)
+            if message:
+                raise InputError(f"{field} {message}, got {value!r}")
 
     def to_dict(self):
         return asdict(self)
@@ -63,6 +69,40 @@ class TrainOptions:
 
 LR_DECAYS = ("none", "cosine")
 DTYPES = ("float64", "float32")
+
+
+def _whole(minimum):
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _number(test):
+    return lambda value: isinstance(value, (int, float)) and not isinstance(value, bool) and test(value)
+
+
+# What each training option accepts, and what to say when it does not: the one rule that TrainOptions and the
+# command line's options both check.
+OPTION_RULES = {
+    "data": (lambda value: isinstance(value, str) and value != "", "must name a data set"),
+    "train_size": (_whole(1), "must be >= 1"),
+    "test_size": (_whole(1), "must be >= 1"),
+    "epochs": (_whole(1), "must be >= 1"),
+    "lr": (_number(lambda value: 0 < value < math.inf), "must be a positive number"),
+    "momentum": (_number(lambda value: 0 <= value < 1), "must be at least 0 and below 1"),
+    "batch_size": (_whole(1), "must be >= 1"),
+    "shift": (_whole(0), "must be >= 0"),
+    "lr_decay": (lambda value: value in LR_DECAYS, f"must be one of {', '.join(LR_DECAYS)}"),
+    "seed": (_whole(-(2**63)), "must be a whole number"),
+    "init": (lambda value: value in ("", *INITS), f"must be one of {', '.join(INITS)} (or empty for the default)"),
+    "dtype": (lambda value: value in DTYPES, f"must be one of {', '.join(DTYPES)}"),
+}
+
+
+def option_error(field, value):
+    """What is wrong with ``value`` for the training option ``field``, or None."""
+    accepts, message = OPTION_RULES[field]
+    return None if accepts(value) else message
+
+
 # The schedule of each source; files and folders get the digits' (a softmax network on small images).
 # Digits: with plain SGD the default network stops between 96% and 99% depending on the split and the
 # last steps; momentum, a cosine decay that settles the last epochs, and shifts of one pixel (1,438
@@ -240,7 +280,7 @@ def sgd_step(network, images, labels, lr, momentum=0.0, velocity=None, chunk=Non
 
 
 def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
-    """Train a fresh network; returns a dict with the network, per-epoch history and final metrics.
+    """Train a fresh network; returns a dict with the network, the options it used, per-epoch history and metrics.
 
     ``dataset`` is ``data.load(options.data, ...)`` unless given (the command
     line loads it first to learn the input's size).  ``on_epoch(epoch, row)``
@@ -250,12 +290,13 @@ def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
     """
     if dataset is None:
         dataset = data.load(options.data, options.seed, options.train_size, options.test_size)
+    # What this run uses: the data's own sizes (digits has its split), the initialisation chosen for the network.
+    options = replace(options, train_size=len(dataset.train_images), test_size=len(dataset.test_images),
+                      init=options.init or default_init(arch))  # fmt: skip
     keep_freed_memory()
     # Streams 0 and 3 are the data's and evaluate's (data.py); 1, 2 and 4 are training's own.
     _, param_rng, shuffle_rng, _, shift_rng = data.random_streams(options.seed, 5)
-    params = {
-        name: value.astype(options.dtype) for name, value in init_params(arch, param_rng, options.init or None).items()
-    }
+    params = {name: value.astype(options.dtype) for name, value in init_params(arch, param_rng, options.init).items()}
     network = Network(arch, params, image_grad=False)
     chunk = images_per_pass(arch)
     images, labels = dataset.train_images.astype(options.dtype), dataset.train_labels
@@ -302,6 +343,7 @@ def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
             on_epoch(epoch, row)
     return {
         "network": network,
+        "options": options,
         "history": history,
         "seconds": seconds,
         **{key: value for key, value in history[-1].items() if key != "epoch"},
