@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cnn_backprop import check, exercise, walkthrough
+from cnn_backprop.architecture import Architecture
 from cnn_backprop.cli import main
 from cnn_backprop.kinds import conv, maxpool
 
@@ -85,7 +86,11 @@ def test_the_key_rounded_as_the_sheet_says_is_all_right():
         assert check.score(entries) == (len(entries), len(entries))
 
 
-@pytest.mark.parametrize("mistake", sorted(check.MISTAKES))
+# The mistakes the seed network can host: its kinds' own and those of any layer (the kinds' tests do the others).
+SEED_MISTAKES = sorted({*check.GENERAL_MISTAKES, *(m for n in Architecture.parse().named for m in n.kind_of.mistakes)})
+
+
+@pytest.mark.parametrize("mistake", SEED_MISTAKES)
 def test_each_mistake_is_named(mistake):
     diagnosed = 0
     for given in instances():

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from cnn_backprop import files, reference, walkthrough
 from cnn_backprop.architecture import Architecture, Layer
 from cnn_backprop.gradcheck import TOLERANCE, check_network, step_dependent
+from cnn_backprop.kinds import KINDS
 from cnn_backprop.layers import output_size
 from cnn_backprop.network import Network
 from cnn_backprop.validate import InputError
@@ -26,10 +27,19 @@ FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+# The registry's kinds by role, so that a new kind joins the random stacks where it may stand.
+ACTIVATIONS = [kind.name for kind in KINDS.values() if kind.activation]
+POOLS = [kind.name for kind in KINDS.values() if kind.base == "pool"]
+# Kinds that read a map and give one of the same size (batch norm): drawn right after a conv layer.
+MAP_TO_MAP = [
+    kind.name for kind in KINDS.values() if (kind.reads, kind.gives) == ("map", "map") and not kind.sized_answer
+]
+
+
 @st.composite
 def stacks(draw):
-    """A random small CNN that fits its input: 1-3 conv layers (each maybe with ReLU and max or average
-    pooling), 1-2 dense layers, sigmoid or softmax."""
+    """A random small CNN that fits its input: 1-3 conv layers (each maybe with a map-to-map layer such as batch
+    norm, an activation, and pooling), 1-2 dense layers (the first maybe with an activation), sigmoid or softmax."""
     channels = draw(st.integers(1, 3))
     side = draw(st.integers(3, 9))
     image = side
@@ -42,16 +52,18 @@ def stacks(draw):
         stride = draw(st.integers(1, 2))
         layers.append(Layer("conv", size=kernel, filters=draw(st.integers(1, 8)), stride=stride, padding=padding))
         side = output_size(side, kernel, stride, padding)
+        if MAP_TO_MAP and side >= 2 and draw(st.booleans()):
+            layers.append(Layer(draw(st.sampled_from(MAP_TO_MAP))))
         if draw(st.booleans()):
-            layers.append(Layer("relu"))
+            layers.append(Layer(draw(st.sampled_from(ACTIVATIONS))))
         if side >= 2 and draw(st.booleans()):
             size = draw(st.integers(1, min(3, side)))
             pool_stride = draw(st.integers(1, size))
-            layers.append(Layer(draw(st.sampled_from(["maxpool", "avgpool"])), size=size, stride=pool_stride))
+            layers.append(Layer(draw(st.sampled_from(POOLS)), size=size, stride=pool_stride))
             side = output_size(side, size, pool_stride)
     layers.append(Layer("flatten"))
     if draw(st.booleans()):
-        layers += [Layer("dense", outputs=draw(st.integers(1, 6))), Layer("relu")]
+        layers += [Layer("dense", outputs=draw(st.integers(1, 6))), Layer(draw(st.sampled_from(ACTIVATIONS)))]
     softmax = draw(st.booleans())
     layers += [
         Layer("dense", outputs=draw(st.integers(2, 5)) if softmax else 1),

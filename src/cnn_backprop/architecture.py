@@ -101,6 +101,11 @@ class Named:
         return KINDS[self.layer.kind]
 
     @property
+    def buffers(self):
+        """{buffer key: full name} of what its layer keeps besides its parameters, e.g. bn_running_mean."""
+        return {key: f"{self.name}_{key}" for key in self.kind_of.buffers(self)}
+
+    @property
     def key_shapes(self):
         """{parameter key: shape}, e.g. {"kernel": (F, C, K, K), "bias": (F,)}."""
         return {key: self.param_shapes[full] for key, full in self.params.items()}
@@ -218,6 +223,10 @@ class Architecture:
     def param_shapes(self):
         """{parameter name: shape}, in the order of the layers."""
         return {key: shape for n in self.named for key, shape in n.param_shapes.items()}
+
+    def initial_buffers(self):
+        """{buffer name: its initial array} of every layer that keeps one (a batch norm's running statistics)."""
+        return {n.buffers[key]: value for n in self.named for key, value in n.kind_of.buffers(n).items()}
 
     def owners(self):
         """{parameter name: (its Named layer, its key in that layer)}, e.g. conv_kernel -> (conv, "kernel")."""

@@ -320,7 +320,8 @@ def run_train(args):
     result = train(arch, options, dataset, on_epoch=show)
     wall = time.perf_counter() - start
     if args.out:
-        model = files.Model(arch, result["network"].params, dataset.classes, dataset.source, options.seed)
+        network = result["network"]
+        model = files.Model(arch, network.params, dataset.classes, dataset.source, options.seed, network.buffers)
         files.save_model(args.out, model)
     if args.plot:
         from .figures import learning_curves, save
@@ -381,7 +382,7 @@ def run_evaluate(args):
     if labels.max() >= len(classes):
         raise InputError(f"{source}: label {labels.max()} is not one of the model's {len(classes)} classes")
     writable(args.plot)
-    metrics = evaluate(Network(arch, model.params), images, labels)
+    metrics = evaluate(Network(arch, model.params, buffers=model.buffers), images, labels)
     k = len(classes)
     confusion = confusion_matrix(labels, metrics["predicted"], k)
     per_class = [float(confusion[c, c] / confusion[c].sum()) if confusion[c].sum() else None for c in range(k)]
@@ -428,7 +429,7 @@ def run_predict(args):
     model = files.load_model(args.model)
     arch, classes = model.arch, model.classes
     images = files.load_images(args.file, (arch.channels, arch.image_size))
-    probabilities = Network(arch, model.params).predict_proba(images)
+    probabilities = Network(arch, model.params, buffers=model.buffers).eval().predict_proba(images)
     rows = []
     for i, p in enumerate(probabilities):
         label = int(p.argmax())

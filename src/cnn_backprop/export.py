@@ -18,17 +18,17 @@ def module_source(named):
 
 
 def torch_names(arch):
-    """{our parameter name: PyTorch state_dict name}, e.g. conv_kernel -> conv.weight."""
+    """{our parameter or buffer name: PyTorch state_dict name}, e.g. conv_kernel -> conv.weight."""
     return {
         full: f"{named.name}.{named.kind_of.torch_keys[key]}"
         for named in arch.named
-        for key, full in named.params.items()
+        for key, full in (*named.params.items(), *named.buffers.items())
     }
 
 
 def state_dict(arch, params):
-    """The parameters (or their gradients) as {PyTorch name: array}."""
-    return {torch: np.asarray(params[ours]) for ours, torch in torch_names(arch).items()}
+    """The parameters (or their gradients), and the buffers where ``params`` holds them, as {PyTorch name: array}."""
+    return {torch: np.asarray(params[ours]) for ours, torch in torch_names(arch).items() if ours in params}
 
 
 def source(arch, weights=None, out_dir="."):

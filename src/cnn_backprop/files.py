@@ -10,7 +10,7 @@ import os
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +132,7 @@ class Model:
     classes: tuple  # the name of each class, by label
     data: str = "shapes"  # the data source it was trained on
     seed: int = 0  # the training seed, which also chose the split of data that has none of its own
+    buffers: dict = field(default_factory=dict)  # what layers keep besides parameters (a batch norm's statistics)
 
 
 def save_model(path, model):
@@ -143,6 +144,7 @@ def save_model(path, model):
               "image_size": arch.image_size, "classes": list(model.classes), "data": str(model.data),
               "seed": model.seed}  # fmt: skip
     arrays = {name: np.asarray(value, dtype=np.float64) for name, value in state_dict(arch, model.params).items()}
+    arrays.update(state_dict(arch, model.buffers))  # in their own dtype: a batch count is a whole number
     return atomic_write(path, lambda handle: np.savez(handle, config=np.array(json.dumps(config)), **arrays))
 
 
@@ -221,16 +223,23 @@ def load_model(path):
     missing = [torch for torch in names.values() if torch not in arrays]
     if missing:
         raise InputError(f"{path}: not a cnn-backprop model: missing {', '.join(missing)}")
-    params = {}
+    params, buffers, initial = {}, {}, arch.initial_buffers()
+    shapes = {**arch.param_shapes(), **{name: value.shape for name, value in initial.items()}}
     for ours, torch in names.items():
         array = arrays[torch]
-        expected = arch.param_shapes()[ours]
+        expected = shapes[ours]
         if array.shape != expected:
             raise InputError(f"{path}: {torch} has shape {list(array.shape)}, but the config needs {list(expected)}")
-        if not np.issubdtype(array.dtype, np.floating):
-            raise InputError(f"{path}: {torch} must hold floats, got {array.dtype}")
-        params[ours] = validate.finite_array(array.astype(np.float64), f"{path}: {torch}")
-    return Model(arch, params, tuple(classes), data, seed)
+        kind = initial[ours].dtype if ours in initial else np.dtype(np.float64)
+        if not np.issubdtype(array.dtype, kind.type if kind.kind == "f" else np.integer):
+            raise InputError(
+                f"{path}: {torch} must hold {'floats' if kind.kind == 'f' else 'whole numbers'}, got {array.dtype}"
+            )
+        value = (
+            validate.finite_array(array.astype(kind), f"{path}: {torch}") if kind.kind == "f" else array.astype(kind)
+        )
+        (buffers if ours in initial else params)[ours] = value
+    return Model(arch, params, tuple(classes), data, seed, buffers)
 
 
 def save_dataset(path, images, labels, classes):

@@ -130,13 +130,18 @@ class Module:
     """What every layer is: ``forward(x)``, ``backward(grad)`` returning dL/d(its input), and its own dicts.
 
     ``params`` holds the arrays it computes with, by key (``kernel``, ``bias``);
-    ``backward`` fills ``grads`` under the same keys.  ``extras`` are values a
-    forward pass finds besides its output (a max pool's argmax), by key.
+    ``backward`` fills ``grads`` under the same keys.  ``buffers`` are arrays it
+    keeps and updates itself, not by gradient (a batch norm's running mean).
+    ``extras`` are values a forward pass finds besides its output (a max pool's
+    argmax), by key, each with the batch axis first.  ``training`` is False in
+    evaluation, where a layer that behaves differently (batch norm) uses what it kept.
     """
 
     def __init__(self, **params):
         self.params = params
         self.grads = {name: np.zeros_like(value) for name, value in params.items()}
+        self.buffers = {}
+        self.training = True
 
     @property
     def extras(self):

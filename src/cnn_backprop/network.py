@@ -44,10 +44,16 @@ def class_probabilities(arch, output):
     return arch.output.probabilities(output)
 
 
-def build_layer(named, params, image_grad=True):
-    """The vectorised layer of one named layer, holding the very arrays of ``params`` (by full name)."""
+def build_layer(named, params, image_grad=True, buffers=None):
+    """The vectorised layer of one named layer, holding the very arrays of ``params`` and ``buffers`` (by full name).
+
+    Without ``buffers``, a layer that keeps some starts from fresh ones.
+    """
     own = {key: params[full] for key, full in named.params.items()}
-    return named.kind_of.build(named.layer, own, input_grad=image_grad or named.input != "image")
+    layer = named.kind_of.build(named.layer, own, input_grad=image_grad or named.input != "image")
+    fresh = named.kind_of.buffers(named)
+    layer.buffers.update({key: fresh[key] if buffers is None else buffers[full] for key, full in named.buffers.items()})
+    return layer
 
 
 class Network:
@@ -56,14 +62,31 @@ class Network:
     ``params`` is a dict of every parameter array by name; the layers hold the
     very same arrays, so an in-place update of ``params`` is seen by the next
     pass.  With ``image_grad=False`` the backward pass skips dL/dimage (training
-    needs none).
+    needs none).  ``buffers`` holds what layers keep besides their parameters
+    (a batch norm's running statistics), fresh unless given; the network is in
+    training mode until ``eval()``.
     """
 
-    def __init__(self, arch, params, image_grad=True):
+    def __init__(self, arch, params, image_grad=True, buffers=None):
         self.arch = arch
         self.image_grad = image_grad
-        self.layers = [build_layer(named, params, image_grad) for named in arch.named]
+        self.buffers = arch.initial_buffers() if buffers is None else buffers
+        self.layers = [build_layer(named, params, image_grad, self.buffers) for named in arch.named]
         self.params = dict(self.named_parameters())
+
+    @property
+    def training(self):
+        return self.layers[0].training
+
+    def train(self, mode=True):
+        """Training mode (``mode``) or evaluation mode, as PyTorch's: a batch norm then normalises by the batch's
+        statistics, or by its running ones.  Returns the network."""
+        for layer in self.layers:
+            layer.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
 
     def named_parameters(self):
         """(full name, array) of every parameter, in the order of the layers: the arrays the layers compute with."""

@@ -136,9 +136,12 @@ def evaluate(network, images, labels):
     """
     logits, alive = [], 0
     chunk = images_per_pass(network.arch)
+    training = network.training
+    network.eval()  # a batch norm uses its running statistics, so that the chunks do not matter
     for start in range(0, len(images), chunk):
         logits.append(network.logits(images[start : start + chunk]))
         alive = alive + network.relu_alive().sum(axis=1)
+    network.train(training)
     logits = np.concatenate(logits)
     out = network.layers[-1]  # the fused output and loss: exact from the logits, however confident
     probabilities = class_probabilities(network.arch, out.forward(logits))
@@ -180,6 +183,11 @@ def images_per_pass(arch, pass_numbers=PASS_NUMBERS):
     return max(1, pass_numbers // per_image)
 
 
+def batch_dependent(arch):
+    """Whether a batch's images change each other's outputs (a batch norm's statistics): then a step is one pass."""
+    return any(named.kind_of.batch_dependent for named in arch.named)
+
+
 # The cores this process may run on.  A batch's passes run side by side, one per core.
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -215,7 +223,8 @@ def batch_gradients(network, images, labels, chunk=None):
     defaults to ``images_per_pass``; a batch of at most ``chunk`` images is one
     pass, exactly.
     """
-    parts = pass_parts(len(images), chunk or images_per_pass(network.arch))
+    whole = len(images) if batch_dependent(network.arch) else None
+    parts = pass_parts(len(images), whole or chunk or images_per_pass(network.arch))
     if len(parts) == 1:  # one pass, the usual case: its gradients as they are, with no weighting
         return one_pass(network, images, labels)
     loss, grads = 0.0, dict.fromkeys(network.params, 0.0)
@@ -254,7 +263,8 @@ _TWINS = weakref.WeakKeyDictionary()
 def twins(network):
     """``network`` and CORES - 1 twins of it, made once per network."""
     if network not in _TWINS:
-        _TWINS[network] = [Network(network.arch, network.params, network.image_grad) for _ in range(CORES - 1)]
+        twin = functools.partial(Network, network.arch, network.params, network.image_grad, network.buffers)
+        _TWINS[network] = [twin() for _ in range(CORES - 1)]
     return [network, *_TWINS[network]]
 
 

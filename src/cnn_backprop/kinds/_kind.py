@@ -76,6 +76,7 @@ class Kind:
     can_die = False  # its layer can pass no gradient for any image (a dead ReLU): its layer has ``alive()``
     reshapes = False  # only reshapes (flatten): text and marking read its input's numbers instead
     square = ()  # the parameter keys whose last two axes a given file must write square
+    batch_dependent = False  # a batch's images change each other's outputs (batch norm): one pass per batch
     mistakes = {}  # {mistake id: what a marker writes}: the mistakes a student can make in this kind
 
     @property
@@ -166,6 +167,10 @@ class Kind:
         raise NotImplementedError
 
     # Numbers ---------------------------------------------------------------------------------------------
+
+    def buffers(self, named):
+        """{key: initial array} of what its layer keeps besides its parameters (a batch norm's running mean)."""
+        return {}
 
     def init(self, shapes, rng, init):
         """Parameters for {key: shape} drawn from ``rng`` by ``init`` (network.INITS)."""
