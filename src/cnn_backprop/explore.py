@@ -4,10 +4,16 @@ The page's code lives in ``explorer/`` as plain ES modules and CSS.  ``page``
 inlines them into one file that needs no network: the modules go in as
 ``data:`` URLs behind an import map, under the names they import each other
 by (``cnn-backprop/engine.js``), and the instance to start from as JSON.
+
+Each layer kind is one module in ``explorer/kinds/`` (``kinds/conv.js``, the
+kind's name and its file's), inlined as ``cnn-backprop/kinds/conv.js``; one
+more module, ``cnn-backprop/kinds.js``, is written here to import them all
+and export ``KINDS``.  So a kind joins the page by its file alone.
 """
 
 import html
 import json
+import math
 from importlib import resources
 from urllib.parse import quote
 
@@ -16,12 +22,49 @@ import numpy as np
 from . import data, walkthrough
 from .check import MISTAKES
 
-MODULES = ("engine.js", "explain.js", "quiz.js", "page.js")
-SAFE = " !$&'()*+,-./:;=?@[]^_`{|}~"  # left as they are in a data: URL; quotes, <, > and % are encoded
+MODULES = ("arrays.js", "contract.js", "engine.js", "explain.js", "quiz.js", "page.js")
+# Left as they are in a data: URL (whose path the URL parser keeps as it is); % and # (a fragment) are encoded,
+# and < so that no "</script" ends the import map.  " costs \" in the import map's JSON, less than %22.
+SAFE = " !\"$&'()*+,-./:;=>?@[]^_`{|}~"
 
 
 def _source(name):
-    return resources.files("cnn_backprop").joinpath("explorer", name).read_text(encoding="utf-8")
+    return resources.files("cnn_backprop").joinpath("explorer", *name.split("/")).read_text(encoding="utf-8")
+
+
+def kinds():
+    """The names of the layer kinds the page knows: one module each in ``explorer/kinds/``, sorted."""
+    folder = resources.files("cnn_backprop").joinpath("explorer", "kinds")
+    return sorted(item.name.removesuffix(".js") for item in folder.iterdir() if item.name.endswith(".js"))
+
+
+def registry(names):
+    """The module ``cnn-backprop/kinds.js``: every kind's module imported, and ``KINDS`` {name: kind} exported."""
+    lines = [f'import k{i} from "cnn-backprop/kinds/{name}.js";' for i, name in enumerate(names)]
+    lines.append('import { registry } from "cnn-backprop/contract.js";')
+    entries = ", ".join(f"[{json.dumps(name)}, k{i}]" for i, name in enumerate(names))
+    lines.append(f"export const KINDS = registry([{entries}]);")
+    return "\n".join(lines) + "\n"
+
+
+def modules():
+    """{module name: source} of every module the page imports, as the page holds it (``compact``)."""
+    found = {name: _source(name) for name in MODULES}
+    names = kinds()
+    found.update({f"kinds/{name}.js": _source(f"kinds/{name}.js") for name in names})
+    found["kinds.js"] = registry(names)
+    return {name: compact(source) for name, source in found.items()}
+
+
+def compact(source):
+    """``source`` without its indentation and its comment lines, each line kept (an error's line number is the
+    file's): the page must fit in 300 KB, and the comments are for the files.  A module where a line may lie in a
+    template literal or a string that goes on to the next line is left whole, as the text would change."""
+    lines = source.split("\n")
+    code = [line for line in lines if not line.lstrip().startswith("//")]
+    if any(line.count("`") % 2 or line.endswith("\\") for line in code):
+        return source
+    return "\n".join("" if line.lstrip().startswith("//") else line.strip() for line in lines)
 
 
 DECIMALS = 5  # the starting instance's numbers, rounded so that a network of 20,000 weights fits in 300 KB
@@ -36,11 +79,11 @@ def page(given, training=None, title="cnn-backprop explorer"):
     """
     imports = {
         # percent-encoded rather than base64: smaller, and the file must stay under 300 KB
-        f"cnn-backprop/{name}": "data:text/javascript," + quote(_source(name), safe=SAFE)
-        for name in MODULES
+        f"cnn-backprop/{name}": "data:text/javascript," + quote(source, safe=SAFE)
+        for name, source in modules().items()
     }
     start = {"given": starting_given(given), "training": training, "mistakes": MISTAKES}
-    data = json.dumps(start, separators=(",", ":")).replace("</", "<\\/")
+    data = json.dumps(_whole_numbers(start), separators=(",", ":")).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -74,6 +117,18 @@ def training_set(source="shapes", seed=0, count=100):
 def starting_given(given):
     """The instance the page starts from: ``given`` as JSON carries it, every number rounded to ``DECIMALS``."""
     return _rounded(json.loads(walkthrough.to_json({"given": given}))["given"])
+
+
+def _whole_numbers(value):
+    """``value`` with each whole float an int, written 0 rather than 0.0: the page reads the same number (JSON has
+    one kind), and half of a digit image is 0.0, in a file that must stay under 300 KB.  -0.0 keeps its sign."""
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 and math.copysign(1, value) > 0:
+        return int(value)
+    return value
 
 
 def _rounded(value):

@@ -1,7 +1,7 @@
 // The explorer's page: every value and gradient of one pass as grids, recomputed at once after any change.
 // Every number is an element with data-quantity (its JSON name), data-index and data-value (full precision).
 
-import { NOTEBOOK_BUGS, keepAxes, pass, run, toArray, toNested, unravel } from "cnn-backprop/engine.js";
+import { KINDS, SEED_SPEC, keepAxes, kindOf, pass, run, toArray, toNested, unravel } from "cnn-backprop/engine.js";
 import { backwardArithmetic, forwardArithmetic } from "cnn-backprop/explain.js";
 import { keyOf, mark, quantities } from "cnn-backprop/quiz.js";
 
@@ -110,13 +110,13 @@ function render() {
   const image = current.values.image;
   network.append(panel("image X (click or drag to draw)", drawable(grids(image, "image", keep.image))));
   for (const entry of current.arch) {
-    const kind = entry.layer.kind;
-    if (kind === "flatten") continue;
+    const kind = kindOf(entry.layer);
+    if (kind.reshapes) continue; // the same numbers as the map before it
     for (const key of Object.keys(entry.params)) {
       const shown = state.showGradients ? grids(current.grads[key], `backward.${key}`, keep[key]) : grids(current.params[key], key, keep[key], { editable: true });
       network.append(panel(state.showGradients ? `dL/d${key}` : key, shown));
     }
-    if (kind === "sigmoid" || kind === "softmax") continue;
+    if (kind.isOutput) continue; // shown below as the probabilities
     if (state.quiz && state.quiz === (state.showGradients ? "backward" : "forward")) {
       network.append(panel(`${entry.output}: in the quiz`));
       continue;
@@ -148,7 +148,7 @@ function render() {
         el("option", { value: "" }, "off"), ...Object.entries(QUESTIONS).map(([part, text]) => el("option", { value: part }, text)))),
     );
     state.content = el("div");
-    app.replaceChildren(el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${state.given.net || "conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid"}`), state.controls, state.content);
+    app.replaceChildren(el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${state.given.net || SEED_SPEC}`), state.controls, state.content);
   }
   state.controls.querySelector("#flip").textContent = `label: ${state.given.label} = ${names[state.given.label]} (change)`;
   const trainButton = state.controls.querySelector("#train");
@@ -300,37 +300,36 @@ function lossCurve() {
 }
 
 // The seed notebook's mistakes, switched on: how far each kernel gradient lands from the chain rule's and
-// from a finite difference of the loss.
-const BUGS = {
-  maxpool: "pooling gradient overwritten (dP[i, j] = dw) instead of summed",
-  dense: "dL/dw_fc sent back into pooling instead of dL/dpool = dL/dz * w_fc",
-  stride: "pool stride 2 (the notebook's Given) with its 4-input FC layer",
-};
-
+// from a finite difference of the loss.  Each kind with a part in them says what it is (its ``notebook``: a wrong
+// backward ``bug``, ``notes`` to switch on, the ``gradient`` to compare); the panel shows on a network that has
+// every one of those kinds, as the notebook's own has.
 function mistakes() {
-  const seedLike = state.current.arch.some((e) => e.layer.kind === "maxpool") && state.current.arch.at(-1).layer.kind === "sigmoid";
-  if (!seedLike) return null;
-  const switches = Object.entries(BUGS).map(([key, text]) =>
-    el("label", { class: "bug" }, el("input", { type: "checkbox", id: `bug-${key}`, ...(state.bugs[key] ? { checked: "" } : {}), onchange: (e) => { state.bugs[key] = e.target.checked; render(); } }), ` ${text}`));
-  const children = [el("p", {}, ...switches)];
-  if (state.bugs.stride) {
-    const pool = state.current.arch.find((e) => e.layer.kind === "maxpool");
-    const side = Math.floor((pool.inShape[1] - pool.layer.size) / 2) + 1;
-    const inputs = pool.inShape[0] * side * side, weights = state.current.params[state.current.arch.find((e) => e.layer.kind === "dense").name + "_weights"].shape[1];
-    children.push(el("p", { class: "error", id: "stride-note" }, `With stride 2 a ${pool.layer.size}x${pool.layer.size} window fits the ${pool.inShape[1]}x${pool.inShape[1]} map ${side}x${side} times: ${inputs} FC input${inputs === 1 ? "" : "s"}, but the notebook's FC layer has ${weights} weights. Only stride 1 gives the 2x2 pooled map its 4 weights need.`));
+  const firsts = new Map(); // the first layer of each kind, in the order of the network
+  for (const entry of state.current.arch) if (!firsts.has(entry.layer.kind)) firsts.set(entry.layer.kind, entry);
+  if (!Object.entries(KINDS).every(([name, kind]) => !kind.notebook || firsts.has(name))) return null;
+  const switches = [], notes = []; // the wrong backward rules first, then the notes, each in the network's order
+  for (const [name, entry] of firsts) {
+    const { bug, bugText } = kindOf(entry.layer).notebook || {};
+    if (bug) switches.push({ id: name, text: bugText, bug });
+    for (const note of kindOf(entry.layer).notebook?.notes || []) notes.push({ ...note, entry });
   }
+  switches.push(...notes);
+  const boxes = switches.map(({ id, text }) =>
+    el("label", { class: "bug" }, el("input", { type: "checkbox", id: `bug-${id}`, ...(state.bugs[id] ? { checked: "" } : {}), onchange: (e) => { state.bugs[id] = e.target.checked; render(); } }), ` ${text}`));
+  const children = [el("p", {}, ...boxes)];
+  for (const { id, note, entry } of switches) if (note && state.bugs[id]) children.push(el("p", { class: "error", id: `${id}-note` }, note(entry, state.current)));
   const backward = {};
-  if (state.bugs.maxpool) backward.maxpool = NOTEBOOK_BUGS.maxpool;
-  if (state.bugs.dense) backward.dense = NOTEBOOK_BUGS.dense;
+  for (const { id, bug } of switches) if (bug && state.bugs[id]) backward[id] = bug;
   if (!Object.keys(backward).length) return panel("The notebook's mistakes", ...children);
   const bugged = pass(state.given, { backward });
-  const key = state.current.arch.find((e) => e.layer.kind === "conv").name + "_kernel";
+  const compared = [...firsts.values()].find((entry) => kindOf(entry.layer).notebook?.gradient);
+  const { gradient } = kindOf(compared.layer).notebook, key = `${compared.name}_${gradient}`;
   const truth = state.current.grads[key], wrong = bugged.grads[key], numeric = finiteDifference(key);
   const rows = Array.from(truth.data, (t, i) => el("tr", {},
     el("td", {}, `[${unravel(i, truth.shape).slice(-2).join(",")}]`),
     el("td", { "data-quantity": `bugged.${key}`, "data-index": String(i), "data-value": String(wrong.data[i]) }, fmt(wrong.data[i])),
     el("td", {}, fmt(t)), el("td", {}, fmt(numeric[i])), el("td", {}, fmt(wrong.data[i] - t))));
-  children.push(el("table", { class: "step", id: "bug-table" }, el("tr", {}, ...["dL/dkernel", "with the bug", "chain rule", "finite difference", "bug - truth"].map((h) => el("th", {}, h))), ...rows));
+  children.push(el("table", { class: "step", id: "bug-table" }, el("tr", {}, ...[`dL/d${gradient}`, "with the bug", "chain rule", "finite difference", "bug - truth"].map((h) => el("th", {}, h))), ...rows));
   return panel("The notebook's mistakes", ...children);
 }
 
@@ -417,6 +416,6 @@ export function start({ given, training, mistakes }) {
   state.given = given;
   state.training = training;
   state.mistakes = mistakes;
-  window.cnnBackprop = { run, pass, mark: (given, answers, decimals) => mark(keyOf(given, run(given)), answers, decimals), state: null };
+  window.cnnBackprop = { run, pass, kinds: KINDS, mark: (given, answers, decimals) => mark(keyOf(given, run(given)), answers, decimals), state: null };
   render();
 }

@@ -1,8 +1,10 @@
 // Marking typed answers with check.py's rules: right, carried, wrong (with the known mistake named) or blank.
 // Each step of the pass is run again on the student's own values (and on the key's), by the right rule and by
 // each mistaken rule; the catalogue of mistakes and their explanations comes from Python, in the page's data.
+// The mistaken rules are the kinds' own (forwardMistakes, backwardMistakes, ... in kinds/).
 
-import { NOTEBOOK_BUGS, buildLayer, keepAxes, pass, toNested, unravel } from "cnn-backprop/engine.js";
+import { squeezed } from "cnn-backprop/arrays.js";
+import { architecture, buildLayer, keepAxes, kindOf, pass, toNested, unravel } from "cnn-backprop/engine.js";
 
 const PARTS = ["shapes", "forward", "backward"];
 
@@ -18,12 +20,14 @@ function layout(array, keep) {
   return { shape: shapeOf(nested), data: [nested].flat(Infinity) };
 }
 
-// Every answerable (part, name) of a result, as check.Key.quantities.
+// Every answerable (part, name) of a result, as check.Key.quantities: not what a forward finds besides its
+// output (a max pool's argmax: a kind's extras), not dL/dimage, not the input's size.
 export function quantities(result) {
+  const extras = new Set(architecture(result.given).flatMap((e) => kindOf(e.layer).extras.map((key) => `${e.name}_${key}`)));
   const found = [];
   for (const part of PARTS)
     for (const name of Object.keys(result[part]))
-      if (!name.endsWith("_argmax") && !(part === "backward" && name === "image") && !(part === "shapes" && name === "input"))
+      if (!extras.has(name) && !(part === "backward" && name === "image") && !(part === "shapes" && name === "input"))
         found.push([part, name]);
   return found;
 }
@@ -31,12 +35,11 @@ export function quantities(result) {
 function candidates(key, part, name, values, grads) {
   if (part === "shapes") {
     const entry = key.arch.find((e) => e.name === name || e.output === name);
-    if (entry && entry.layer.kind === "maxpool" && entry.layer.stride !== 2) {
-      const side = Math.floor((entry.inShape[1] - entry.layer.size) / 2) + 1;
-      const sides = entry.outShape[0] === 1 ? [side, side] : [entry.outShape[0], side, side];
-      return { "pool-stride-2": [{ shape: [sides.length], data: sides }] };
-    }
-    return {};
+    const found = entry ? kindOf(entry.layer).shapeMistakes(entry) : {};
+    return Object.fromEntries(Object.entries(found).map(([label, shape]) => {
+      const sides = squeezed(shape, key.keep[entry.output]); // as the JSON's "shapes" writes it
+      return [label, [{ shape: [sides.length], data: sides }]];
+    }));
   }
   const found = {};
   for (const inputs of [[values, grads], [key.values, key.grads]]) {
@@ -47,17 +50,20 @@ function candidates(key, part, name, values, grads) {
   return found;
 }
 
+// What ``entry`` reads, through a layer that only reshapes (the flatten before a dense layer).
 function inputOf(key, values, entry) {
   const source = key.arch.find((e) => e.output === entry.input);
-  return source && source.layer.kind === "flatten" ? { shape: [values[source.input].data.length], data: values[source.input].data } : values[entry.input];
+  return source && kindOf(source.layer).reshapes ? { shape: [values[source.input].data.length], data: values[source.input].data } : values[entry.input];
 }
 
-function rerun(key, entry, x, changes = {}) {
-  // One layer's forward on x, through the engine's own layers (a pass over a one-layer network).
-  const one = key.single(entry, changes);
-  return one.forward(x);
+// The layer that reads ``name``, through a layer that only reshapes.
+function readerOf(key, name) {
+  const reader = key.arch.find((e) => e.input === name);
+  return kindOf(reader.layer).reshapes ? readerOf(key, reader.output) : reader;
 }
 
+// The right rule and each mistaken one for a forward value: its layer's own mistakes, and the layer after it
+// applied too early (post-activation).
 function forwardStep(key, name, values) {
   if (name === "loss") {
     const p = values.output.data, y = key.label;
@@ -66,77 +72,38 @@ function forwardStep(key, name, values) {
   }
   const entry = key.arch.find((e) => e.output === name);
   const x = inputOf(key, values, entry);
-  const found = { carried: rerun(key, entry, x) };
-  const kind = entry.layer.kind;
-  if (kind === "conv") {
-    found["flipped-kernel"] = rerun(key, entry, x, { flipped: true });
-    const bias = key.params[`${entry.name}_bias`].data, per = found.carried.data.length / bias.length;
-    found["no-bias"] = { shape: found.carried.shape, data: found.carried.data.map((v, i) => v - bias[Math.floor(i / per)]) };
-  } else if (kind === "dense") {
-    const bias = key.params[`${entry.name}_bias`].data;
-    found["no-bias"] = { shape: found.carried.shape, data: found.carried.data.map((v, i) => v - bias[i]) };
-  } else if (kind === "maxpool" && entry.layer.stride !== 2) {
-    found["pool-stride-2"] = rerun(key, entry, x, { stride: 2 });
-  }
+  const rerun = (changes) => key.single(entry, changes).forward(x); // one layer's forward, options changed
+  const right = rerun({});
+  const found = { carried: right, ...kindOf(entry.layer).forwardMistakes({ key, entry, x, right, rerun }) };
   const following = key.arch.find((e) => e.input === name);
-  if (following && following.layer.kind === "relu") found["post-activation"] = { shape: key.values[name].shape, data: key.values[name].data.map((v) => Math.max(v, 0)) };
-  else if (following && (following.layer.kind === "sigmoid" || following.layer.kind === "softmax")) found["post-activation"] = key.values.output;
+  const after = following && kindOf(following.layer).postActivation(following.layer, key.values[name]);
+  if (after) found["post-activation"] = after;
   return found;
 }
 
+// The right rule and each mistaken one for a gradient: of a parameter, its layer's; of a value, the reader's.
 function backwardStep(key, name, values, grads) {
   const owner = key.arch.find((e) => Object.hasOwn(e.params, name));
   if (owner) {
     const layer = key.single(owner);
     layer.forward(inputOf(key, values, owner));
     layer.backward(grads[owner.output]);
-    const grad = layer.grads[name.slice(owner.name.length + 1)];
-    const found = { carried: grad };
-    if (name.endsWith("_kernel")) found["flipped-kernel"] = flip(grad);
-    return found;
+    const param = name.slice(owner.name.length + 1), grad = layer.grads[param];
+    return { carried: grad, ...kindOf(owner.layer).paramMistakes({ key, entry: owner, param, grad }) };
   }
-  let reader = key.arch.find((e) => e.input === name);
-  if (reader.layer.kind === "flatten") reader = key.arch.find((e) => e.input === reader.output);
+  const reader = readerOf(key, name), kind = kindOf(reader.layer);
   const shape = values[name].shape;
-  if (reader.layer.kind === "sigmoid" || reader.layer.kind === "softmax") {
-    const p = values.output.data, y = key.label;
-    const target = Array.from(p, (_, k) => (reader.layer.kind === "sigmoid" ? y : Number(k === y)));
-    const found = { carried: { shape, data: p.map((v, k) => v - target[k]) } };
-    if (reader.layer.kind === "sigmoid") found["squared-error-gradient"] = { shape, data: p.map((v, k) => (v - target[k]) * v * (1 - v)) };
-    return found;
+  if (kind.isOutput) {
+    // dL/dz = output - target, from the student's own output.
+    const output = { shape, data: values.output.data }, target = kind.target(output, key.label);
+    return { carried: { shape, data: output.data.map((v, k) => v - target[k]) }, ...kind.logitMistakes(output, target) };
   }
   const layer = key.single(reader);
-  layer.forward(inputOf(key, values, reader));
-  const g = grads[reader.output];
-  const found = { carried: { shape, data: layer.backward(g).data } };
-  if (reader.layer.kind === "relu") found["no-relu-mask"] = g;
-  else if (reader.layer.kind === "dense" && g.data.length === 1) found["fc-weight-grad"] = { shape, data: NOTEBOOK_BUGS.dense(layer, g).data };
-  else if (reader.layer.kind === "maxpool") {
-    found["pool-overwrite"] = { shape, data: NOTEBOOK_BUGS.maxpool(layer, g).data };
-    const spread = poolSpread(layer, g, reader.layer);
-    found["pool-to-all"] = { shape, data: spread };
-    found["pool-average"] = { shape, data: spread.map((v) => v / (reader.layer.size * reader.layer.size)) };
-  }
-  return found;
-}
-
-function poolSpread(layer, grad, { size, stride }) {
-  const x = layer.input, [C, H] = x.shape, O = grad.shape[1];
-  const out = new Float64Array(x.data.length);
-  for (let c = 0; c < C; c++)
-    for (let i = 0; i < O; i++)
-      for (let j = 0; j < O; j++)
-        for (let m = 0; m < size; m++)
-          for (let n = 0; n < size; n++) out[(c * H + stride * i + m) * H + stride * j + n] += grad.data[(c * O + i) * O + j];
-  return out;
-}
-
-function flip(kernel) {
-  const [, , K] = kernel.shape.slice(-3);
-  const out = new Float64Array(kernel.data.length);
-  for (let base = 0; base < kernel.data.length; base += K * K)
-    for (let m = 0; m < K; m++) for (let n = 0; n < K; n++) out[base + m * K + n] = kernel.data[base + (K - 1 - m) * K + (K - 1 - n)];
-  return { shape: kernel.shape, data: out };
+  const x = inputOf(key, values, reader);
+  layer.forward(x);
+  const grad = grads[reader.output];
+  const right = { shape, data: layer.backward(grad).data };
+  return { carried: right, ...kind.backwardMistakes({ key, entry: reader, layer, x, grad, shape, right }) };
 }
 
 // The key of a given: its pass, its walkthrough layout (``result``), and one of its layers rebuilt (with a change).

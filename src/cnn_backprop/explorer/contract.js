@@ -1,0 +1,94 @@
+// The contract of a layer kind on the page: every field a module in kinds/ may set, with the default most kinds keep.
+// A kind is everything the page knows about it; engine, explain, quiz and page ask it (KINDS[layer.kind]) and never
+// compare its name.  explore.py inlines every kinds/NAME.js and a module "cnn-backprop/kinds.js" that registers them
+// all (see registry below), so adding a kind is adding one file.  The Python side's contract is kinds/_kind.py.
+//
+// The pieces the methods take: ``layer`` is a spec item ({kind, ...its options}); ``entry`` a layer placed in an
+// architecture ({layer, name, output, input, inShape, outShape, params: {full name: shape}}); ``state`` a pass
+// ({arch, values, grads, params, extras, label}: full-shape {shape, data} arrays by name); ``key`` a pass the quiz
+// marks against (a state, plus ``single(entry, changes)``: one of its layers built again, options changed).
+
+import { fmt } from "cnn-backprop/arrays.js";
+
+const DEFAULTS = {
+  name: "", // the word in a spec, and the file's name
+  order: 0, // where KINDS lists it (ties: by name)
+  base: null, // the base of a numbered layer name (conv, pool, fc: conv1, conv2 where there are two); null: none
+  activation: false, // elementwise, named after the layer it follows (conv_relu)
+  isOutput: false, // the output and its loss, last: build gives forward(z), loss(label) and backward(label)
+  reads: "any", // "map" (C, H, W), "vector" (D), or "any": a flatten is put in before the first layer that reads a vector
+  gives: "same", // "map", "vector", or "same" as it reads
+  hyperKeys: [], // the options a given may set, as NAME_KEY (conv_stride)
+  paramKeys: [], // its parameter keys, in order; full names are NAME_KEY (conv_kernel)
+  keep: {}, // {parameter key: trailing axes the one-image JSON layout always keeps}
+  torchKeys: {}, // {parameter key: the PyTorch state_dict suffix}
+  sizedAnswer: false, // its output's size is an answer to question 1 (the JSON's "shapes", under its name)
+  reshapes: false, // only reshapes (flatten): its output is not in the JSON's forward and backward but its length
+  // is in "shapes" (under the output's name), it is not drawn, and explain and the quiz read its input instead
+  // Its part in the page's panel of the seed notebook's mistakes, shown where every kind with a part is in the
+  // network: {bug(layer, grad): the notebook's wrong backward, bugText: its switch; notes: [{id, text,
+  // note(entry, state): a paragraph}], more switches; gradient: the parameter key whose gradient the panel compares}.
+  notebook: null,
+
+  // {option: value} from the words after the kind's name; option(word, fallback) reads a "word value" pair.
+  parse: () => ({}),
+  // [layer name, output name]: own is its numbered name, previous the name of the layer before, following the
+  // numbered name of the next layer that has one.
+  names(own, previous) {
+    if (this.activation) return [`${previous}_${this.name}`, `${previous}_${this.name}`];
+    return [own, `${own}_pre`];
+  },
+  // The options a given's arrays set: read(key, ndim) is the given NAME_KEY with ndim axes, or undefined.
+  sizesFrom: () => ({}),
+  // {out: output shape, params: {parameter key: shape}} for an input of inShape.
+  shapes: (layer, inShape) => ({ out: inShape, params: {} }),
+  // The layer of one image: forward(x) keeps what backward needs, backward(grad) gives dL/dx and sets
+  // grads {parameter key: gradient}; params {parameter key: array}.
+  build() {
+    throw new Error(`kind ${this.name} has no layer`);
+  },
+  // What its forward finds besides its output: properties of the built layer, in the JSON's forward as NAME_KEY
+  // right after its output (a {shape, data} array of more than two axes as one row per output value, as
+  // walkthrough writes it; a list of rows as it is); not asked in the quiz.
+  extras: [],
+
+  // explain.js: {lines, sources: [[quantity, full index]]} for one number.  Each gets {state, entry, quantity,
+  // index, value}; valueArithmetic also x (its input); the other two up (dL/d its output), and the parameter's key.
+  valueArithmetic: ({ quantity, value }) => ({ lines: [`${quantity} = ${fmt(value)}`], sources: [] }),
+  // dL/d(what it reads)[index], as the chain rule sums it.
+  inputGradientArithmetic: ({ quantity, value }) => ({ lines: [`dL/d${quantity} = ${fmt(value)}`], sources: [] }),
+  paramGradientArithmetic: ({ quantity, value }) => ({ lines: [`dL/d${quantity} = ${fmt(value)}`], sources: [] }),
+
+  // quiz.js, as check.py marks: each gives {mistake id: the full-shape array that mistake makes}.
+  // Its output from its input: {key, entry, x, right, rerun(changes): forward on x with options changed}.
+  forwardMistakes: () => ({}),
+  // dL/d(its input): {key, entry, layer (after forward(x)), x, grad (dL/d its output), shape, right}.
+  backwardMistakes: () => ({}),
+  // dL/d(one of its parameters): {key, entry, param (its key), grad (the right one)}.
+  paramMistakes: () => ({}),
+  // Its output's size: {mistake id: its output shape (C, H, W)}.
+  shapeMistakes: () => ({}),
+  // What an activation or the output makes of value (full shape): the answer of a student who gave it for the value
+  // before; null for other kinds.
+  postActivation(layer, value) {
+    return this.activation || this.isOutput ? this.build(layer, {}).forward(value) : null;
+  },
+  // An output kind's: what its output would be if it were sure and right, so that dL/dz = output - target (a list).
+  target: () => [],
+  // An output kind's mistakes in dL/dz: {mistake id: array}, from its output ({shape, data}) and the target.
+  logitMistakes: () => ({}),
+};
+
+// A kind: its fields over the defaults.
+export function kind(fields) {
+  return Object.freeze({ ...DEFAULTS, ...fields });
+}
+
+// {name: kind} of [[file name, kind]], ordered by order (then by name); a kind is named as its file.
+export function registry(entries) {
+  for (const [file, found] of entries) {
+    if (found.name !== file) throw new Error(`kinds/${file}.js defines the kind ${JSON.stringify(found.name)}`);
+  }
+  const sorted = entries.slice().sort(([a, x], [b, y]) => x.order - y.order || (a < b ? -1 : 1));
+  return Object.freeze(Object.fromEntries(sorted));
+}
