@@ -23,9 +23,8 @@ def torch_module(arch, params=None):
     exec(export.source(arch), namespace)
     model = namespace["build"](None)
     if params is not None:
-        model.load_state_dict(
-            {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in export.state_dict(arch, params).items()}
-        )
+        values = {**arch.initial_buffers(), **{k: np.asarray(v, dtype=np.float64) for k, v in params.items()}}
+        model.load_state_dict({k: torch.tensor(v) for k, v in export.state_dict(arch, values).items()})
     return model, namespace["LOSS"]
 
 
@@ -58,7 +57,11 @@ def torch_pass(arch, params, images, labels):
     forward.update(output=output.detach().numpy(), loss=float(loss.detach()))
     backward = {name: value.grad.numpy() for name, value in values.items()}
     backward.update(
-        {ours: model.get_parameter(theirs).grad.numpy() for ours, theirs in export.torch_names(arch).items()}
+        {
+            ours: model.get_parameter(theirs).grad.numpy()
+            for ours, theirs in export.torch_names(arch).items()
+            if ours in arch.param_shapes()
+        }
     )
     backward["image"] = x.grad.numpy()
     return forward, backward

@@ -50,6 +50,10 @@ class Text:
         """A forward value (or extra, or the loss) as the JSON layout writes it."""
         return self.pass_["forward"][name]
 
+    def extra(self, name):
+        """What a layer found besides its output (``bn_mean``), in full shape."""
+        return self.pass_.extras[name]
+
     def shown_grad(self, name):
         return self.pass_["backward"][name]
 

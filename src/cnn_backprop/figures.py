@@ -118,7 +118,7 @@ def overview(result, decimals=3):
             marks,
         )
     fwd, bwd = result["forward"], result["backward"]
-    if np.ndim(fwd["fc_pre"] if "fc_pre" in fwd else 0) == 0 and "conv_bias" in bwd:
+    if np.ndim(fwd.get("fc_pre", [])) == 0 and np.ndim(bwd.get("conv_bias", [])) == 0:  # the seed's one z, one bias
         head = (f"z = {fwd['fc_pre']:.4f}, output = {fwd['output']:.4f}, loss = {scalar(fwd['loss'], 4)}, "
                 f"dL/dconv_bias = {scalar(bwd['conv_bias'], 4)}")  # fmt: skip
     else:

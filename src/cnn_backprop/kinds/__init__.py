@@ -15,8 +15,42 @@ package asks the kind (``KINDS[layer.kind]``) what it needs.
 
 import importlib
 import pkgutil
+from importlib import resources
 
 from ._kind import Kind, Option
+
+
+def _overrides(kind, method):
+    return getattr(type(kind), method) is not getattr(Kind, method)
+
+
+# The pieces every kind must have, each a test of the kind: what makes it a kind that works in every view.
+PIECES = {
+    "grammar (name, summary, example_net)": lambda kind: bool(kind.name and kind.summary and kind.example_net),
+    "names (base, or activation, or its own names())": lambda kind: bool(
+        kind.base or kind.activation or _overrides(kind, "names")
+    ),
+    "parameters (keep, written, torch_keys for each)": lambda kind: all(
+        key in kind.keep and key in kind.written and key in kind.torch_keys for key in kind.param_keys
+    ),
+    "engine (build)": lambda kind: _overrides(kind, "build"),
+    "reference (loops)": lambda kind: _overrides(kind, "reference_loss" if kind.is_output else "reference"),
+    "explain (value_line, input_gradient_line)": lambda kind: (
+        _overrides(kind, "value_line") and _overrides(kind, "input_gradient_line")
+    ),
+    "parameter gradients explained (param_gradient_line)": lambda kind: (
+        not kind.param_keys or _overrides(kind, "param_gradient_line")
+    ),
+    "torch module": lambda kind: kind.is_output or _overrides(kind, "torch_module"),
+    "page (explorer/kinds/NAME.js)": lambda kind: (
+        resources.files(__name__).joinpath("..", "explorer", "kinds", f"{kind.name}.js").is_file()
+    ),
+}
+
+
+def missing(kind):
+    """The pieces (``PIECES``) a kind lacks: empty for a kind that works everywhere."""
+    return [piece for piece, has in PIECES.items() if not has(kind)]
 
 
 def _discover():
@@ -42,4 +76,4 @@ def grammar_lines():
     return [f"    {kind.usage or kind.name:<{width}}{kind.summary}" for kind in KINDS.values()]
 
 
-__all__ = ["KINDS", "Kind", "Option", "of", "grammar_lines"]
+__all__ = ["KINDS", "PIECES", "Kind", "Option", "grammar_lines", "missing", "of"]

@@ -55,6 +55,7 @@ class Kind:
     order = 0  # where the grammar lists it
     usage = ""  # how a spec writes it, e.g. "conv FxKxK [stride S] [pad P]"; default: the name
     example = ""  # one item of a spec, for error messages, e.g. "conv 8x3x3 pad 1"
+    example_net = ""  # a network on the 5x5 shapes with it in every place it may stand: the docs and tests show it
     summary = ""  # what it is, one line of the grammar
     base = None  # the base of a numbered layer name (conv, pool, fc); None: named after what it follows
     options = ()  # its keyed Options, in the order a spec writes them

@@ -66,6 +66,7 @@ def avgpool_backward(grad_out, input_shape, size=2, stride=2):
 class AvgPool(Pool):
     name = "avgpool"
     order = 31
+    example_net = "avgpool 2 stride 1, conv 2x2x2, relu, avgpool 2, dense 1, sigmoid"
     summary = "the mean of each K x K window; stride K by default"
     what = "Average"
     torch_class = "AvgPool2d"

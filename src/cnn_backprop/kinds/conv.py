@@ -258,6 +258,7 @@ def kernel_gradient_line(p, named, index):
 class Conv(Kind):
     name = "conv"
     order = 10
+    example_net = "conv 2x3x3 stride 2 pad 1, relu, dense 1, sigmoid"
     usage = "conv FxKxK [stride S] [pad P]"
     summary = "F filters of K x K (stride 1, padding 0 by default)"
     example = "conv 8x3x3 pad 1"

@@ -81,6 +81,7 @@ def dense_line(p, named, index, name=None):
 class DenseKind(Kind):
     name = "dense"
     order = 50
+    example_net = "conv 1x3x3, relu, dense 4, relu, dense 3, relu, dense 2, softmax"
     usage = "dense O"
     summary = "O outputs"
     example = "dense 10"

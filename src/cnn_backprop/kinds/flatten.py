@@ -32,6 +32,7 @@ class Flatten(Module):
 class FlattenKind(Kind):
     name = "flatten"
     order = 40
+    example_net = "conv 2x3x3, relu, flatten, dense 1, sigmoid"
     summary = "optional: put in before the first dense layer anyway"
     reads, gives = "map", "vector"
     reshapes = True

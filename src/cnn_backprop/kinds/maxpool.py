@@ -115,6 +115,7 @@ def _source_conv(p, named):
 class MaxPool(Pool):
     name = "maxpool"
     order = 30
+    example_net = "conv 2x2x2, relu, maxpool 2 stride 1, conv 2x2x2, maxpool 2, dense 2, softmax"
     summary = "K x K windows; stride K by default, as in PyTorch"
     what = "Max"
     torch_class = "MaxPool2d"

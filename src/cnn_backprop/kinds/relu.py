@@ -57,6 +57,7 @@ def relu_backward(grad_out, x):
 class Relu(Kind):
     name = "relu"
     order = 20
+    example_net = "conv 2x3x3, relu, maxpool 2 stride 1, dense 3, relu, dense 1, sigmoid"
     summary = "max(0, x); named after the layer it follows (conv_relu)"
     activation = True
     title = "ReLU"

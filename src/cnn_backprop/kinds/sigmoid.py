@@ -81,6 +81,7 @@ def bce_with_logit_backward(z, y):
 class Sigmoid(Kind):
     name = "sigmoid"
     order = 60
+    example_net = "conv 1x3x3 pad 1, relu, maxpool 2, dense 1, sigmoid"
     summary = "the output P(class 1) and its loss (binary cross-entropy), last, after 'dense 1'"
     is_output = True
     binary = True

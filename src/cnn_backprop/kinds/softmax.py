@@ -69,6 +69,7 @@ def cross_entropy_with_logits_backward(z, label):
 class Softmax(Kind):
     name = "softmax"
     order = 61
+    example_net = "conv 2x3x3, relu, maxpool 2 stride 1, dense 2, softmax"
     summary = "the output P(each class) and its loss (K-class cross-entropy), last, after 'dense K'"
     is_output = True
     binary = False
