@@ -19,11 +19,13 @@ import numpy as np
 
 from cnn_backprop import walkthrough
 from cnn_backprop.cli import main
-from cnn_backprop.kinds import conv, maxpool, relu
+from cnn_backprop.kinds import conv, grammar_table, maxpool, relu
 
 ROOT = Path(__file__).resolve().parent.parent
 # "output" blocks are compared with the command by tests/test_readme.py; "example" blocks hold
 # timings (or training results whose last digit may vary with the CPU) and are only regenerated.
+# The grammar table is the registry's: one row per module in src/cnn_backprop/kinds/.
+GRAMMAR = re.compile(r"(<!-- grammar: .*? -->\n)(.*?)(\n<!-- /grammar -->)", re.S)
 BLOCK = re.compile(r"(<!-- (?:output|example): cnn-backprop (.*?) -->\n```text\n)(.*?)(^```$)", re.S | re.M)
 
 
@@ -44,6 +46,7 @@ def main_update():
             main(["exercise", "--count", "1", "--integers", "--out", "sheets"])
         write_answers_with_a_carried_mistake("sheets/exercise_1.json", "ben_1.json")
         text = BLOCK.sub(lambda m: m.group(1) + output_of(m.group(2)) + "\n" + m.group(4), readme.read_text())
+        text = GRAMMAR.sub(lambda m: m.group(1) + grammar_table() + m.group(3), text)
         with contextlib.redirect_stdout(sys.stderr):
             main(["walkthrough", "--figures", str(figures)])
             main(["train", "--quiet", "--out", "model.npz", "--plot", str(figures / "learning_curves.png")])

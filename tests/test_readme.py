@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cnn_backprop.cli import main
+from cnn_backprop.kinds import grammar_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"<!-- output: cnn-backprop (.*?) -->\n```text\n(.*?)\n```", README.read_text(), re.S)
@@ -26,6 +27,11 @@ def test_readme_output_is_current(capsys, args, shown):
     main(shlex.split(args))
     printed = capsys.readouterr()
     assert without_noise((printed.out + printed.err).rstrip("\n")) == without_noise(shown)
+
+
+def test_readme_grammar_table_is_the_registrys():
+    table = re.search(r"<!-- grammar: .*? -->\n(.*?)\n<!-- /grammar -->", README.read_text(), re.S).group(1)
+    assert table == grammar_table()
 
 
 def without_noise(text):

@@ -76,4 +76,11 @@ def grammar_lines():
     return [f"    {kind.usage or kind.name:<{width}}{kind.summary}" for kind in KINDS.values()]
 
 
-__all__ = ["KINDS", "PIECES", "Kind", "Option", "grammar_lines", "missing", "of"]
+def grammar_table():
+    """The grammar as a Markdown table, one kind a row: how a spec writes it, what it is, a network with it."""
+    rows = ["| layer | meaning | e.g. |", "|---|---|---|"]
+    rows += [f"| `{kind.usage or kind.name}` | {kind.summary} | `{kind.example_net}` |" for kind in KINDS.values()]
+    return "\n".join(rows)
+
+
+__all__ = ["KINDS", "PIECES", "Kind", "Option", "grammar_lines", "grammar_table", "missing", "of"]
