@@ -116,3 +116,24 @@ ARCHITECTURES = [
 @pytest.fixture(params=ARCHITECTURES, ids=lambda a: f"{a.channels}x{a.image_size}: {a}")
 def arch(request):
     return request.param
+
+
+def mark_one_mistake(net, part, name, mistaken, seed=1):
+    """Check's marking of the key of ``net``'s sheet (seed ``seed``) with one answer replaced.
+
+    ``mistaken(pass_)`` computes, by the test's own rule, the full-shape array a
+    student who makes the mistake writes for ``part.name``.  Returns (the entries
+    of that answer that differ from the key, every other entry).
+    """
+    from cnn_backprop import check, walkthrough
+
+    given = walkthrough.complete_given({"net": net}, seed)
+    key = check.Key(given)
+    answers = {(p, n): key.expected(p, n) for p, n in key.quantities()}
+    wrong = np.asarray(mistaken(walkthrough.run(given)), dtype=float)
+    answers[(part, name)] = key.layout(name, wrong if name in key.owner else wrong[None])
+    entries = check.mark(given, answers, decimals=8)
+    changed = [
+        e for e in entries if e.quantity == f"{part}.{name}" and abs(e.answer - e.expected) > 1e-6
+    ]
+    return changed, [e for e in entries if e not in changed]
