@@ -132,8 +132,8 @@ def mark_one_mistake(net, part, name, mistaken, seed=1):
     answers = {(p, n): key.expected(p, n) for p, n in key.quantities()}
     wrong = np.asarray(mistaken(walkthrough.run(given)), dtype=float)
     answers[(part, name)] = key.layout(name, wrong if name in key.owner else wrong[None])
-    entries = check.mark(given, answers, decimals=8)
-    changed = [
-        e for e in entries if e.quantity == f"{part}.{name}" and abs(e.answer - e.expected) > 1e-6
-    ]
+    decimals = 8
+    entries = check.mark(given, answers, decimals)
+    tolerance = check.tolerance(decimals)
+    changed = [e for e in entries if e.quantity == f"{part}.{name}" and abs(e.answer - e.expected) > tolerance]
     return changed, [e for e in entries if e not in changed]
