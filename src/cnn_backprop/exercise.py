@@ -15,6 +15,7 @@ from . import explain, walkthrough
 from .architecture import SEED_SPEC, names, parse
 from .kinds import KINDS
 from .report import TITLES
+from .validate import InputError
 
 QUESTIONS = [
     "What are the sizes of the outputs of the convolution layer and of the pooling layer?",
@@ -121,3 +122,40 @@ def label_counts(givens):
         name = walkthrough.classes_of(given)[given["label"]]
         counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def write_sheets(out, count, seed=0, decimals=2, integers=False, pool_strides=(None,), paddings=(None,),
+                 net=SEED_SPEC, source="shapes"):  # fmt: skip
+    """Write ``count`` sheets into the folder ``out`` (made if needed): for sheet N, exercise_N.md/.html (the
+    sheet), exercise_N_key.md/.html (its key), exercise_N.json (the instance) and exercise_N_answers.json/.csv
+    (blank answers for check); N zero-padded to the width of ``count``.  Every pool stride and padding is checked
+    against the network before anything is written.  Returns (the instances, the folder)."""
+    from . import files
+    from .check import Key, template, template_csv
+    from .report import write_document
+
+    if decimals > 10:
+        raise InputError(f"--decimals must be at most 10 for a sheet to be done by hand, got {decimals}")
+    for padding in paddings:
+        for pool_stride in pool_strides:
+            chosen = (("padding", padding), ("pool-stride", pool_stride))
+            where = " with ".join(f"--{name} {value}" for name, value in chosen if value is not None) or "--net"
+            walkthrough.complete_given({"net": net, **architecture_choices(net, pool_stride, padding)}, 0, where)
+    directory = files.output_dir(out)
+    givens = instances(count, seed, decimals, integers, pool_strides, paddings, net, source)
+    width = len(str(count))
+    for number, given in enumerate(givens, start=1):
+        stem = directory / f"exercise_{number:0{width}d}"
+        for suffix in (".md", ".html"):
+            write_document(sheet_document(given, number, decimals), stem.with_suffix(suffix))
+            write_document(key_document(given, number, decimals), stem.with_name(stem.name + "_key" + suffix))
+        key = Key(given)
+        blank = {
+            ".json": given_json(given),
+            "_answers.json": walkthrough.to_json(template(key)) + "\n",
+            "_answers.csv": template_csv(key),
+        }
+        for suffix, text in blank.items():
+            path = stem.with_name(stem.name + suffix)
+            files.atomic_write(path, lambda handle, text=text: handle.write(text.encode()))
+    return givens, directory

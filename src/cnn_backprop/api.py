@@ -1,0 +1,240 @@
+"""What a notebook calls, and the command line too: every command's work as a function that returns data.
+
+``import cnn_backprop as cb`` gives these (see the package's docstring).  They
+check what they are given and raise ``InputError`` with the very message the
+command line prints; nothing here prints.
+"""
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import data, files, gradcheck, walkthrough
+from .architecture import SEED_SPEC, Architecture, default_spec
+from .network import Network, init_params
+from .train import confusion_matrix, schedule
+from .validate import InputError
+
+
+def default_net(source="shapes"):
+    """The network a command uses on ``source`` when none is given: the seed's on shapes, else the digits
+    network with one output per class of the data."""
+    if source in data.SOURCES:
+        return default_spec(source, 10)
+    return default_spec(source, len(files.load_labelled(source)[2]))
+
+
+def architecture_for(spec, dataset, where="--net"):
+    """The Architecture of ``spec`` (default: ``default_net``) on ``dataset``'s images, checked against its classes."""
+    arch = Architecture.parse(spec or default_spec(dataset.source, len(dataset.classes)), *dataset.input_shape)
+    classes = len(dataset.classes)
+    if arch.classes != classes:
+        fix = "'dense 1, sigmoid'" if classes == 2 else f"'dense {classes}, softmax'"
+        raise InputError(f"{where}: the data has {classes} classes ({', '.join(dataset.classes[:12])}), the network "
+                         f"tells {arch.classes} apart; end it in {fix}")  # fmt: skip
+    return arch
+
+
+def network(spec=SEED_SPEC, input_shape=(1, 5, 5), seed=0, init=None):
+    """A Network of ``spec`` on images of ``input_shape`` (C, H, W), its parameters drawn from ``seed``
+    (``init``: network.INITS, default the output's)."""
+    channels, size, _ = input_shape
+    arch = Architecture.parse(spec, channels, size)
+    return Network(arch, init_params(arch, data.random_streams(seed)[1], init))
+
+
+def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None):
+    """A complete exercise instance: ``given`` (a dict, or the path of a --given file: the instance itself or a
+    whole ``walkthrough --json``), on the network ``net`` (default: the given's, else ``default_net``), with every
+    pooling layer at ``pool_stride`` if given; the rest drawn from ``seed``, an image from ``source``."""
+    from .exercise import architecture_choices
+
+    path = str(given) if isinstance(given, (str, Path)) else None
+    given = walkthrough.given_of(files.read_json(path)) if path else {} if given is None else given
+    where = path or ("--net" if net else "the given values")
+    if isinstance(given, dict) and net and given.get("net", net) != net:
+        raise InputError(f"{where} is for the network '{given['net']}', but --net says '{net}'; give one")
+    net = net or (given.get("net") if isinstance(given, dict) else None) or default_net(source)
+    if pool_stride is not None and isinstance(given, dict):
+        given = {**given, **architecture_choices(net, pool_stride=pool_stride)}
+        where = f"{where} with --pool-stride {pool_stride}" if path else "--pool-stride"
+    return walkthrough.complete_given(given, seed, where, net=net, source=source)
+
+
+def run_walkthrough(given=None, seed=0, net=None, source="shapes", pool_stride=None):
+    """One forward and one backward pass of an exercise instance (see ``given_for``): a ``walkthrough.Pass``."""
+    return walkthrough.run(given_for(given, seed, net, source, pool_stride))
+
+
+def pass_of(network, image, label, classes=None):
+    """The Pass of ``network`` (a Network) on one ``image`` (C, H, W) with its ``label``."""
+    given = {"net": str(network.arch), "image": np.asarray(image, dtype=float).tolist(), "label": int(label)}
+    if classes is not None:
+        given["classes"] = list(classes)
+    keep = walkthrough.keep_axes(network.arch)
+    given.update({key: walkthrough.squeeze(value, keep[key]).tolist() for key, value in network.params.items()})
+    given.update(network.arch.hyper())
+    return walkthrough.run(walkthrough.complete_given(given))
+
+
+def explain(pass_, which, decimals=4):
+    """The arithmetic of one number of a pass, e.g. ``"conv_pre[0,1]"`` or ``"dL/dconv_kernel[0,0]"``: lines."""
+    from .explain import value_arithmetic
+
+    return [line.strip() for line in value_arithmetic(pass_, which, decimals)]
+
+
+@dataclass(frozen=True)
+class GradcheckReport:
+    """Every gradient of a pass against five-point central differences.
+
+    ``errors``: {name: max relative error}; ``verdicts``: {name: "ok", "at a kink" or "FAIL"}; ``kinks``: the
+    kinks within reach ({"relu": n, "pool": m}); ``moved``: the failing differences that change with the step.
+    """
+
+    errors: dict
+    verdicts: dict
+    kinks: dict
+    moved: list
+
+    @property
+    def worst(self):
+        return max(self.errors.values())
+
+    @property
+    def passed(self):
+        return self.worst <= gradcheck.TOLERANCE
+
+    @property
+    def at_kink(self):
+        """Not checkable: errors above the tolerance, each explained by a kink within reach of the steps."""
+        return not self.passed and "FAIL" not in self.verdicts.values()
+
+
+def check_gradients(pass_):
+    """A ``GradcheckReport`` of ``pass_``'s network on its image."""
+    network, image, label = walkthrough.network_for(pass_.given)
+    results = gradcheck.check_network(network, image, label)
+    kinks = gradcheck.kinks(network, image, label)
+    moved = gradcheck.step_dependent(network, image, label, results)
+    errors = {name: error for name, (_, _, error) in results.items()}
+    verdicts = {
+        name: "ok" if error <= gradcheck.TOLERANCE else "at a kink" if any(kinks.values()) or name in moved else "FAIL"
+        for name, error in errors.items()
+    }
+    return GradcheckReport(errors, verdicts, kinks, moved)
+
+
+def train(net=None, source="shapes", seed=0, on_epoch=None, **options):
+    """Train a fresh network of ``net`` (default ``default_net``) on ``source`` with the schedule of that data and
+    any ``options`` (train.TrainOptions' fields) changed.  Returns {"model": files.Model, "network", "options"
+    (what was used), "history", "dataset", and the final metrics}."""
+    from .train import train as train_network
+
+    chosen = replace(schedule(source), seed=seed, **{key: value for key, value in options.items() if value is not None})
+    dataset = data.load(chosen.data, chosen.seed, chosen.train_size, chosen.test_size)
+    arch = architecture_for(net, dataset)
+    result = train_network(arch, chosen, dataset, on_epoch=on_epoch)
+    network = result["network"]
+    model = files.Model(arch, network.params, dataset.classes, dataset.source, chosen.seed, network.buffers)
+    return {**result, "model": model, "dataset": dataset}
+
+
+def evaluate(model, source=None, seed=None, test_size=2000):
+    """A model (files.Model, or the path of a model file) on data (default: what it was trained on): loss,
+    accuracy, the confusion matrix and per-class accuracy, the images and what was predicted."""
+    from .train import evaluate as evaluate_network
+
+    model = files.load_model(model) if isinstance(model, (str, Path)) else model
+    arch, classes = model.arch, model.classes
+    source = source or model.data
+    seed = model.seed if seed is None else seed
+    images, labels, _, description = data.evaluation_set(source, seed, test_size)
+    if images.shape[1:3] != (arch.channels, arch.image_size):
+        raise InputError(f"{source}: images are {images.shape[1]}x{images.shape[2]}x{images.shape[3]}, the model "
+                         f"expects {arch.channels}x{arch.image_size}x{arch.image_size}")  # fmt: skip
+    if labels.max() >= len(classes):
+        raise InputError(f"{source}: label {labels.max()} is not one of the model's {len(classes)} classes")
+    metrics = evaluate_network(Network(arch, model.params, buffers=model.buffers), images, labels)
+    k = len(classes)
+    confusion = confusion_matrix(labels, metrics["predicted"], k)
+    per_class = [float(confusion[c, c] / confusion[c].sum()) if confusion[c].sum() else None for c in range(k)]
+    return {**metrics, "confusion": confusion, "class_accuracy": per_class, "description": description,
+            "images": images, "labels": labels, "classes": classes}  # fmt: skip
+
+
+def predict(model, images):
+    """P(class k) for each image, (N, K), by a model (files.Model or a path) in evaluation mode; ``images`` is an
+    array (N, C, H, W) or a file ``files.load_images`` reads."""
+    model = files.load_model(model) if isinstance(model, (str, Path)) else model
+    arch = model.arch
+    if isinstance(images, (str, Path)):
+        images = files.load_images(images, (arch.channels, arch.image_size))
+    return Network(arch, model.params, buffers=model.buffers).eval().predict_proba(np.asarray(images, dtype=float))
+
+
+def grade(sheets, answers, decimals=4):
+    """Mark every answers file in the folder ``answers`` against its sheet in the folder ``sheets``:
+    (rows, mistakes) as ``check.grade_class`` gives them."""
+    from .check import Key, grade_class
+
+    numbered = files.numbered_files(sheets, r"exercise_0*(\d+)\.json", "exercise_N.json sheets")
+    submissions = files.student_files(answers)
+    keys = {}
+    for _, number, path in submissions:
+        if number not in numbered:
+            raise InputError(
+                f"{path}: sheet {number} is not in {sheets} (it has {', '.join(map(str, sorted(numbered)))})"
+            )
+        if number not in keys:
+            given = walkthrough.complete_given(files.read_json(numbered[number]), where=str(numbered[number]))
+            keys[number] = (given, Key(given))
+    return grade_class(submissions, keys, decimals)
+
+
+def check_answers(sheet, answers, decimals=4):
+    """Mark an answers file (``answers``: .json or .csv) against a sheet (``sheet``: its instance, a path or a
+    dict): (entries, report) as ``check.mark`` and ``check.report`` give them."""
+    from .check import Key, mark, read_answers, report
+
+    where = str(sheet) if isinstance(sheet, (str, Path)) else "the given values"
+    given = walkthrough.given_of(files.read_json(sheet)) if isinstance(sheet, (str, Path)) else sheet
+    given = walkthrough.complete_given(given, where=where)
+    entries = mark(given, read_answers(answers, Key(given)), decimals)
+    return entries, report(entries, decimals)
+
+
+def explorer_page(given=None, seed=0, net=None, source="shapes", model=None):
+    """The explorer's HTML text, starting from an instance (see ``given_for``) or from a trained model's network
+    and parameters (``model``: a path), its Train button on ``source`` (a model's own data unless given)."""
+    from .explore import page, training_set
+
+    if model is not None:
+        trained = files.load_model(model)
+        source = trained.data if source == "shapes" else source  # the model's own data, unless another is asked
+        given = walkthrough.complete_given(walkthrough.model_given(trained), seed, str(model), source=source)
+    else:
+        given = given_for(given, seed, net, source)
+    return page(given, training_set(source, seed))
+
+
+def export_source(model=None, net=None, source="shapes", out_dir="."):
+    """(Architecture, the text of a standalone PyTorch module file) for a model file or a spec on ``source``."""
+    from .export import source as module_source
+
+    if model is not None:
+        arch = files.load_model(model).arch
+    else:
+        arch = Architecture.parse(net, *data.load(source, 0, 1, 1).input_shape)
+    return arch, module_source(arch, model, out_dir)
+
+
+def dataset(source="shapes", count=2000, seed=0):
+    """(images, labels, classes) to write as a data set: ``count`` generated shapes (the training images of
+    ``train --seed`` with that many), or another source's test set."""
+    if source == "shapes":
+        images, labels = data.generate(count, data.random_streams(seed)[0])
+        return images, labels, data.CLASSES
+    loaded = data.load(source, seed)
+    return loaded.test_images, loaded.test_labels, loaded.classes
