@@ -1,3 +1,89 @@
-"""cnn-backprop: backpropagation through a small CNN, from scratch in NumPy, every number checked."""
+"""cnn-backprop: backpropagation through a small CNN, from scratch in NumPy, every number checked.
+
+Start here.  The ``cnn-backprop`` command does nothing these functions do not;
+they return data, check what they are given, and raise ``InputError`` with the
+message the command prints::
+
+    import cnn_backprop as cb
+
+    p = cb.run(seed=0)                          # the seed exercise: one forward and one backward pass (a Pass)
+    p.values["conv_pre"], p.grads["conv_kernel"]  # every value and gradient, in full shape, by name
+    cb.explain_value(p, "dL/dconv_kernel[0,0]")  # the arithmetic of one number
+    cb.check_gradients(p).passed                # every gradient against finite differences
+
+    net = cb.build("conv 8x3x3 pad 1, relu, maxpool 2, dense 10, softmax", input_shape=(1, 8, 8))
+    digits = cb.load_data("digits")
+    q = cb.pass_of(net, digits.test_images[0], digits.test_labels[0])
+    trained = cb.fit("conv 8x3x3 pad 1, relu, maxpool 2, dense 10, softmax", "digits", epochs=5)
+    cb.evaluate_model(trained["model"])["accuracy"]
+
+A network is a spec of layers (``cb.grammar()``); each kind of layer is one
+module of ``cnn_backprop.kinds`` (``cb.KINDS``).  ``cnn-backprop --help`` lists
+the commands.
+"""
 
 __version__ = "0.1.0"
+
+from .api import (
+    GradcheckReport,
+    build,
+    check_answers,
+    check_gradients,
+    dataset,
+    default_net,
+    evaluate_model,
+    explain_value,
+    explorer_page,
+    export_source,
+    fit,
+    given_for,
+    grade,
+    pass_of,
+    predict,
+    run,
+)
+from .architecture import DIGITS_SPEC, SEED_SPEC, Architecture, Layer, grammar
+from .data import load as load_data
+from .exercise import write_sheets
+from .files import Model, load_model, save_model
+from .kinds import KINDS
+from .network import Network
+from .train import TrainOptions, schedule
+from .validate import InputError
+from .walkthrough import Pass, to_json
+
+__all__ = [
+    "DIGITS_SPEC",
+    "KINDS",
+    "SEED_SPEC",
+    "Architecture",
+    "GradcheckReport",
+    "InputError",
+    "Layer",
+    "Model",
+    "Network",
+    "Pass",
+    "TrainOptions",
+    "build",
+    "check_answers",
+    "check_gradients",
+    "dataset",
+    "default_net",
+    "evaluate_model",
+    "explain_value",
+    "explorer_page",
+    "export_source",
+    "fit",
+    "given_for",
+    "grade",
+    "grammar",
+    "load_data",
+    "load_model",
+    "pass_of",
+    "predict",
+    "run",
+    "save_model",
+    "schedule",
+    "to_json",
+    "write_sheets",
+]

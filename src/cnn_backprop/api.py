@@ -36,7 +36,7 @@ def architecture_for(spec, dataset, where="--net"):
     return arch
 
 
-def network(spec=SEED_SPEC, input_shape=(1, 5, 5), seed=0, init=None):
+def build(spec=SEED_SPEC, input_shape=(1, 5, 5), seed=0, init=None):
     """A Network of ``spec`` on images of ``input_shape`` (C, H, W), its parameters drawn from ``seed``
     (``init``: network.INITS, default the output's)."""
     channels, size, _ = input_shape
@@ -62,7 +62,7 @@ def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None):
     return walkthrough.complete_given(given, seed, where, net=net, source=source)
 
 
-def run_walkthrough(given=None, seed=0, net=None, source="shapes", pool_stride=None):
+def run(given=None, seed=0, net=None, source="shapes", pool_stride=None):
     """One forward and one backward pass of an exercise instance (see ``given_for``): a ``walkthrough.Pass``."""
     return walkthrough.run(given_for(given, seed, net, source, pool_stride))
 
@@ -78,7 +78,7 @@ def pass_of(network, image, label, classes=None):
     return walkthrough.run(walkthrough.complete_given(given))
 
 
-def explain(pass_, which, decimals=4):
+def explain_value(pass_, which, decimals=4):
     """The arithmetic of one number of a pass, e.g. ``"conv_pre[0,1]"`` or ``"dL/dconv_kernel[0,0]"``: lines."""
     from .explain import value_arithmetic
 
@@ -126,7 +126,7 @@ def check_gradients(pass_):
     return GradcheckReport(errors, verdicts, kinks, moved)
 
 
-def train(net=None, source="shapes", seed=0, on_epoch=None, **options):
+def fit(net=None, source="shapes", seed=0, on_epoch=None, **options):
     """Train a fresh network of ``net`` (default ``default_net``) on ``source`` with the schedule of that data and
     any ``options`` (train.TrainOptions' fields) changed.  Returns {"model": files.Model, "network", "options"
     (what was used), "history", "dataset", and the final metrics}."""
@@ -141,7 +141,7 @@ def train(net=None, source="shapes", seed=0, on_epoch=None, **options):
     return {**result, "model": model, "dataset": dataset}
 
 
-def evaluate(model, source=None, seed=None, test_size=2000):
+def evaluate_model(model, source=None, seed=None, test_size=2000):
     """A model (files.Model, or the path of a model file) on data (default: what it was trained on): loss,
     accuracy, the confusion matrix and per-class accuracy, the images and what was predicted."""
     from .train import evaluate as evaluate_network

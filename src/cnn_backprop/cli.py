@@ -123,7 +123,7 @@ def writable(*paths):
 
 def walkthrough_of(args):
     """The Pass of --given, --net, --data, --pool-stride and --seed."""
-    return api.run_walkthrough(args.given, args.seed, args.net, args.data, args.pool_stride)
+    return api.run(args.given, args.seed, args.net, args.data, args.pool_stride)
 
 
 def run_walkthrough(args):
@@ -134,7 +134,7 @@ def run_walkthrough(args):
     if args.json:
         print(walkthrough.to_json(pass_))
     elif isinstance(args.explain, str):
-        print("\n".join(api.explain(pass_, args.explain, args.decimals)))
+        print("\n".join(api.explain_value(pass_, args.explain, args.decimals)))
     else:
         print(explain.format_walkthrough(pass_, explain=args.explain, decimals=args.decimals))
     if directory is not None:
@@ -195,7 +195,7 @@ def run_train(args):
     epochs = args.epochs or schedule(args.data).epochs
     show = None if args.quiet or not sys.stderr.isatty() else progress_bar(epochs)
     start = time.perf_counter()
-    result = api.train(args.net, args.data, args.seed, show, **{key: getattr(args, key) for key in TRAIN_OPTIONS})
+    result = api.fit(args.net, args.data, args.seed, show, **{key: getattr(args, key) for key in TRAIN_OPTIONS})
     wall = time.perf_counter() - start
     options, arch, dataset = result["options"], result["model"].arch, result["dataset"]
     if args.out:
@@ -228,7 +228,7 @@ def run_train(args):
 
 def run_evaluate(args):
     model = files.load_model(args.model)
-    metrics = api.evaluate(model, args.data, args.seed, args.test_size)
+    metrics = api.evaluate_model(model, args.data, args.seed, args.test_size)
     writable(args.plot)
     classes, confusion, per_class = model.classes, metrics["confusion"], metrics["class_accuracy"]
     if args.plot:
