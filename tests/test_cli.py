@@ -198,7 +198,7 @@ def test_dataset_is_the_training_set_of_the_same_seed(capsys, tmp_path):
 def test_train_text_summary_and_progress_bar(capsys):
     import io
 
-    from cnn_backprop.cli import progress_bar
+    from cnn_backprop.summary import progress_bar
 
     status, out, err = run(capsys, "train", "--train-size", "200", "--test-size", "100", "--epochs", "2")
     assert status == 0 and "trained 2 epochs on 200 images" in out and "test" in out

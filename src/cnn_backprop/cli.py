@@ -4,19 +4,14 @@ Every user error ends in one line on stderr and exit status 2, with no traceback
 """
 
 import argparse
-import csv
-import io
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from . import __version__, api, explain, files, gradcheck, walkthrough
+from . import __version__, api, explain, files, gradcheck, summary, walkthrough
 from .architecture import DIGITS_SPEC, SEED_SPEC, grammar
-from .check import MISTAKES
 from .network import INITS
 from .train import DTYPES, LR_DECAYS, option_error, schedule
 from .validate import InputError
@@ -154,36 +149,8 @@ def run_walkthrough(args):
 
 def run_gradcheck(args):
     report = api.check_gradients(walkthrough_of(args))
-    width = max(len(name) for name in report.errors) + 1
-    print(f"five-point central differences, h = {gradcheck.STEP:g}; max relative error per gradient:")
-    for name, error in report.errors.items():
-        print(f"  dL/d{name:<{max(width, 13)}}{error:.3e}  {report.verdicts[name]}")
-    if report.at_kink:
-        kinks = report.kinks
-        print(f"not checkable at a kink: {kinks['pool']} max-pooling windows tie and {kinks['relu']} ReLU inputs are "
-              f"within 4h of 0, and {len(report.moved)} finite differences change with the step (h against h/2), so "
-              "the loss has kinks within reach of the steps, where finite differences give no derivative (the tests "
-              "hold every gradient to PyTorch's instead)")  # fmt: skip
-        return 0
-    print(f"{'passed' if report.passed else 'FAILED'}: worst {report.worst:.3e} (tolerance {gradcheck.TOLERANCE:g})")
-    return 0 if report.passed else 1
-
-
-def progress_bar(total, stream=sys.stderr, width=24):
-    """An on_epoch callback drawing one self-overwriting line."""
-
-    def show(epoch, row):
-        done = int(width * epoch / total)
-        stream.write(
-            f"\repoch {epoch:>{len(str(total))}}/{total} [{'#' * done}{'.' * (width - done)}] "
-            f"loss {row['train_loss']:.4f}  train {100 * row['train_accuracy']:.2f}%  "
-            f"test {100 * row['test_accuracy']:.2f}%"
-        )
-        if epoch == total:
-            stream.write("\n")
-        stream.flush()
-
-    return show
+    print("\n".join(summary.gradcheck_lines(report)))
+    return 0 if report.passed or report.at_kink else 1
 
 
 TRAIN_OPTIONS = ("train_size", "test_size", "epochs", "lr", "momentum", "batch_size", "shift", "lr_decay", "init",
@@ -192,12 +159,14 @@ TRAIN_OPTIONS = ("train_size", "test_size", "epochs", "lr", "momentum", "batch_s
 
 def run_train(args):
     writable(args.out, args.plot)
-    epochs = args.epochs or schedule(args.data).epochs
-    show = None if args.quiet or not sys.stderr.isatty() else progress_bar(epochs)
+    show = (
+        None
+        if args.quiet or not sys.stderr.isatty()
+        else summary.progress_bar(args.epochs or schedule(args.data).epochs)
+    )
     start = time.perf_counter()
     result = api.fit(args.net, args.data, args.seed, show, **{key: getattr(args, key) for key in TRAIN_OPTIONS})
     wall = time.perf_counter() - start
-    options, arch, dataset = result["options"], result["model"].arch, result["dataset"]
     if args.out:
         files.save_model(args.out, result["model"])
     if args.plot:
@@ -205,21 +174,9 @@ def run_train(args):
 
         save(learning_curves(result["history"]), args.plot)
     if args.json:
-        summary = {key: result[key] for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss",
-                                                "relu_alive", "seconds")}  # fmt: skip
-        summary.update(wall_seconds=wall, **options.to_dict(), net=str(arch), split=dataset.split,
-                       history=result["history"])  # fmt: skip
-        print(json.dumps(summary, indent=2))
+        print(summary.training_json(result, wall))
         return 0
-    print(
-        f"trained {options.epochs} epochs on {len(dataset.train_images)} images (batch {options.batch_size}, "
-        f"lr {options.lr:g}, seed {options.seed}) in {result['seconds']:.2f} s of SGD steps, {wall:.2f} s in all"
-    )
-    if options.data != "shapes":
-        print(f"  {options.data}: {dataset.split}; network: {arch}")
-    print(f"         {'loss':>8}  {'accuracy':>8}")
-    for split in ("train", "test"):
-        print(f"  {split:<5}  {result[f'{split}_loss']:8.4g}  {100 * result[f'{split}_accuracy']:7.2f}%")
+    print("\n".join(summary.training_lines(result, wall)))
     for path, what in ((args.out, "model"), (args.plot, "learning curves")):
         if path:
             print(f"wrote {what} to {path}")
@@ -227,31 +184,16 @@ def run_train(args):
 
 
 def run_evaluate(args):
-    model = files.load_model(args.model)
-    metrics = api.evaluate_model(model, args.data, args.seed, args.test_size)
+    metrics = api.evaluate_model(files.load_model(args.model), args.data, args.seed, args.test_size)
     writable(args.plot)
-    classes, confusion, per_class = model.classes, metrics["confusion"], metrics["class_accuracy"]
     if args.plot:
         from .figures import evaluation_figure, save
 
         save(evaluation_figure(metrics["images"], metrics["labels"], metrics["predicted"], metrics["probabilities"],
-                               confusion, classes), args.plot)  # fmt: skip
-    count = len(metrics["images"])
-    if args.json:
-        print(json.dumps({"model": args.model, "data": metrics["description"], "count": count,
-                          "accuracy": metrics["accuracy"], "loss": metrics["loss"], "classes": list(classes),
-                          "confusion": confusion.tolist(), "class_accuracy": per_class}, indent=2))  # fmt: skip
-        return 0
-    print(f"{args.model} on {metrics['description']}:")
-    print(f"  accuracy {100 * metrics['accuracy']:.2f}%  ({int(np.trace(confusion))} of {count} right), "
-          f"loss {metrics['loss']:.4g}")  # fmt: skip
-    width = max(6, *(len(name) + 1 for name in classes), len(str(confusion.max())) + 1)
-    first = max(18, *(len(name) + 2 for name in classes))
-    print(f"  {'true / predicted':<{first}}" + "".join(f"{name:>{width}}" for name in classes) + "   accuracy")
-    for c, name in enumerate(classes):
-        accuracy = f"{100 * per_class[c]:9.2f}%" if per_class[c] is not None else "        -"
-        print(f"  {name:<{first}}" + "".join(f"{n:>{width}}" for n in confusion[c]) + f"  {accuracy}")
-    if args.plot:
+                               metrics["confusion"], metrics["classes"]), args.plot)  # fmt: skip
+    print(summary.evaluation_json(args.model, metrics) if args.json else "\n".join(summary.evaluation_lines(args.model,
+          metrics)))  # fmt: skip
+    if args.plot and not args.json:
         print(f"wrote the confusion matrix and the misclassified images to {args.plot}")
     return 0
 
@@ -259,25 +201,8 @@ def run_evaluate(args):
 def run_predict(args):
     model = files.load_model(args.model)
     classes, binary = model.classes, model.arch.output.binary
-    rows = []
-    for i, p in enumerate(api.predict(model, args.file)):
-        label = int(p.argmax())
-        row = {"index": i, "label": label, "class": classes[label], "probabilities": p.tolist()}
-        if binary:
-            row[f"probability_{classes[1]}"] = float(p[1])
-        rows.append(row)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    elif binary:
-        print(f"{'index':>5}  {'class':<9}  P({classes[1]})")
-        for row in rows:
-            print(f"{row['index']:>5}  {row['class']:<9}  {row['probabilities'][1]:.6f}")
-    else:
-        print(f"{'index':>5}  {'class':<9}  P(class)  runner-up")
-        for row in rows:
-            order = np.argsort(row["probabilities"])[::-1]
-            print(f"{row['index']:>5}  {row['class']:<9}  {row['probabilities'][order[0]]:.6f}  "
-                  f"{classes[order[1]]} ({row['probabilities'][order[1]]:.6f})")  # fmt: skip
+    rows = summary.prediction_rows(classes, binary, api.predict(model, args.file))
+    print(json.dumps(rows, indent=2) if args.json else "\n".join(summary.prediction_lines(classes, binary, rows)))
     return 0
 
 
@@ -285,10 +210,7 @@ def run_dataset(args):
     writable(args.out, args.plot)
     images, labels, classes = api.dataset(args.data, args.count, args.seed)
     files.save_dataset(args.out, images, labels, classes)
-    counts = ", ".join(f"{int((labels == k).sum())} {name}" for k, name in enumerate(classes))
-    if args.data == "shapes":
-        counts = f"{int((labels == 0).sum())} crosses, {int(labels.sum())} rectangles"
-    print(f"wrote {len(images)} images ({counts}) to {args.out}")
+    print(f"wrote {len(images)} images ({summary.class_counts(args.data == 'shapes', classes, labels)}) to {args.out}")
     if args.plot:
         from .figures import dataset_grid, save
 
@@ -316,59 +238,20 @@ def run_exercise(args):
 
 def run_check(args):
     entries, marked = api.check_answers(args.given, args.answers, args.decimals)
-    all_right = all(entry.verdict == "right" for entry in entries)
     if args.json:
         print(json.dumps({"score": marked["score"], "total": marked["total"], "decimals": args.decimals,
                           "entries": [entry.to_dict() for entry in entries]}, indent=2))  # fmt: skip
-        return 0 if all_right else 1
-    for question, rows in marked["questions"].items():
-        print(question)
-        print(format_check_rows(rows, args.decimals))
-    if marked["mistakes"]:
-        print("mistakes:")
-        for mistake, count in marked["mistakes"].items():
-            print(f"  {mistake} ({count}x): {MISTAKES[mistake]}")
-    print(f"score: {marked['score']} of {marked['total']} (right within {10.0 ** -args.decimals:g}; carried answers "
-          "earn their mark)")  # fmt: skip
-    return 0 if all_right else 1
-
-
-def format_check_rows(entries, decimals):
-    """One line per quantity with its counts, and one per answer that is not right."""
-    by_quantity = {}
-    for entry in entries:
-        by_quantity.setdefault(entry.quantity, []).append(entry)
-    width = max(len(q) for q in by_quantity) + 2
-    lines = [f"  {'quantity':<{width}}{'right':>6}{'carried':>8}{'wrong':>6}{'blank':>6}"]
-    for quantity, rows in by_quantity.items():
-        counts = [sum(e.verdict == v for e in rows) for v in ("right", "carried", "wrong", "blank")]
-        lines.append(f"  {quantity:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(counts, (6, 8, 6, 6))))
-        for e in rows:
-            if e.verdict in ("wrong", "carried"):
-                where = f"[{','.join(map(str, e.index))}]" if e.index else ""
-                key = "-" if e.expected is None else f"{e.expected:.{decimals}f}"
-                why = f" ({e.mistake})" if e.mistake else ""
-                lines.append(f"      {where or 'value'}: {e.answer:.{decimals}f}, key {key}: {e.verdict}{why}")
-    return "\n".join(lines)
+    else:
+        print("\n".join(summary.check_lines(marked)))
+    return 0 if all(entry.verdict == "right" for entry in entries) else 1
 
 
 def run_grade(args):
     writable(args.out, args.plot)
     grades, mistakes = api.grade(args.sheets, args.answers, args.decimals)
-    out = io.StringIO()
-    columns = ["student", "sheet", "q1", "q1_total", "q2", "q2_total", "q3", "q3_total", "score", "total", "mistakes"]
-    writer = csv.DictWriter(out, columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(grades)
-    files.atomic_write(args.out, lambda handle: handle.write(out.getvalue().encode("utf-8")))
-    print(f"marked {len(grades)} answer files from {len({g['student'] for g in grades})} students; wrote {args.out}")
-    print(f"class score: {sum(g['score'] for g in grades)} of {sum(g['total'] for g in grades)}")
-    if mistakes:
-        print("mistakes across the class (answers, students):")
-        for mistake, (count, students) in sorted(mistakes.items(), key=lambda item: -item[1][0]):
-            print(f"  {mistake:<24}{count:>5}{len(students):>5}")
-    else:
-        print("no known mistakes in the class")
+    text = summary.grades_csv(grades)
+    files.atomic_write(args.out, lambda handle: handle.write(text.encode("utf-8")))
+    print("\n".join(summary.grade_lines(grades, mistakes, args.out)))
     if args.plot:
         from .figures import mistakes_figure, save
 
@@ -404,26 +287,6 @@ def run_nets(args):
     return 0
 
 
-# Each command: (name, help, description, its options, and how it reads them).
-COMMANDS = {}
-
-
-def command(name, help, description):
-    """Declare a command: the decorated function adds its options to the parser."""
-
-    def declare(options):
-        COMMANDS[name] = (help, description, options)
-        return options
-
-    return declare
-
-
-@command(
-    "walkthrough",
-    "one forward and one backward pass, every number shown",
-    "Answer the seed notebook's exercise for one instance, on any network: (1) the output sizes of the conv and "
-    "pooling layers, (2) each layer's values before activation, (3) every gradient, down to dL/dkernel.",
-)
 def walkthrough_options(p):
     add(p, "seed", "net", "data", "given", "pool_stride")
     p.add_argument("--explain", nargs="?", const=True, default=False, metavar="NAME[i,j,...]",
@@ -439,24 +302,11 @@ def walkthrough_options(p):
     return run_walkthrough
 
 
-@command(
-    "gradcheck",
-    "compare every analytic gradient with central finite differences",
-    "Run one forward/backward pass, then perturb every parameter entry by +-h and +-2h (five-point central "
-    "differences) and compare. Prints the max relative error per parameter; exit status 1 if any exceeds "
-    f"{gradcheck.TOLERANCE:g}.",
-)
 def gradcheck_options(p):
     add(p, "seed", "net", "data", "given", "pool_stride")
     return run_gradcheck
 
 
-@command(
-    "train",
-    "train and test a network with mini-batch SGD",
-    "Load or generate the data, initialise the network, train with mini-batch SGD and report train/test loss "
-    "and accuracy after every epoch. The same options and seed give the same model, bit for bit.",
-)
 def train_options(p):
     add(p, "data", "net")
     p.add_argument("--train-size", type=training("train_size", int), metavar="N",
@@ -486,13 +336,6 @@ def train_options(p):
     return run_train
 
 
-@command(
-    "evaluate",
-    "accuracy, loss and confusion matrix of a saved model",
-    "Evaluate a model on data: generated shapes from a stream of their own (never the images 'train' learned "
-    "from), the digits' test split, a file's test set (mnist.npz), or every image of any other file or folder. "
-    "Default: the data the model was trained on.",
-)
 def evaluate_options(p):
     add(p, "model", "data", "test_size", "seed", "plot", "json", model={"required": True},
         data={"default": None, "help": DATA_HELP + " (default: what the model was trained on)"},
@@ -503,12 +346,6 @@ def evaluate_options(p):
     return run_evaluate
 
 
-@command(
-    "predict",
-    "classify images with a saved model",
-    "Print the class and its probability for every image in FILE: .npy (N, H, W) or (N, C, H, W), .npz with "
-    "'images', .csv with C*H*W values a row, or .json (one image as a list of rows, or a list of them).",
-)
 def predict_options(p):
     add(p, "model", model={"required": True})
     p.add_argument("file", metavar="FILE", help="the images")
@@ -516,13 +353,6 @@ def predict_options(p):
     return run_predict
 
 
-@command(
-    "dataset",
-    "write a data set as .npz (generated shapes, or another source's test set)",
-    "Write images, labels and class names to an .npz file. Shapes: COUNT images from the seed's generator; "
-    "with the same seed they are the training images of 'train --train-size N'. Other data: its test set (for "
-    "digits, the split of --seed), ready for 'predict' and 'evaluate'.",
-)
 def dataset_options(p):
     add(p, "data")
     p.add_argument("--count", type=whole(1), default=2000, metavar="N", help="shapes to generate (default 2000)")
@@ -537,14 +367,6 @@ def dataset_options(p):
     return run_dataset
 
 
-@command(
-    "exercise",
-    "exercise sheets and answer keys for a class",
-    "Write COUNT different instances of the exercise: for each a sheet with the given values (Markdown and "
-    "HTML), a separate answer key with every answer and its arithmetic, and the instance as --given JSON. Sheet "
-    "i is the instance of 'walkthrough --seed SEED+i', rounded; the key is computed from the rounded values, so "
-    "a hand calculation matches it exactly.",
-)
 def exercise_options(p):
     p.add_argument("--count", type=whole(1), default=10, metavar="N", help="sheets (default 10)")
     add(p, "seed", "net", "data", "out", "decimals", out={"required": True, "metavar": "DIR",
@@ -569,15 +391,6 @@ def exercise_options(p):
     return run_exercise
 
 
-@command(
-    "check",
-    "mark a student's answers to one exercise sheet, naming the mistake behind each wrong one",
-    "Mark ANSWERS (the answer template 'exercise' writes, filled in: JSON in the walkthrough --json layout with "
-    "null for a blank, or CSV with columns quantity,index,answer) against the sheet's instance. Each answer is "
-    "right (within one unit of its last decimal, --decimals), carried (wrong only because an earlier answer "
-    "was: computed correctly from the student's own values), wrong (with the known mistake that gives that "
-    "value, where one does) or blank. Exit status 0 when all are right, 1 when not, 2 on bad input.",
-)
 def check_options(p):
     add(p, "given", given={"required": True, "metavar": "SHEET.json", "help": "the sheet's instance "
                            "(exercise_N.json)"})  # fmt: skip
@@ -587,15 +400,6 @@ def check_options(p):
     return run_check
 
 
-@command(
-    "grade",
-    "mark a whole class: a folder of answer files against a folder of sheets",
-    "Mark every answers file in --answers against its sheet in --sheets, and write one CSV row per student and "
-    "sheet with the score per question and in all. An answers file is named STUDENT_N.json or STUDENT_N.csv "
-    "(also STUDENT_exercise_N_answers.json, the template's name with the student's in front): N is the "
-    "sheet's number, exercise_N.json in --sheets. Prints, and with --plot draws, how often each mistake "
-    "occurred across the class.",
-)
 def grade_options(p):
     p.add_argument("--sheets", required=True, metavar="DIR", help="the folder 'exercise --out' wrote")
     p.add_argument("--answers", required=True, metavar="DIR", help="the students' answer files")
@@ -605,13 +409,6 @@ def grade_options(p):
     return run_grade
 
 
-@command(
-    "explore",
-    "the whole pass in the browser: every value and gradient, to see and change",
-    "Write one self-contained HTML page (no network needed: it works from file:// and offline) that runs the "
-    "forward and backward pass in the browser, and open it. Hover or focus any number to see where it comes "
-    "from; draw on the image, type a kernel value, change the label, take an SGD step or train.",
-)
 def explore_options(p):
     add(p, "seed", "net", "data", "given", "model", "out", model={"help": "start from a trained model's network and "
         "parameters"}, out={"type": suffixed(".html"), "metavar": "FILE.html", "help": "where to write it (default: "
@@ -620,13 +417,6 @@ def explore_options(p):
     return run_explore
 
 
-@command(
-    "export",
-    "write a network as a standalone PyTorch module file",
-    "Write a Python file whose build() returns the network as a torch.nn.Sequential (float64) and whose LOSS "
-    "names its loss ('bce' or 'cross_entropy'). With --model, build() loads the trained weights from that "
-    "model file (found relative to the exported file), or from the path it is given.",
-)
 def export_options(p):
     which = p.add_mutually_exclusive_group(required=True)
     add(which, "model", "net")
@@ -636,10 +426,73 @@ def export_options(p):
     return run_export
 
 
-@command("nets", "how to write a network (--net)", "Print the grammar of network specs, from the registry of layer "
-         "kinds, with the default networks.")  # fmt: skip
 def nets_options(p):
     return run_nets
+
+
+# Each command: the function that adds its options (and returns the function that runs it), its help in
+# the list of commands, and the description its --help starts with.
+COMMANDS = {
+    "walkthrough": (walkthrough_options,
+        "one forward and one backward pass, every number shown",
+        "Answer the seed notebook's exercise for one instance, on any network: (1) the output sizes of the conv and "
+        "pooling layers, (2) each layer's values before activation, (3) every gradient, down to dL/dkernel."),
+    "gradcheck": (gradcheck_options,
+        "compare every analytic gradient with central finite differences",
+        "Run one forward/backward pass, then perturb every parameter entry by +-h and +-2h (five-point central "
+        "differences) and compare. Prints the max relative error per parameter; exit status 1 if any exceeds "
+        f"{gradcheck.TOLERANCE:g}."),
+    "train": (train_options,
+        "train and test a network with mini-batch SGD",
+        "Load or generate the data, initialise the network, train with mini-batch SGD and report train/test loss "
+        "and accuracy after every epoch. The same options and seed give the same model, bit for bit."),
+    "evaluate": (evaluate_options,
+        "accuracy, loss and confusion matrix of a saved model",
+        "Evaluate a model on data: generated shapes from a stream of their own (never the images 'train' learned "
+        "from), the digits' test split, a file's test set (mnist.npz), or every image of any other file or folder. "
+        "Default: the data the model was trained on."),
+    "predict": (predict_options,
+        "classify images with a saved model",
+        "Print the class and its probability for every image in FILE: .npy (N, H, W) or (N, C, H, W), .npz with "
+        "'images', .csv with C*H*W values a row, or .json (one image as a list of rows, or a list of them)."),
+    "dataset": (dataset_options,
+        "write a data set as .npz (generated shapes, or another source's test set)",
+        "Write images, labels and class names to an .npz file. Shapes: COUNT images from the seed's generator; "
+        "with the same seed they are the training images of 'train --train-size N'. Other data: its test set (for "
+        "digits, the split of --seed), ready for 'predict' and 'evaluate'."),
+    "exercise": (exercise_options,
+        "exercise sheets and answer keys for a class",
+        "Write COUNT different instances of the exercise: for each a sheet with the given values (Markdown and "
+        "HTML), a separate answer key with every answer and its arithmetic, and the instance as --given JSON. Sheet "
+        "i is the instance of 'walkthrough --seed SEED+i', rounded; the key is computed from the rounded values, so "
+        "a hand calculation matches it exactly."),
+    "check": (check_options,
+        "mark a student's answers to one exercise sheet, naming the mistake behind each wrong one",
+        "Mark ANSWERS (the answer template 'exercise' writes, filled in: JSON in the walkthrough --json layout with "
+        "null for a blank, or CSV with columns quantity,index,answer) against the sheet's instance. Each answer is "
+        "right (within one unit of its last decimal, --decimals), carried (wrong only because an earlier answer "
+        "was: computed correctly from the student's own values), wrong (with the known mistake that gives that "
+        "value, where one does) or blank. Exit status 0 when all are right, 1 when not, 2 on bad input."),
+    "grade": (grade_options,
+        "mark a whole class: a folder of answer files against a folder of sheets",
+        "Mark every answers file in --answers against its sheet in --sheets, and write one CSV row per student and "
+        "sheet with the score per question and in all. An answers file is named STUDENT_N.json or STUDENT_N.csv "
+        "(also STUDENT_exercise_N_answers.json, the template's name with the student's in front): N is the "
+        "sheet's number, exercise_N.json in --sheets. Prints, and with --plot draws, how often each mistake "
+        "occurred across the class."),
+    "explore": (explore_options,
+        "the whole pass in the browser: every value and gradient, to see and change",
+        "Write one self-contained HTML page (no network needed: it works from file:// and offline) that runs the "
+        "forward and backward pass in the browser, and open it. Hover or focus any number to see where it comes "
+        "from; draw on the image, type a kernel value, change the label, take an SGD step or train."),
+    "export": (export_options,
+        "write a network as a standalone PyTorch module file",
+        "Write a Python file whose build() returns the network as a torch.nn.Sequential (float64) and whose LOSS "
+        "names its loss ('bce' or 'cross_entropy'). With --model, build() loads the trained weights from that "
+        "model file (found relative to the exported file), or from the path it is given."),
+    "nets": (nets_options, "how to write a network (--net)",
+        "Print the grammar of network specs, from the registry of layer kinds, with the default networks."),
+}  # fmt: skip
 
 
 def build_parser():
@@ -648,7 +501,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
-    for name, (help, description, options) in COMMANDS.items():
+    for name, (options, help, description) in COMMANDS.items():
         p = commands.add_parser(name, help=help, description=description)
         p.set_defaults(run=options(p))
     return parser

@@ -1,0 +1,183 @@
+"""Each command's result as the lines it prints, for the command line and for a notebook alike.
+
+Pure formatting of what ``api.py`` returns: nothing is computed here.
+"""
+
+import csv
+import io
+import json
+import sys
+
+import numpy as np
+
+from .check import MISTAKES
+from .gradcheck import STEP, TOLERANCE
+
+
+def gradcheck_lines(report):
+    """A GradcheckReport: the error and verdict of every gradient, then passed, FAILED or not checkable."""
+    width = max(len(name) for name in report.errors) + 1
+    lines = [f"five-point central differences, h = {STEP:g}; max relative error per gradient:"]
+    lines += [
+        f"  dL/d{name:<{max(width, 13)}}{error:.3e}  {report.verdicts[name]}" for name, error in report.errors.items()
+    ]
+    if report.at_kink:
+        kinks = report.kinks
+        lines.append(f"not checkable at a kink: {kinks['pool']} max-pooling windows tie and {kinks['relu']} ReLU "
+                     f"inputs are within 4h of 0, and {len(report.moved)} finite differences change with the step (h "
+                     "against h/2), so the loss has kinks within reach of the steps, where finite differences give no "
+                     "derivative (the tests hold every gradient to PyTorch's instead)")  # fmt: skip
+    else:
+        lines.append(f"{'passed' if report.passed else 'FAILED'}: worst {report.worst:.3e} (tolerance {TOLERANCE:g})")
+    return lines
+
+
+def training_json(result, wall):
+    """What ``train --json`` prints of ``api.fit``'s result: the final metrics, the options used, the history."""
+    summary = {key: result[key] for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss",
+                                            "relu_alive", "seconds")}  # fmt: skip
+    summary.update(wall_seconds=wall, **result["options"].to_dict(), net=str(result["model"].arch),
+                   split=result["dataset"].split, history=result["history"])  # fmt: skip
+    return json.dumps(summary, indent=2)
+
+
+def training_lines(result, wall):
+    """``api.fit``'s result: what ran, and the final loss and accuracy on the training and test sets."""
+    options, dataset = result["options"], result["dataset"]
+    lines = [
+        f"trained {options.epochs} epochs on {len(dataset.train_images)} images (batch {options.batch_size}, "
+        f"lr {options.lr:g}, seed {options.seed}) in {result['seconds']:.2f} s of SGD steps, {wall:.2f} s in all"
+    ]
+    if options.data != "shapes":
+        lines.append(f"  {options.data}: {dataset.split}; network: {result['model'].arch}")
+    lines.append(f"         {'loss':>8}  {'accuracy':>8}")
+    for split in ("train", "test"):
+        lines.append(f"  {split:<5}  {result[f'{split}_loss']:8.4g}  {100 * result[f'{split}_accuracy']:7.2f}%")
+    return lines
+
+
+def evaluation_json(name, metrics):
+    return json.dumps({"model": name, "data": metrics["description"], "count": len(metrics["images"]),
+                       "accuracy": metrics["accuracy"], "loss": metrics["loss"], "classes": list(metrics["classes"]),
+                       "confusion": metrics["confusion"].tolist(), "class_accuracy": metrics["class_accuracy"]},
+                      indent=2)  # fmt: skip
+
+
+def evaluation_lines(name, metrics):
+    """``api.evaluate_model``'s result: accuracy and loss, and the confusion matrix with each class's accuracy."""
+    classes, confusion, per_class = metrics["classes"], metrics["confusion"], metrics["class_accuracy"]
+    lines = [f"{name} on {metrics['description']}:",
+             f"  accuracy {100 * metrics['accuracy']:.2f}%  ({int(np.trace(confusion))} of {len(metrics['images'])} "
+             f"right), loss {metrics['loss']:.4g}"]  # fmt: skip
+    width = max(6, *(len(c) + 1 for c in classes), len(str(confusion.max())) + 1)
+    first = max(18, *(len(c) + 2 for c in classes))
+    lines.append(f"  {'true / predicted':<{first}}" + "".join(f"{c:>{width}}" for c in classes) + "   accuracy")
+    for c, row in enumerate(classes):
+        accuracy = f"{100 * per_class[c]:9.2f}%" if per_class[c] is not None else "        -"
+        lines.append(f"  {row:<{first}}" + "".join(f"{n:>{width}}" for n in confusion[c]) + f"  {accuracy}")
+    return lines
+
+
+def prediction_rows(classes, binary, probabilities):
+    """One dict per image: its index, label, class and probabilities (and a binary model's P(class 1))."""
+    rows = []
+    for i, p in enumerate(probabilities):
+        label = int(p.argmax())
+        row = {"index": i, "label": label, "class": classes[label], "probabilities": p.tolist()}
+        if binary:
+            row[f"probability_{classes[1]}"] = float(p[1])
+        rows.append(row)
+    return rows
+
+
+def prediction_lines(classes, binary, rows):
+    """A line per image: its class and P(class 1), or its class, its probability and the runner-up's."""
+    if binary:
+        return [f"{'index':>5}  {'class':<9}  P({classes[1]})"] + [
+            f"{row['index']:>5}  {row['class']:<9}  {row['probabilities'][1]:.6f}" for row in rows
+        ]
+    lines = [f"{'index':>5}  {'class':<9}  P(class)  runner-up"]
+    for row in rows:
+        p = row["probabilities"]
+        first, second = np.argsort(p)[::-1][:2]
+        lines.append(f"{row['index']:>5}  {row['class']:<9}  {p[first]:.6f}  {classes[second]} ({p[second]:.6f})")
+    return lines
+
+
+def check_lines(marked):
+    """``check.report``'s result: per question one line per quantity and one per answer not right, the mistakes
+    met, the score."""
+    decimals, lines = marked["decimals"], []
+    for question, rows in marked["questions"].items():
+        lines += [question, *check_rows(rows, decimals)]
+    if marked["mistakes"]:
+        lines.append("mistakes:")
+        lines += [f"  {mistake} ({count}x): {MISTAKES[mistake]}" for mistake, count in marked["mistakes"].items()]
+    lines.append(f"score: {marked['score']} of {marked['total']} (right within {10.0**-decimals:g}; carried answers "
+                 "earn their mark)")  # fmt: skip
+    return lines
+
+
+def check_rows(entries, decimals):
+    """One line per quantity with its counts, and one per answer that is not right."""
+    by_quantity = {}
+    for entry in entries:
+        by_quantity.setdefault(entry.quantity, []).append(entry)
+    width = max(len(q) for q in by_quantity) + 2
+    lines = [f"  {'quantity':<{width}}{'right':>6}{'carried':>8}{'wrong':>6}{'blank':>6}"]
+    for quantity, rows in by_quantity.items():
+        counts = [sum(e.verdict == v for e in rows) for v in ("right", "carried", "wrong", "blank")]
+        lines.append(f"  {quantity:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(counts, (6, 8, 6, 6))))
+        for e in rows:
+            if e.verdict in ("wrong", "carried"):
+                where = f"[{','.join(map(str, e.index))}]" if e.index else ""
+                key = "-" if e.expected is None else f"{e.expected:.{decimals}f}"
+                why = f" ({e.mistake})" if e.mistake else ""
+                lines.append(f"      {where or 'value'}: {e.answer:.{decimals}f}, key {key}: {e.verdict}{why}")
+    return lines
+
+
+def grades_csv(grades):
+    """The grades, one CSV row per student and sheet."""
+    out = io.StringIO()
+    columns = ["student", "sheet", "q1", "q1_total", "q2", "q2_total", "q3", "q3_total", "score", "total", "mistakes"]
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(grades)
+    return out.getvalue()
+
+
+def grade_lines(grades, mistakes, out):
+    """``api.grade``'s result: how many were marked, the class score, each mistake's answers and students."""
+    lines = [f"marked {len(grades)} answer files from {len({g['student'] for g in grades})} students; wrote {out}",
+             f"class score: {sum(g['score'] for g in grades)} of {sum(g['total'] for g in grades)}"]  # fmt: skip
+    if not mistakes:
+        return [*lines, "no known mistakes in the class"]
+    lines.append("mistakes across the class (answers, students):")
+    for mistake, (count, students) in sorted(mistakes.items(), key=lambda item: -item[1][0]):
+        lines.append(f"  {mistake:<24}{count:>5}{len(students):>5}")
+    return lines
+
+
+def class_counts(shapes, classes, labels):
+    """How many images of each class: "N crosses, M rectangles" on the shapes, "N 0, M 1, ..." otherwise."""
+    if shapes:
+        return f"{int((labels == 0).sum())} crosses, {int(labels.sum())} rectangles"
+    return ", ".join(f"{int((labels == k).sum())} {name}" for k, name in enumerate(classes))
+
+
+def progress_bar(total, stream=sys.stderr, width=24):
+    """An on_epoch callback drawing one self-overwriting line."""
+
+    def show(epoch, row):
+        done = int(width * epoch / total)
+        stream.write(
+            f"\repoch {epoch:>{len(str(total))}}/{total} [{'#' * done}{'.' * (width - done)}] "
+            f"loss {row['train_loss']:.4f}  train {100 * row['train_accuracy']:.2f}%  "
+            f"test {100 * row['test_accuracy']:.2f}%"
+        )
+        if epoch == total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
