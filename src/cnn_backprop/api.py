@@ -114,7 +114,8 @@ class GradcheckReport:
 
 def check_gradients(pass_):
     """A ``GradcheckReport`` of ``pass_``'s network on its image."""
-    network, image, label = walkthrough.network_for(pass_.given)
+    network = Network(pass_.arch, {name: value.copy() for name, value in pass_.params.items()})
+    image, label = pass_.image[None], np.array([pass_.label])
     results = gradcheck.check_network(network, image, label)
     kinks = gradcheck.kinks(network, image, label)
     moved = gradcheck.step_dependent(network, image, label, results)
@@ -238,3 +239,24 @@ def dataset(source="shapes", count=2000, seed=0):
         return images, labels, data.CLASSES
     loaded = data.load(source, seed)
     return loaded.test_images, loaded.test_labels, loaded.classes
+
+
+def overview_figure(pass_):
+    """A Matplotlib Figure of a whole pass: every panel the notebook draws (the first map of each), with the loss."""
+    from .figures import overview
+
+    return overview(pass_)
+
+
+def learning_curves(history):
+    """A Matplotlib Figure of loss and accuracy per epoch, train and test (``fit(...)["history"]``)."""
+    from .figures import learning_curves as curves
+
+    return curves(history)
+
+
+def draw_matrix(ax, array, title, decimals=2):
+    """Draw a matrix on Matplotlib axes ``ax`` with each value written on its cell, as the seed notebook does."""
+    from .figures import draw_matrix as draw
+
+    draw(ax, array, title, decimals)

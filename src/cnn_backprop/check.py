@@ -89,8 +89,8 @@ class Key:
 
     def __init__(self, given):
         self.result = walkthrough.run(given)
-        self.network, image, self.labels = walkthrough.network_for(given)
-        self.arch = self.network.arch
+        self.network, self.arch = self.result.network, self.result.arch
+        image, self.labels = self.result.image[None], np.array([self.result.label])
         self.params = self.network.params
         self.values = {"image": image, **self.network.forward(image, self.labels), **self.params}
         self.grads = self.network.backward()

@@ -32,10 +32,12 @@ def _source(name):
     return resources.files("cnn_backprop").joinpath("explorer", *name.split("/")).read_text(encoding="utf-8")
 
 
-def kinds():
-    """The names of the layer kinds the page knows: one module each in ``explorer/kinds/``, sorted."""
+def kinds(shared=False):
+    """The names of the layer kinds the page knows: one module each in ``explorer/kinds/``, sorted.  With
+    ``shared``, also the modules kinds share (``_pool.js``), which are not kinds: as in Python, a leading _."""
     folder = resources.files("cnn_backprop").joinpath("explorer", "kinds")
-    return sorted(item.name.removesuffix(".js") for item in folder.iterdir() if item.name.endswith(".js"))
+    names = (item.name.removesuffix(".js") for item in folder.iterdir() if item.name.endswith(".js"))
+    return sorted(name for name in names if shared or not name.startswith("_"))
 
 
 def registry(names):
@@ -50,9 +52,8 @@ def registry(names):
 def modules():
     """{module name: source} of every module the page imports, as the page holds it (``compact``)."""
     found = {name: _source(name) for name in MODULES}
-    names = kinds()
-    found.update({f"kinds/{name}.js": _source(f"kinds/{name}.js") for name in names})
-    found["kinds.js"] = registry(names)
+    found.update({f"kinds/{name}.js": _source(f"kinds/{name}.js") for name in kinds(shared=True)})
+    found["kinds.js"] = registry(kinds())
     return {name: compact(source) for name, source in found.items()}
 
 

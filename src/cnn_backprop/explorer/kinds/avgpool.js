@@ -3,23 +3,11 @@
 
 import { factor, fmt, get, outSide, zeros } from "cnn-backprop/arrays.js";
 import { kind } from "cnn-backprop/contract.js";
+import { POOL, windowOf, windowsHolding } from "cnn-backprop/kinds/_pool.js";
 
 export default kind({
   name: "avgpool",
-  base: "pool",
-  reads: "map",
-  hyperKeys: ["size", "stride"],
-  sizedAnswer: true,
-  names: (own) => [own, own],
-
-  parse(words, option) {
-    const size = Number(words[0]);
-    return { size, stride: option("stride", size) };
-  },
-  shapes({ size, stride }, [channels, side]) {
-    const out = outSide(side, size, stride);
-    return { out: [channels, out, out] };
-  },
+  ...POOL,
 
   build({ size, stride }) {
     let x;
@@ -56,26 +44,16 @@ export default kind({
     };
   },
 
-  valueArithmetic({ entry: { layer, input }, quantity, index: [c, i, j], value, x }) {
-    const window = [], sources = [];
-    for (let m = 0; m < layer.size; m++)
-      for (let n = 0; n < layer.size; n++) {
-        const at = [c, layer.stride * i + m, layer.stride * j + n];
-        window.push(fmt(get(x, at)));
-        sources.push([input, at]);
-      }
-    return { lines: [`${quantity} = mean(${window.join(", ")}) = ${fmt(value)}`], sources };
+  valueArithmetic({ entry, quantity, index, value, x }) {
+    const { values, sources } = windowOf(entry, index, x);
+    return { lines: [`${quantity} = mean(${values.join(", ")}) = ${fmt(value)}`], sources };
   },
   // dL/dx[c, r, s]: 1/K^2 of the gradient of every window it is in.
-  inputGradientArithmetic({ entry, quantity, index: [c, r, s], value, up }) {
-    const { size, stride } = entry.layer, O = up.shape[1];
-    const terms = [], sources = [];
-    for (let i = 0; i < O; i++)
-      for (let j = 0; j < O; j++) {
-        if (r - stride * i < 0 || r - stride * i >= size || s - stride * j < 0 || s - stride * j >= size) continue;
-        terms.push(`${factor(get(up, [c, i, j]))}/${size * size}`);
-        sources.push([`backward.${entry.output}`, [c, i, j]]);
-      }
+  inputGradientArithmetic({ entry, quantity, index, value, up }) {
+    const { size } = entry.layer;
+    const windows = windowsHolding(entry.layer, index, up.shape[1]);
+    const terms = windows.map((at) => `${factor(get(up, at))}/${size * size}`);
+    const sources = windows.map((at) => [`backward.${entry.output}`, at]);
     return { lines: [`dL/d${quantity} = ${terms.join(" + ") || "0 (no window's maximum)"} = ${fmt(value)}`], sources };
   },
 });

@@ -3,6 +3,7 @@
 
 import { fmt, get, outSide, zeros } from "cnn-backprop/arrays.js";
 import { kind } from "cnn-backprop/contract.js";
+import { POOL, windowOf, windowsHolding } from "cnn-backprop/kinds/_pool.js";
 
 // The seed notebook's backward: dP[i, j] = dw, so an entry that is the maximum of several windows keeps only the
 // last window's gradient (the chain rule adds them).  After layer.forward.
@@ -33,20 +34,7 @@ const strideTwoSide = (entry) => Math.floor((entry.inShape[1] - entry.layer.size
 
 export default kind({
   name: "maxpool",
-  base: "pool",
-  reads: "map",
-  hyperKeys: ["size", "stride"],
-  sizedAnswer: true,
-  names: (own) => [own, own],
-
-  parse(words, option) {
-    const size = Number(words[0]);
-    return { size, stride: option("stride", size) };
-  },
-  shapes({ size, stride }, [channels, side]) {
-    const out = outSide(side, size, stride);
-    return { out: [channels, out, out] };
-  },
+  ...POOL,
 
   build({ size, stride }) {
     let x, argmax;
@@ -94,29 +82,17 @@ export default kind({
   },
   extras: ["argmax"], // each window's [row, col] in its input, row-major
 
-  valueArithmetic({ entry: { layer, input }, quantity, index: [c, i, j], value, x }) {
-    const window = [], sources = [];
-    for (let m = 0; m < layer.size; m++)
-      for (let n = 0; n < layer.size; n++) {
-        const at = [c, layer.stride * i + m, layer.stride * j + n];
-        window.push(fmt(get(x, at)));
-        sources.push([input, at]);
-      }
-    return { lines: [`${quantity} = max(${window.join(", ")}) = ${fmt(value)}`], sources };
+  valueArithmetic({ entry, quantity, index, value, x }) {
+    const { values, sources } = windowOf(entry, index, x);
+    return { lines: [`${quantity} = max(${values.join(", ")}) = ${fmt(value)}`], sources };
   },
   // dL/dx[c, r, s]: the gradients of the windows whose maximum it is.
-  inputGradientArithmetic({ state, entry, quantity, index: [c, r, s], value, up }) {
-    const { size, stride } = entry.layer, O = up.shape[1];
-    const argmax = state.extras[`${entry.name}_argmax`];
-    const terms = [], sources = [];
-    for (let i = 0; i < O; i++)
-      for (let j = 0; j < O; j++) {
-        if (r - stride * i < 0 || r - stride * i >= size || s - stride * j < 0 || s - stride * j >= size) continue;
-        const at = argmax[(c * O + i) * O + j];
-        if (at[0] !== r || at[1] !== s) continue;
-        terms.push(fmt(get(up, [c, i, j])));
-        sources.push([`backward.${entry.output}`, [c, i, j]]);
-      }
+  inputGradientArithmetic({ state, entry, quantity, index, value, up }) {
+    const O = up.shape[1], argmax = state.extras[`${entry.name}_argmax`];
+    const chose = ([c, i, j]) => argmax[(c * O + i) * O + j].every((v, axis) => v === index[axis + 1]);
+    const windows = windowsHolding(entry.layer, index, O).filter(chose);
+    const terms = windows.map((at) => fmt(get(up, at)));
+    const sources = windows.map((at) => [`backward.${entry.output}`, at]);
     return { lines: [`dL/d${quantity} = ${terms.join(" + ") || "0 (no window's maximum)"} = ${fmt(value)}`], sources };
   },
 
