@@ -118,22 +118,30 @@ def arch(request):
     return request.param
 
 
-def mark_one_mistake(net, part, name, mistaken, seed=1):
+def mark_one_mistake(net, part, name, mistaken, seed=1, then=None):
     """Check's marking of the key of ``net``'s sheet (seed ``seed``) with one answer replaced.
 
     ``mistaken(pass_)`` computes, by the test's own rule, the full-shape array a
-    student who makes the mistake writes for ``part.name``.  Returns (the entries
-    of that answer that differ from the key, every other entry).
+    student who makes the mistake writes for ``part.name``; ``then(pass_, wrong)``
+    the later answers {(part, name): full-shape array} they compute rightly from
+    it.  Returns (the entries of the mistaken answer that differ from the key,
+    those of the later answers that differ from it, every other entry).
     """
     from cnn_backprop import check, walkthrough
 
     given = walkthrough.complete_given({"net": net}, seed)
-    key = check.Key(given)
+    key, pass_ = check.Key(given), walkthrough.run(given)
     answers = {(p, n): key.expected(p, n) for p, n in key.quantities()}
-    wrong = np.asarray(mistaken(walkthrough.run(given)), dtype=float)
-    answers[(part, name)] = key.layout(name, wrong if name in key.owner else wrong[None])
+    wrong = np.asarray(mistaken(pass_), dtype=float)
+    later = {} if then is None else then(pass_, wrong)
+    for (p, n), value in [((part, name), wrong), *later.items()]:
+        answers[(p, n)] = key.layout(n, value if n in key.owner else value[None])
     decimals = 8
     entries = check.mark(given, answers, decimals)
     tolerance = check.tolerance(decimals)
-    changed = [e for e in entries if e.quantity == f"{part}.{name}" and abs(e.answer - e.expected) > tolerance]
-    return changed, [e for e in entries if e not in changed]
+
+    def differing(quantities):
+        return [e for e in entries if e.quantity in quantities and abs(e.answer - e.expected) > tolerance]
+
+    changed, carried = differing({f"{part}.{name}"}), differing({f"{p}.{n}" for p, n in later})
+    return changed, carried, [e for e in entries if e not in changed and e not in carried]

@@ -31,7 +31,7 @@ from threadpoolctl import ThreadpoolController
 
 from . import data
 from .memory import keep_freed_memory
-from .network import INITS, Network, class_probabilities, default_init, init_params
+from .network import INITS, Network, default_init, init_params
 from .validate import InputError
 
 # The values one forward pass may produce, in training and in evaluation: a pass over more images is split
@@ -143,9 +143,7 @@ def evaluate(network, images, labels):
         alive = alive + network.relu_alive().sum(axis=1)
     network.train(training)
     logits = np.concatenate(logits)
-    out = network.layers[-1]  # the fused output and loss: exact from the logits, however confident
-    probabilities = class_probabilities(network.arch, out.forward(logits))
-    loss = float(out.loss(labels))
+    probabilities, loss = network.head(logits, labels)  # the fused output and loss: exact however confident
     predicted = probabilities.argmax(axis=1)
     return {
         "loss": loss,

@@ -9,6 +9,7 @@ from conftest import mark_one_mistake, torch_module
 from cnn_backprop import explain, walkthrough
 from cnn_backprop.architecture import Architecture
 from cnn_backprop.cli import main
+from cnn_backprop.kinds import conv
 from cnn_backprop.kinds.batchnorm import BatchNorm2D
 from cnn_backprop.network import Network
 from cnn_backprop.validate import InputError
@@ -94,6 +95,10 @@ def test_constant_statistics_are_named():
         grad, gamma, var = pass_.grads["bn1"], pass_.params["bn1_gamma"], pass_.extras["bn1_var"]
         return np.stack([grad[c] * gamma[c] / np.sqrt(var[c] + 1e-5) for c in range(len(grad))])
 
-    changed, others = mark_one_mistake(NET, "backward", "conv1_pre", wrong)
+    def then(pass_, wrong):  # the kernel's gradient from it, by the right rule
+        return {("backward", "conv1_kernel"): conv.conv_backward(wrong, pass_.image, pass_.params["conv1_kernel"])[0]}
+
+    changed, carried, others = mark_one_mistake(NET, "backward", "conv1_pre", wrong, then=then)
     assert changed and {(e.verdict, e.mistake) for e in changed} == {("wrong", "bn-constant-stats")}
+    assert carried and {e.verdict for e in carried} == {"carried"}
     assert {e.verdict for e in others} == {"right"}

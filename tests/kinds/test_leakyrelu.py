@@ -6,6 +6,7 @@ import pytest
 from conftest import mark_one_mistake, torch_module
 
 from cnn_backprop.architecture import Architecture, parse
+from cnn_backprop.kinds import conv
 from cnn_backprop.kinds.leakyrelu import LeakyReLU
 from cnn_backprop.validate import InputError
 
@@ -40,6 +41,12 @@ def test_a_dropped_slope_is_named(name, seed):
         grad, x = pass_.grads[f"{name}_leakyrelu"], pass_.values[f"{name}_pre"]
         return np.array([g if v > 0 else 0.0 for g, v in zip(grad.ravel(), x.ravel())]).reshape(x.shape)
 
-    changed, others = mark_one_mistake(NET, "backward", f"{name}_pre", wrong, seed)
+    def then(pass_, wrong):  # the layer's weight gradient from it, by the right rule
+        if name == "conv":
+            return {("backward", "conv_kernel"): conv.conv_backward(wrong, pass_.image, pass_.params["conv_kernel"])[0]}
+        return {("backward", "fc1_weights"): np.outer(wrong, pass_.values["fc1_input"])}
+
+    changed, carried, others = mark_one_mistake(NET, "backward", f"{name}_pre", wrong, seed, then)
     assert changed and {(e.verdict, e.mistake) for e in changed} == {("wrong", "leaky-slope-dropped")}
+    assert carried and {e.verdict for e in carried} == {"carried"}
     assert {e.verdict for e in others} == {"right"}

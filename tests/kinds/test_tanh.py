@@ -5,6 +5,7 @@ import numpy as np
 from conftest import mark_one_mistake
 
 from cnn_backprop import explain, walkthrough
+from cnn_backprop.kinds import conv
 from cnn_backprop.kinds.tanh import Tanh
 
 NET = "conv 2x3x3, tanh, maxpool 2 stride 1, dense 3, tanh, dense 2, softmax"
@@ -30,6 +31,10 @@ def test_one_minus_the_input_squared_is_named():
         grad, x = pass_.grads["conv_tanh"], pass_.values["conv_pre"]
         return np.array([g * (1 - v * v) for g, v in zip(grad.ravel(), x.ravel())]).reshape(x.shape)
 
-    changed, others = mark_one_mistake(NET, "backward", "conv_pre", wrong)
+    def then(pass_, wrong):  # the kernel's gradient from it, by the right rule
+        return {("backward", "conv_kernel"): conv.conv_backward(wrong, pass_.image, pass_.params["conv_kernel"])[0]}
+
+    changed, carried, others = mark_one_mistake(NET, "backward", "conv_pre", wrong, then=then)
     assert changed and {(e.verdict, e.mistake) for e in changed} == {("wrong", "tanh-wrong-derivative")}
+    assert carried and {e.verdict for e in carried} == {"carried"}
     assert {e.verdict for e in others} == {"right"}

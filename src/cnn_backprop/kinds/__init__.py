@@ -43,7 +43,7 @@ PIECES = {
     ),
     "torch module": lambda kind: kind.is_output or _overrides(kind, "torch_module"),
     "page (explorer/kinds/NAME.js)": lambda kind: (
-        resources.files(__name__).joinpath("..", "explorer", "kinds", f"{kind.name}.js").is_file()
+        resources.files("cnn_backprop").joinpath("explorer", "kinds", f"{kind.name}.js").is_file()
     ),
 }
 
@@ -65,22 +65,17 @@ def _discover():
 KINDS = _discover()  # {name: Kind}, in the order the grammar lists them
 
 
-def of(layer):
-    """The Kind of a spec item (an ``architecture.Layer``) or of a named layer."""
-    return KINDS[layer.kind]
-
-
 def grammar_lines():
     """The grammar, one kind a line: its usage and what it is (for ``cnn-backprop nets`` and the README)."""
-    width = max(len(kind.usage or kind.name) for kind in KINDS.values()) + 2
-    return [f"    {kind.usage or kind.name:<{width}}{kind.summary}" for kind in KINDS.values()]
+    width = max(len(kind.form) for kind in KINDS.values()) + 2
+    return [f"    {kind.form:<{width}}{kind.summary}" for kind in KINDS.values()]
 
 
 def grammar_table():
     """The grammar as a Markdown table, one kind a row: how a spec writes it, what it is, a network with it."""
     rows = ["| layer | meaning | e.g. |", "|---|---|---|"]
-    rows += [f"| `{kind.usage or kind.name}` | {kind.summary} | `{kind.example_net}` |" for kind in KINDS.values()]
+    rows += [f"| `{kind.form}` | {kind.summary} | `{kind.example_net}` |" for kind in KINDS.values()]
     return "\n".join(rows)
 
 
-__all__ = ["KINDS", "PIECES", "Kind", "Option", "grammar_lines", "grammar_table", "missing", "of"]
+__all__ = ["KINDS", "PIECES", "Kind", "Option", "grammar_lines", "grammar_table", "missing"]

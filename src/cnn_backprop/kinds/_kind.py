@@ -81,10 +81,14 @@ class Kind:
     mistakes = {}  # {mistake id: what a marker writes}: the mistakes a student can make in this kind
 
     @property
+    def form(self):
+        """How a spec writes it: its usage, or just its name where it takes nothing."""
+        return self.usage or self.name
+
+    @property
     def spec_usage(self):
         """How a spec writes it, with an example where it takes sizes."""
-        usage = self.usage or self.name
-        return f"{usage}, e.g. {self.example}" if self.example else usage
+        return f"{self.form}, e.g. {self.example}" if self.example else self.form
 
     # The spec -----------------------------------------------------------------------------------------
 
