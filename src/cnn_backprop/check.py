@@ -88,9 +88,9 @@ class Key:
     """
 
     def __init__(self, given):
-        self.result = walkthrough.run(given)
-        self.network, self.arch = self.result.network, self.result.arch
-        image, self.labels = self.result.image[None], np.array([self.result.label])
+        self.pass_ = walkthrough.run(given)
+        self.network, self.arch = self.pass_.network, self.pass_.arch
+        image, self.labels = self.pass_.image[None], np.array([self.pass_.label])
         self.params = self.network.params
         self.values = {"image": image, **self.network.forward(image, self.labels), **self.params}
         self.grads = self.network.backward()
@@ -104,12 +104,12 @@ class Key:
         return [
             (part, name)
             for part in PARTS
-            for name in self.result[part]
-            if name not in self.result.extras and (part, name) not in (("backward", "image"), ("shapes", "input"))
+            for name in self.pass_[part]
+            if name not in self.pass_.extras and (part, name) not in (("backward", "image"), ("shapes", "input"))
         ]
 
     def expected(self, part, name):
-        return np.asarray(self.result[part][name], dtype=float)
+        return np.asarray(self.pass_[part][name], dtype=float)
 
     def layout(self, name, full):
         """A full-shape array as the JSON writes it."""

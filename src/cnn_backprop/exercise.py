@@ -73,13 +73,12 @@ def _network_text(given):
     )
 
 
-def sheet_document(given, number, decimals):
-    """The sheet: the given values and the three questions, no answers."""
-    result = walkthrough.run(given)
-    given_section = explain.sections(result, decimals=decimals)[0]
+def sheet_document(pass_, number, decimals):
+    """The sheet of an instance (its Pass): the given values and the three questions, no answers."""
+    given_section = explain.sections(pass_, decimals=decimals)[0]
     return [
         ("title", f"Exercise {number}: backpropagation through a CNN"),
-        ("text", _network_text(given)),
+        ("text", _network_text(pass_.given)),
         ("heading", "Given"),
         ("pre", explain.section_text(given_section)),
         ("heading", "Find"),
@@ -87,14 +86,13 @@ def sheet_document(given, number, decimals):
     ]
 
 
-def key_document(given, number, decimals):
-    """The answer key: every answer, with the arithmetic of every step."""
-    result = walkthrough.run(given)
+def key_document(pass_, number, decimals):
+    """The answer key of an instance (its Pass): every answer, with the arithmetic of every step."""
     # Products of two numbers with d decimals have 2d: show that many, so sums are exact.
     # (Whole numbers are shown as whole numbers whatever the decimals.)
     shown = max(2 * decimals, 4)
     blocks = [("title", f"Exercise {number}: answer key")]
-    for section in explain.sections(result, explain=True, decimals=shown):
+    for section in explain.sections(pass_, explain=True, decimals=shown):
         blocks += [("heading", TITLES[section.key]), ("pre", explain.section_text(section))]
     return blocks
 
@@ -146,10 +144,11 @@ def write_sheets(out, count, seed=0, decimals=2, integers=False, pool_strides=(N
     width = len(str(count))
     for number, given in enumerate(givens, start=1):
         stem = directory / f"exercise_{number:0{width}d}"
-        for suffix in (".md", ".html"):
-            write_document(sheet_document(given, number, decimals), stem.with_suffix(suffix))
-            write_document(key_document(given, number, decimals), stem.with_name(stem.name + "_key" + suffix))
         key = Key(given)
+        sheet, answers = sheet_document(key.pass_, number, decimals), key_document(key.pass_, number, decimals)
+        for suffix in (".md", ".html"):
+            write_document(sheet, stem.with_suffix(suffix))
+            write_document(answers, stem.with_name(stem.name + "_key" + suffix))
         blank = {
             ".json": given_json(given),
             "_answers.json": walkthrough.to_json(template(key)) + "\n",

@@ -38,15 +38,15 @@ def draw_matrix(ax, array, title, decimals=2, marks=()):
         ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
 
 
-def panels(result):
+def panels(pass_):
     """{name: (section, title, array, marks)}: what the notebook draws, for any network, named by quantity.
 
     The image and every kernel (given), every conv and pooling output (forward),
     every gradient routed back through a pooling layer and every kernel's
     gradient (backward): each layer's kind adds its own.  ``marks`` outline the
-    positions max pooling chose.  ``result`` is a ``walkthrough.Pass``.
+    positions max pooling chose.  ``pass_`` is a ``walkthrough.Pass``.
     """
-    p = Text(result, decimals=4)
+    p = Text(pass_, decimals=4)
     y = p.label
     drawn = {"image": ("given", f"Input image: {p.classes[y]} (label {y})", p.given["image"], ())}
     later = {}
@@ -75,33 +75,33 @@ def draw(fig, array, title, decimals=2, marks=(), limit=32):
     fig.suptitle(title.replace("\n", " ") + more, fontsize=11)
 
 
-def walkthrough_pngs(result, names=None):
+def walkthrough_pngs(pass_, names=None):
     """{name: (section, caption, PNG bytes)} for each panel (or just ``names``) and the overview of the whole pass."""
-    decimals = 4 if np.shape(result["given"]["image"])[-1] <= 5 else 2
+    decimals = 4 if np.shape(pass_["given"]["image"])[-1] <= 5 else 2
     pngs = {}
-    for name, (section, title, array, marks) in panels(result).items():
+    for name, (section, title, array, marks) in panels(pass_).items():
         if names is None or name in names:
             tiles = int(np.prod(np.shape(array)[:-2]))
             fig = Figure(figsize=(4, 4) if tiles <= 1 else (2 * min(tiles, 8), 2.2 * -(-min(tiles, 32) // 8) + 0.6))
             draw(fig, array, title, decimals, marks)
             pngs[name] = (section, title.replace("\n", " "), _png(fig))
     if names is None or "overview" in names:
-        pngs["overview"] = (None, "The whole pass", _png(overview(result, decimals)))
+        pngs["overview"] = (None, "The whole pass", _png(overview(pass_, decimals)))
     return pngs
 
 
-def walkthrough_figures(result, directory):
+def walkthrough_figures(pass_, directory):
     """Write one PNG per panel and an overview of the whole pass; returns the paths written."""
     directory = Path(directory)
     return [
         files.atomic_write(directory / f"{name}.png", lambda handle, png=png: handle.write(png))
-        for name, (_, _, png) in walkthrough_pngs(result).items()
+        for name, (_, _, png) in walkthrough_pngs(pass_).items()
     ]
 
 
-def overview(result, decimals=3):
+def overview(pass_, decimals=3):
     """Every panel of one forward and backward pass in one figure (the first map of each), with the loss."""
-    chosen = panels(result)
+    chosen = panels(pass_)
     columns = 3
     fig = Figure(figsize=(12, 4 * -(-len(chosen) // columns)))
     axes = fig.subplots(-(-len(chosen) // columns), columns, squeeze=False)
@@ -117,7 +117,7 @@ def overview(result, decimals=3):
             decimals if first.shape[-1] <= 8 else None,
             marks,
         )
-    fwd, bwd = result["forward"], result["backward"]
+    fwd, bwd = pass_["forward"], pass_["backward"]
     if np.ndim(fwd.get("fc_pre", [])) == 0 and np.ndim(bwd.get("conv_bias", [])) == 0:  # the seed's one z, one bias
         head = (f"z = {fwd['fc_pre']:.4f}, output = {fwd['output']:.4f}, loss = {scalar(fwd['loss'], 4)}, "
                 f"dL/dconv_bias = {scalar(bwd['conv_bias'], 4)}")  # fmt: skip

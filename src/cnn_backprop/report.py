@@ -32,13 +32,13 @@ figcaption { font-size: 0.85rem; color: #555; }
 """
 
 
-def walkthrough_document(result, explain_arithmetic=True, decimals=4, figures=None):
+def walkthrough_document(pass_, explain_arithmetic=True, decimals=4, figures=None):
     """The walkthrough's blocks: the given values, answers 1-3 with their arithmetic, the figures.
 
-    ``figures`` is ``figures.walkthrough_pngs(result)``: {name: (section, caption, png)}.
+    ``figures`` is ``figures.walkthrough_pngs(pass_)``: {name: (section, caption, png)}.
     """
     figures = figures or {}
-    given = result["given"]
+    given = pass_["given"]
     image = np.shape(given["image"])
     blocks = [
         ("title", "Backpropagation through a CNN: one forward and one backward pass"),
@@ -48,7 +48,7 @@ def walkthrough_document(result, explain_arithmetic=True, decimals=4, figures=No
             "every number below was computed by cnn-backprop and checked against finite differences and PyTorch.",
         ),
     ]
-    for section in explain.sections(result, explain=explain_arithmetic, decimals=decimals):
+    for section in explain.sections(pass_, explain=explain_arithmetic, decimals=decimals):
         blocks += [("heading", TITLES[section.key]), ("pre", explain.section_text(section))]
         chosen = {name: figure for name, figure in figures.items() if figure[0] == section.key}
         if chosen:
