@@ -12,8 +12,7 @@ from pathlib import Path
 
 from . import __version__, api, explain, files, gradcheck, summary, walkthrough
 from .architecture import DIGITS_SPEC, SEED_SPEC, grammar
-from .network import INITS
-from .train import DTYPES, LR_DECAYS, option_error, schedule
+from .train import CHOICES, COMMAND_LINE, option_error, schedule
 from .validate import InputError
 
 
@@ -69,10 +68,11 @@ DATA_HELP = (
 SHAPES, DIGITS = schedule("shapes"), schedule("digits")
 
 
-def both(field):
+def both(name):
     """A training option's defaults, on shapes and on other data."""
-    ours, theirs = getattr(SHAPES, field), getattr(DIGITS, field)
-    return f"default {ours:g}" if ours == theirs else f"default {ours:g} on shapes, {theirs:g} on other data"
+    ours, theirs = (f"{getattr(schedule, name):g}" if name != "lr_decay" else getattr(schedule, name)
+                    for schedule in (SHAPES, DIGITS))  # fmt: skip
+    return f"default {ours}" if ours == theirs else f"default {ours} on shapes, {theirs} on other data"
 
 
 # Every option, declared once: (flags, argparse keywords).  A command takes the ones it names, and may change
@@ -97,8 +97,6 @@ OPTIONS = {
                             help="save a figure here (.png, .svg or .pdf)")),
     "decimals": ("--decimals", dict(type=int, metavar="D")),
     "out": ("--out", dict(metavar="FILE")),
-    "test_size": ("--test-size", dict(type=training("test_size", int), metavar="N",
-                                      help=f"shapes generated for testing ({both('test_size')})")),
 }  # fmt: skip
 
 
@@ -153,10 +151,6 @@ def run_gradcheck(args):
     return 0 if report.passed or report.at_kink else 1
 
 
-TRAIN_OPTIONS = ("train_size", "test_size", "epochs", "lr", "momentum", "batch_size", "shift", "lr_decay", "init",
-                 "dtype")  # fmt: skip
-
-
 def run_train(args):
     writable(args.out, args.plot)
     show = (
@@ -165,7 +159,7 @@ def run_train(args):
         else summary.progress_bar(args.epochs or schedule(args.data).epochs)
     )
     start = time.perf_counter()
-    result = api.fit(args.net, args.data, args.seed, show, **{key: getattr(args, key) for key in TRAIN_OPTIONS})
+    result = api.fit(args.net, args.data, args.seed, show, **{o.name: getattr(args, o.name) for o in COMMAND_LINE})
     wall = time.perf_counter() - start
     if args.out:
         files.save_model(args.out, result["model"])
@@ -309,27 +303,11 @@ def gradcheck_options(p):
 
 def train_options(p):
     add(p, "data", "net")
-    p.add_argument("--train-size", type=training("train_size", int), metavar="N",
-                   help=f"shapes generated for training ({both('train_size')})")  # fmt: skip
-    add(p, "test_size")
-    p.add_argument("--epochs", type=training("epochs", int), metavar="E",
-                   help=f"passes over the training set ({both('epochs')})")  # fmt: skip
-    p.add_argument("--lr", type=training("lr", float), help=f"SGD learning rate ({both('lr')})")
-    p.add_argument("--momentum", type=training("momentum", float), metavar="M",
-                   help=f"SGD momentum, 0 for plain SGD ({both('momentum')})")  # fmt: skip
-    p.add_argument("--batch-size", type=training("batch_size", int), metavar="B",
-                   help=f"images per SGD step ({both('batch_size')})")  # fmt: skip
-    p.add_argument("--shift", type=training("shift", int), metavar="P",
-                   help=f"move each training image by up to P pixels at random, each time it is used "
-                        f"({both('shift')})")  # fmt: skip
-    p.add_argument("--lr-decay", choices=LR_DECAYS,
-                   help=f"cosine: the step size falls from lr to 0 along a half cosine (default {SHAPES.lr_decay} "
-                        f"on shapes, {DIGITS.lr_decay} on other data)")  # fmt: skip
-    p.add_argument("--init", choices=INITS, help="initialisation: " + "; ".join(f"{k}: {v}" for k, v in INITS.items())
-                   + " (default: seed for sigmoid networks, pytorch for softmax ones)")  # fmt: skip
-    p.add_argument("--dtype", choices=DTYPES,
-                   help="the precision of training: float64 (default) matches the walkthrough to the last digit, "
-                        "float32 is about 1.6x as fast on digits; the model file is float64 either way")  # fmt: skip
+    for option in COMMAND_LINE:  # each declared once, in TrainOptions
+        name, meta = option.name, option.metadata
+        kind = {"choices": CHOICES[name]} if name in CHOICES else {"type": training(name, option.type)}
+        defaults = f" ({both(name)})" if meta["shows_default"] else ""
+        p.add_argument(f"--{name.replace('_', '-')}", metavar=meta["metavar"], help=meta["help"] + defaults, **kind)
     add(p, "seed", "out", "plot", "json", out={"metavar": "MODEL.npz", "help": "save the trained model here"},
         plot={"help": "save learning curves here"})  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -337,12 +315,13 @@ def train_options(p):
 
 
 def evaluate_options(p):
-    add(p, "model", "data", "test_size", "seed", "plot", "json", model={"required": True},
-        data={"default": None, "help": DATA_HELP + " (default: what the model was trained on)"},
-        test_size={"default": 2000, "help": "shapes to generate, on shapes (default 2000)"},
-        seed={"default": None, "help": "shapes: the stream to generate them from; data without a split of its own: "
-              "the split (default: the model's training seed, so that its test set is held out)"},
-        plot={"help": "save the confusion matrix and the misclassified images here"})  # fmt: skip
+    add(p, "model", "data", model={"required": True},
+        data={"default": None, "help": DATA_HELP + " (default: what the model was trained on)"})  # fmt: skip
+    p.add_argument("--test-size", type=training("test_size", int), default=2000, metavar="N",
+                   help="shapes to generate, on shapes (default 2000)")  # fmt: skip
+    add(p, "seed", "plot", "json", seed={"default": None, "help": "shapes: the stream to generate them from; data "
+        "without a split of its own: the split (default: the model's training seed, so that its test set is held "
+        "out)"}, plot={"help": "save the confusion matrix and the misclassified images here"})  # fmt: skip
     return run_evaluate
 
 

@@ -24,7 +24,7 @@ import os
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -40,28 +40,43 @@ from .validate import InputError
 PASS_NUMBERS = 2**20
 
 
+def _option(default, help, metavar=None, shows_default=True):
+    """A field of TrainOptions that the command line offers as --NAME: what it does (``help``), and whether the
+    command adds the defaults of each schedule to that."""
+    return field(default=default, metadata={"help": help, "metavar": metavar, "shows_default": shows_default})
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """A training run.  The defaults are the schedule for the seed's shapes."""
 
     data: str = "shapes"  # the data set: shapes, digits, an .npz file or an ImageFolder folder (see data.py)
-    train_size: int = 8000  # shapes: images generated for training; other data has its own split, which train() reports
-    test_size: int = 2000  # shapes: images generated for testing
-    epochs: int = 25  # passes over the training set; the small networks underfit, so steps matter most
-    lr: float = 0.3  # above about 1 the seed network's ReLU dies (see the module's docstring)
-    momentum: float = 0.0  # heavy-ball momentum; 0 is plain SGD, and any momentum kills the seed network's ReLU
-    batch_size: int = 32  # images per step: small batches give many steps per epoch
-    shift: int = 0  # move each training image by up to this many pixels, at random, every time it is used
-    lr_decay: str = "none"  # "cosine": the step size falls along a half cosine from lr to 0 over the run
+    # shapes: images generated for training; other data has its own split, which train() reports
+    train_size: int = _option(8000, "shapes generated for training", "N")
+    test_size: int = _option(2000, "shapes generated for testing", "N")
+    # the small networks underfit, so steps matter most
+    epochs: int = _option(25, "passes over the training set", "E")
+    lr: float = _option(0.3, "SGD learning rate")  # above about 1 the seed network's ReLU dies (the module's docstring)
+    # heavy-ball momentum; any momentum kills the seed network's ReLU
+    momentum: float = _option(0.0, "SGD momentum, 0 for plain SGD", "M")
+    batch_size: int = _option(32, "images per SGD step", "B")  # small batches give many steps per epoch
+    # augmentation: a digit moved by a pixel is the same digit (see shifted)
+    shift: int = _option(0, "move each training image by up to P pixels at random, each time it is used", "P")
+    lr_decay: str = _option("none", "cosine: the step size falls from lr to 0 along a half cosine")
     seed: int = 0  # data, initialisation and shuffling
-    init: str = ""  # network.INITS; empty: the output's default (the seed's for sigmoid, PyTorch's for softmax)
-    dtype: str = "float64"  # float64 matches the walkthrough to the last digit; float32 is about 1.6x as fast on digits
+    # network.INITS; empty: the output's default (the seed's for sigmoid, PyTorch's for softmax)
+    init: str = _option("", "initialisation: " + "; ".join(f"{k}: {v}" for k, v in INITS.items()) + " (default: seed "
+                        "for sigmoid networks, pytorch for softmax ones)", shows_default=False)  # fmt: skip
+    # float64 matches the walkthrough to the last digit; float32 is about 1.6x as fast on digits
+    dtype: str = _option("float64", "the precision of training: float64 (default) matches the walkthrough to the "
+                         "last digit, float32 is about 1.6x as fast on digits; the model file is float64 either way",
+                         shows_default=False)  # fmt: skip
 
     def __post_init__(self):
-        for field, value in asdict(self).items():
-            message = option_error(field, value)
+        for name, value in asdict(self).items():
+            message = option_error(name, value)
             if message:
-                raise InputError(f"{field} {message}, got {value!r}")
+                raise InputError(f"{name} {message}, got {value!r}")
 
     def to_dict(self):
         return asdict(self)
@@ -97,9 +112,14 @@ OPTION_RULES = {
 }
 
 
-def option_error(field, value):
-    """What is wrong with ``value`` for the training option ``field``, or None."""
-    accepts, message = OPTION_RULES[field]
+# The fields of TrainOptions the command line offers, and the values each may take where they are few.
+COMMAND_LINE = tuple(f for f in fields(TrainOptions) if f.metadata)
+CHOICES = {"lr_decay": LR_DECAYS, "init": tuple(INITS), "dtype": DTYPES}
+
+
+def option_error(name, value):
+    """What is wrong with ``value`` for the training option ``name``, or None."""
+    accepts, message = OPTION_RULES[name]
     return None if accepts(value) else message
 
 
