@@ -89,11 +89,16 @@ export default kind({
     };
   },
   inputGradientArithmetic({ state, entry, quantity, index, value, up }) {
-    const c = index[0], name = entry.name;
-    const g = state.params[`${name}_gamma`].data[c], v = state.extras[`${name}_var`].data[c];
+    const [c] = index, name = entry.name, out = entry.output;
+    const g = state.params[`${name}_gamma`].data[c];
+    const m = state.extras[`${name}_mean`].data[c], v = state.extras[`${name}_var`].data[c];
+    const grads = channel(up, c), xHat = channel(state.values[entry.input], c).map((x) => (x - m) / Math.sqrt(v + EPS));
+    const at = index[1] * up.shape[2] + index[2];
+    const gMean = mean(grads), ghMean = mean(grads.map((u, k) => u * xHat[k]));
+    const terms = `${fmt(grads[at])} - ${factor(gMean)} - ${factor(xHat[at])}*${factor(ghMean)}`;
     return {
-      lines: [`dL/d${quantity} = gamma / sqrt(var + eps) * (dL/d${entry.output} - mean(dL/d${entry.output}) - x_hat * mean(dL/d${entry.output} * x_hat)) = ${fmt(g)} / sqrt(${fmt(v)} + 1e-05) * (${factor(get(up, index))} - ...) = ${fmt(value)}`],
-      sources: [[`backward.${entry.output}`, index]],
+      lines: [`dL/d${quantity} = gamma / sqrt(var + eps) * (dL/d${out} - mean(dL/d${out}) - x_hat * mean(dL/d${out} * x_hat)) = ${fmt(g)} / sqrt(${fmt(v)} + 1e-05) * (${terms}) = ${fmt(value)}`],
+      sources: [[`backward.${out}`, index]],
     };
   },
   paramGradientArithmetic({ entry, quantity, key, index, value }) {
