@@ -243,3 +243,33 @@ def test_grade_refuses_an_unnamed_file_and_writes_nothing(tmp_path):
                            "--out", str(tmp_path / "g.csv")], capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2 and "cannot tell the student and the sheet from the name" in done.stderr
     assert not (tmp_path / "g.csv").exists()
+
+
+def test_the_walkthroughs_own_json_marks_all_right_and_another_instance_is_refused(tmp_path, capsys):
+    sheet = tmp_path / "sheet.json"
+    sheet.write_text(exercise.given_json(exercise.rounded_given(4)))
+    assert main(["walkthrough", "--given", str(sheet), "--json"]) == 0
+    key = tmp_path / "key.json"
+    key.write_text(capsys.readouterr().out)
+    assert main(["check", "--given", str(sheet), str(key)]) == 0
+    out = capsys.readouterr().out
+    assert "shapes.input" in out and "forward.pool_argmax" in out and "backward.image" in out
+    other = json.loads(key.read_text())
+    other["given"]["label"] = 1 - other["given"]["label"]
+    key.write_text(json.dumps(other))
+    assert main(["check", "--given", str(sheet), str(key)]) == 2
+    assert capsys.readouterr().err.strip().endswith("its given differs from the sheet's in label")
+
+
+def test_an_argmax_from_the_students_own_map_is_carried():
+    given = exercise.rounded_given(2)
+    key = check.Key(given)
+    answers = {(part, name): key.expected(part, name) for part, name in key.answerable()}
+    conv_relu = np.array(answers[("forward", "conv_relu")])
+    conv_relu[0, 0] = conv_relu.max() + 1  # a wrong value that wins its window
+    answers[("forward", "conv_relu")] = conv_relu
+    pooled, argmax = maxpool.maxpool_forward(conv_relu[None], given["pool_size"], given["pool_stride"])
+    answers[("forward", "pool_argmax")] = argmax.reshape(-1, 2)
+    entries = check.mark(given, answers, DECIMALS)
+    moved = [e for e in entries if e.quantity == "forward.pool_argmax" and e.verdict != "right"]
+    assert moved and {e.verdict for e in moved} == {"carried"}

@@ -89,12 +89,14 @@ def test_the_example_runs_in_every_command(name, capsys, tmp_path, monkeypatch):
     assert (tmp_path / "r.html").stat().st_size > 0 and list((tmp_path / "figures").glob("*.png"))
     assert run(capsys, "gradcheck", "--net", net)[0] == 0
     assert run(capsys, "exercise", "--net", net, "--count", "2", "--out", "sheets")[0] == 0
-    key = json.loads(run(capsys, "walkthrough", "--given", "sheets/exercise_1.json", "--json")[1])
-    template = json.loads((tmp_path / "sheets" / "exercise_1_answers.json").read_text())  # every blank asked
-    answers = {part: {name: key[part][name] for name in names} for part, names in template.items()}
-    (tmp_path / "key.json").write_text(json.dumps(answers))
-    marked = json.loads(run(capsys, "check", "--given", "sheets/exercise_1.json", "key.json", "--json")[1])
-    assert {entry["verdict"] for entry in marked["entries"]} == {"right"}
+    # the sheet's key as the walkthrough writes it, whole, is all right: every quantity of it, extras included
+    (tmp_path / "key.json").write_text(run(capsys, "walkthrough", "--given", "sheets/exercise_1.json", "--json")[1])
+    status, out, _ = run(capsys, "check", "--given", "sheets/exercise_1.json", "key.json", "--json")
+    marked = json.loads(out)
+    assert status == 0 and {entry["verdict"] for entry in marked["entries"]} == {"right"}
+    key = json.loads((tmp_path / "key.json").read_text())
+    asked = {entry["quantity"] for entry in marked["entries"]}
+    assert asked == {f"{part}.{name}" for part in ("shapes", "forward", "backward") for name in key[part]}
     status, out, _ = run(capsys, "train", "--net", net, "--epochs", "2", "--train-size", "200", "--test-size", "50",
                          "--out", "m.npz", "--json", "--quiet")  # fmt: skip
     assert status == 0 and json.loads(out)["net"] == str(Architecture.parse(net, 1, 5))

@@ -21,6 +21,7 @@ on dL/dconv_pre and ``carried`` on dL/dkernel.
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,13 +101,17 @@ class Key:
         self.owner = self.arch.owners()
 
     def quantities(self):
-        """Every (part, name) a student can answer: sizes, values, gradients (not extras, not dL/dimage)."""
+        """Every (part, name) a sheet asks: sizes, values, gradients (not the input's size, what layers find
+        besides their outputs such as a max pool's argmax, or dL/dimage).  ``answerable`` has those too."""
         return [
             (part, name)
-            for part in PARTS
-            for name in self.pass_[part]
+            for part, name in self.answerable()
             if name not in self.pass_.extras and (part, name) not in (("backward", "image"), ("shapes", "input"))
         ]
+
+    def answerable(self):
+        """Every (part, name) of the ``walkthrough --json`` layout: each can be answered and marked."""
+        return [(part, name) for part in PARTS for name in self.pass_[part]]
 
     def expected(self, part, name):
         return np.asarray(self.pass_[part][name], dtype=float)
@@ -114,6 +119,8 @@ class Key:
     def layout(self, name, full):
         """A full-shape array as the JSON writes it."""
         full = np.asarray(full, dtype=float)
+        if name in self.pass_.extras:
+            return walkthrough.extra_layout(full[0])
         if name not in self.keep:  # the loss
             return full.reshape(())
         return np.asarray(walkthrough.squeeze(full if name in self.owner else full[0], self.keep[name]), dtype=float)
@@ -154,6 +161,11 @@ class Key:
             y = int(self.labels[0])
             p = self.arch.output.probabilities(values["output"])[0, y]
             return {"carried": np.array([-np.log(p)]) if p > 0 else np.array([np.inf])}
+        if name in self.pass_.extras:  # what a layer finds besides its output, from the student's input to it
+            named, key = self.pass_.extra_owners[name]
+            layer = build_layer(named, self.params)
+            layer.forward(self._input(values, named))
+            return {"carried": layer.extras[key]}
         named = self.made_by[name]
         x = self._input(values, named)
         found = {"carried": build_layer(named, self.params).forward(x)}
@@ -298,8 +310,21 @@ def template_csv(key):
     return out.getvalue()
 
 
+def _check_given(path, given, key):
+    """A ``given`` beside the answers (a whole ``walkthrough --json``) must be the sheet's instance."""
+    if given is None:
+        return
+    sheet = json.loads(walkthrough.to_json({"given": key.pass_.given}))["given"]
+    if not isinstance(given, dict):
+        raise InputError(f"{path}: given must be the sheet's instance (an object), got {type(given).__name__}")
+    differ = [k for k in sheet.keys() | given.keys() if sheet.get(k) != given.get(k)]
+    if differ:
+        raise InputError(f"{path}: these answers are for another instance: its given differs from the sheet's in "
+                         f"{', '.join(sorted(differ))}")  # fmt: skip
+
+
 def _where(path, key, part, name):
-    valid = [f"{p}.{n}" for p, n in key.quantities()]
+    valid = [f"{p}.{n}" for p, n in key.answerable()]
     from .validate import nearest
 
     return f"{path}: unknown quantity {part}.{name!s}{nearest(f'{part}.{name}', valid)}; quantities: {', '.join(valid)}"
@@ -320,7 +345,8 @@ def read_answers(path, key):
     if not isinstance(value, dict):
         raise InputError(f"{path}: answers must be a JSON object with any of {', '.join(PARTS)}")
     answers = {}
-    asked = set(key.quantities())
+    asked = set(key.answerable())
+    _check_given(path, value.get("given"), key)
     for part, names in value.items():
         if part in IGNORED:
             continue
@@ -362,7 +388,7 @@ def _read_csv(path, key, text):
     rows = list(csv.reader(io.StringIO(text)))
     if not rows or [cell.strip() for cell in rows[0]] != ["quantity", "index", "answer"]:
         raise InputError(f"{path}: the first line must be the header quantity,index,answer")
-    asked = set(key.quantities())
+    asked = set(key.answerable())
     answers, seen = {}, set()
     for number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):

@@ -236,11 +236,11 @@ class Pass:
         self.loss = forward["loss"]
         self.values = {"image": self.image, **{n.output: forward[n.output][0] for n in self.arch.named}}
         self.values.update(self.params)
-        # each layer's extras by full name (pool_argmax), and which layer found them
-        self._extras_of = {
-            n.name: [f"{n.name}_{key}" for key in layer.extras] for n, layer in zip(self.arch.named, network.layers)
+        # each layer's extras by full name (pool_argmax): (the layer that found it, its key there)
+        self.extra_owners = {
+            f"{n.name}_{key}": (n, key) for n, layer in zip(self.arch.named, network.layers) for key in layer.extras
         }
-        self.extras = {name: forward[name][0] for names in self._extras_of.values() for name in names}
+        self.extras = {name: forward[name][0] for name in self.extra_owners}
         backward = network.backward()
         self.grads = {name: value if name in self.params else value[0] for name, value in backward.items()}
 
@@ -283,9 +283,9 @@ class Pass:
         for named in arch.named:
             if named.output not in flat:
                 forward[named.output] = self.shown(named.output)
-            for name in self._extras_of[named.name]:
-                value = self.extras[name]  # one row per output value: argmax (C, H', W', 2) as (C*H'*W', 2)
-                forward[name] = value.reshape(-1, value.shape[-1]) if value.ndim > 2 else value
+            for name, (owner, _) in self.extra_owners.items():
+                if owner is named:
+                    forward[name] = extra_layout(self.extras[name])
         forward["loss"] = self.loss
         backward = {name: self.shown(name, grad=True) for name in self.grads if name not in flat}
         return {
@@ -298,6 +298,12 @@ class Pass:
                 "grad": export.state_dict(arch, {key: self.grads[key] for key in self.params}),
             },
         }
+
+
+def extra_layout(value):
+    """An extra of one image as the JSON writes it: one row per output value (argmax (C, H', W', 2) as
+    (C*H'*W', 2)); a vector (a batch norm's mean) as it is."""
+    return value.reshape(-1, value.shape[-1]) if value.ndim > 2 else value
 
 
 def run(given):
