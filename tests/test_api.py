@@ -52,3 +52,10 @@ def test_an_api_error_is_the_commands(call, argv, capsys):
         call()
     assert main(argv) == 2
     assert capsys.readouterr().err == f"cnn-backprop: error: {error.value}\n"
+
+
+def test_the_readmes_pytorch_example_runs():
+    pytest.importorskip("torch")
+    section = README.read_text().split("### Into PyTorch", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    exec(compile(code, "README.md", "exec"), {})
