@@ -59,3 +59,19 @@ def test_the_readmes_pytorch_example_runs():
     section = README.read_text().split("### Into PyTorch", 1)[1].split("\n## ", 1)[0]
     (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
     exec(compile(code, "README.md", "exec"), {})
+
+
+def test_a_network_and_a_pass_show_themselves_in_a_notebook():
+    arch = cb.Architecture.parse(cb.DIGITS_SPEC, 1, 8)
+    assert repr(arch) == f"Architecture({cb.DIGITS_SPEC!r}, input 1x8x8)"
+    rows = arch.summary()
+    assert rows[0] == ("conv1", "conv 32x3x3 pad 1", "conv1_pre", "32x8x8", 32 * 9 + 32)
+    assert rows[3][-1] == 64 * 32 * 9 + 64 and sum(row[-1] for row in rows) == 320 + 18496 + 2570
+    assert "<td>pool2</td><td>maxpool 2</td><td>pool2</td><td>64x2x2</td><td>0</td>" in arch._repr_html_()
+    assert "21,386 parameters" in arch._repr_html_()
+    p = cb.run(seed=0)
+    page = p._repr_html_()
+    assert repr(p).startswith("Pass(conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid, image 1x5x5, label 1")
+    for heading in ("Given", "1. Output sizes", "2. Forward pass", "3. Backward pass"):
+        assert f"<h2>{heading}" in page
+    assert "z = fc_pre = fc_weights . pool + fc_bias = 7.3361" in page

@@ -18,6 +18,8 @@ layer's is ``output``.  Parameters are ``NAME_KEY``: ``NAME_kernel`` and
 conv_relu, pool, fc_input, fc_pre, output; conv_kernel, conv_bias, fc_weights, fc_bias.
 """
 
+import html
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -184,6 +186,27 @@ class Architecture:
 
     def __str__(self):
         return ", ".join(str(layer) for layer in self.layers if not KINDS[layer.kind].reshapes)
+
+    def __repr__(self):
+        return f"Architecture({str(self)!r}, input {'x'.join(map(str, self.input_shape))})"
+
+    def summary(self):
+        """[(layer, as the spec writes it, output name, output shape, parameters)], one row a layer, as
+        torchinfo's summary: what the network is, from the registry's names and shapes."""
+        return [
+            (n.name, str(n.layer), n.output, "x".join(map(str, n.out_shape)),
+             sum(math.prod(shape) for shape in n.param_shapes.values()))
+            for n in self.named
+        ]  # fmt: skip
+
+    def _repr_html_(self):
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in self.summary()
+        )
+        total = sum(row[-1] for row in self.summary())
+        head = "".join(f"<th>{cell}</th>" for cell in ("layer", "kind", "output", "shape", "parameters"))
+        return (f"<table><caption>{html.escape(repr(self))}: {total:,} parameters</caption><tr>{head}</tr>{rows}"
+                "</table>")  # fmt: skip
 
     @cached_property
     def named(self):

@@ -84,6 +84,14 @@ def to_markdown(blocks, figure_dir):
 def to_html(blocks):
     """One self-contained HTML page: styles inline, figures as data: URIs, no scripts, no network."""
     title = next((content for kind, content in blocks if kind == "title"), "cnn-backprop")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+        f"<style>{STYLE}</style>\n</head>\n<body>\n" + html_body(blocks) + "\n</body>\n</html>\n"
+    )
+
+
+def html_body(blocks):
+    """The blocks as HTML elements, one a line (what a page's body, or a notebook's output, holds)."""
     body = []
     for kind, content in blocks:
         if kind != "figures":
@@ -97,10 +105,7 @@ def to_html(blocks):
                 f'<figure{wide}><img alt="{caption}" src="data:image/png;base64,{data}">'
                 f"<figcaption>{caption}</figcaption></figure>"
             )
-    return (
-        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-        f"<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
-    )
+    return "\n".join(body)
 
 
 def write_document(blocks, path):

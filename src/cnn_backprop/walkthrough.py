@@ -252,6 +252,12 @@ class Pass:
     def __getitem__(self, part):
         return self.layout[part]
 
+    def _repr_html_(self):
+        """In a notebook, the pass shows itself as the report does: the given values and answers 1-3."""
+        from .report import html_body, walkthrough_document
+
+        return f"<div>{html_body(walkthrough_document(self, explain_arithmetic=False))}</div>"
+
     @cached_property
     def keep(self):
         """{name: trailing axes kept in the JSON layout}."""
