@@ -124,6 +124,18 @@ def test_params_are_shared_with_layers():
     assert (network.layers[0].params["kernel"] < 0).all()
 
 
+def test_named_parameters_and_grads_are_the_layers_own_by_full_name():
+    arch = Architecture.parse(DIGITS_SPEC, 1, 8)
+    params, images, labels = random_instance(np.random.default_rng(3), arch, batch=2)
+    network = Network(arch, params)
+    network.forward(images, labels)
+    backward = network.backward()
+    assert [name for name, _ in network.named_parameters()] == list(arch.param_shapes())
+    assert network.layers[3].params["kernel"] is dict(network.named_parameters())["conv2_kernel"]
+    for name, grad in network.named_grads():
+        assert grad is backward[name] and grad.shape == arch.param_shapes()[name]
+
+
 def test_predict_proba_has_a_column_per_class(arch):
     params, images, _ = random_instance(np.random.default_rng(4), arch, batch=5)
     probabilities = Network(arch, params).predict_proba(images)

@@ -90,12 +90,12 @@ class Key:
 
     def __init__(self, given):
         self.pass_ = walkthrough.run(given)
-        self.network, self.arch = self.pass_.network, self.pass_.arch
-        image, self.labels = self.pass_.image[None], np.array([self.pass_.label])
-        self.params = self.network.params
-        self.values = {"image": image, **self.network.forward(image, self.labels), **self.params}
-        self.grads = self.network.backward()
-        self.keep = walkthrough.keep_axes(self.arch)
+        self.arch, self.labels, self.params = self.pass_.arch, np.array([self.pass_.label]), self.pass_.params
+        # the pass's own numbers as a batch of one (parameters have no batch axis)
+        batch = {**self.pass_.values, **self.pass_.extras}
+        self.values = {name: value if name in self.params else value[None] for name, value in batch.items()}
+        self.grads = {name: value if name in self.params else value[None] for name, value in self.pass_.grads.items()}
+        self.keep = self.pass_.keep
         self.made_by = {n.output: n for n in self.arch.named}
         self.read_by = {n.input: n for n in self.arch.named}
         self.owner = self.arch.owners()

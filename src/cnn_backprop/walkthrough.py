@@ -228,7 +228,6 @@ class Pass:
 
     def __init__(self, given):
         network, images, labels = network_for(given)
-        self.network = network  # the layers that made it, holding ``params``: what check and gradcheck rerun
         self.given, self.arch, self.classes = given, network.arch, classes_of(given)
         self.image, self.label = images[0], int(labels[0])
         self.params = {name: value for name, value in network.params.items()}

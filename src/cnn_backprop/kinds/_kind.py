@@ -198,10 +198,6 @@ class Kind:
         """The PyTorch constructor of this layer as source text, or None where it is no module (the output)."""
         return None
 
-    def torch_buffers(self, named):
-        """{state_dict suffix: shape} of what the PyTorch module keeps besides its parameters."""
-        return {}
-
     # Text (explain.py) ----------------------------------------------------------------------------------
 
     def given_lines(self, p, named):
