@@ -95,57 +95,95 @@ def test_the_pages_engine_is_the_python_engine_on_240_instances(browser, tmp_pat
     assert tab.errors == []
 
 
-def test_click_type_flip_and_step_match_the_python_engine(browser, tmp_path):
-    given = starting_given(walkthrough.complete_given(seed=1))  # the numbers the page starts from
+FOUR_FILTER_SPEC = "conv 4x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
+# The three networks a student meets: the seed's, a small one on digits, and the digits network we train.
+PAGES = {
+    "seed": lambda: walkthrough.complete_given(seed=1),
+    "four": lambda: walkthrough.complete_given({"net": FOUR_FILTER_SPEC}, 0, source="digits"),
+    "digits": lambda: walkthrough.complete_given({"net": walkthrough.architecture.DIGITS_SPEC}, 0, source="digits"),
+}
+
+
+def expected_value(result, given, quantity, index):
+    """What a number on the page must be: the Python pass's, found by its data-quantity and data-index."""
+    at = tuple(int(i) for i in index.split(",")) if index else ()
+    if quantity == "loss":
+        return result["forward"]["loss"]
+    if quantity == "probability":
+        p = np.ravel(result["forward"]["output"])
+        return np.concatenate([1 - p, p])[at] if p.size == 1 else p[at]
+    if quantity.startswith("backward."):
+        return np.asarray(result["backward"][quantity.removeprefix("backward.")], dtype=float)[at]
+    found = result["forward"].get(quantity, given.get(quantity))
+    return np.asarray(found, dtype=float)[at]
+
+
+DATA = "(ns) => ns.map((n) => [n.dataset.quantity, n.dataset.index, Number(n.dataset.value)])"
+SHOWN = "[data-value]:not([data-value=''])"  # a number on the page (a hidden one keeps no value)
+
+
+def every_number_shown(tab):
+    """[(data-quantity, data-index, data-value)] of every number the flow shows."""
+    return tab.eval_on_selector_all(f".flow [data-quantity]{SHOWN}", DATA)
+
+
+def assert_page_is(tab, given, backward=False):
+    result = python_result(given)
+    shown = every_number_shown(tab)
+    assert len(shown) > 10
+    assert any(q.startswith("backward.") for q, _, _ in shown) == backward
+    for quantity, index, value in shown:
+        assert value == pytest.approx(expected_value(result, given, quantity, index), abs=1e-12), (quantity, index)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_edit_a_weight_a_pixel_and_the_label_and_every_number_shown_is_pythons(browser, tmp_path, name):
+    given = starting_given(PAGES[name]())  # the numbers the page starts from
     tab = open_page(browser, tmp_path, given)
-    start = python_result(given)
-    assert shown(tab, "conv_pre", "0,0") == pytest.approx(start["forward"]["conv_pre"][0][0], abs=1e-12)
-    # Click a pixel: it turns on (1) or off (0).
-    before = shown(tab, "image", "2,2")
-    tab.click('td[data-quantity="image"][data-index="2,2"]')
-    given["image"][2][2] = 0.0 if before > 0.5 else 1.0
-    assert shown(tab, "image", "2,2") == given["image"][2][2]
-    # Type a kernel value.
-    field = tab.get_by_label("conv_kernel[0,0,1,2]")
+    assert_page_is(tab, given)
+    # Type a kernel value: the first kernel field shown, named by its --json index.
+    field = tab.locator('[data-array$="_kernel"] input').first
+    label = field.get_attribute("aria-label")
+    key, index = label[:-1].split("[")
     field.fill("-0.75")
     field.press("Enter")
-    given["conv_kernel"][1][2] = -0.75
-    # Flip the label.
+    kernel = np.asarray(given[key])
+    kernel[tuple(int(i) for i in index.split(","))] = -0.75
+    given[key] = kernel.tolist()
+    # Click a pixel: it turns on (1) or off (0).
+    pixel = 'td[data-quantity="image"][data-index="2,2"]'
+    given["image"][2][2] = 0.0 if float(tab.get_attribute(pixel, "data-value")) > 0.5 else 1.0
+    tab.click(pixel)
+    # Change the label.
     tab.click("#flip")
-    given["label"] = 1 - given["label"]
-    expected = python_result(given)
-    for i, j in np.ndindex(3, 3):
-        assert shown(tab, "conv_pre", f"{i},{j}") == pytest.approx(expected["forward"]["conv_pre"][i][j], abs=1e-12)
-    assert shown(tab, "loss", "") == pytest.approx(expected["forward"]["loss"], abs=1e-12)
-    # The backward pass in the same layout.
-    tab.check("#gradients")
-    for m, n in np.ndindex(3, 3):
-        value = shown(tab, "backward.conv_kernel", f"{m},{n}")
-        assert value == pytest.approx(expected["backward"]["conv_kernel"][m][n], abs=1e-12)
-    tab.uncheck("#gradients")
-    # One SGD step: w - lr * g for every parameter, and the new loss.
-    tab.fill("#lr", "0.5")
-    tab.press("#lr", "Enter")
-    tab.click("#step")
-    stepped = dict(given)
-    for key in ("conv_kernel", "conv_bias", "fc_weights", "fc_bias"):
-        stepped[key] = (np.asarray(given[key]) - 0.5 * np.asarray(expected["backward"][key])).tolist()
-    after = python_result(stepped)
-    assert shown(tab, "fc_weights", "0") == pytest.approx(stepped["fc_weights"][0], abs=1e-12)
-    assert shown(tab, "loss", "") == pytest.approx(after["forward"]["loss"], abs=1e-12)
-    assert "One SGD step: loss" in tab.inner_text("body")
+    given["label"] = (given["label"] + 1) % max(2, np.size(python_result(given)["forward"]["output"]))
+    assert_page_is(tab, given)
+    tab.check("#gradients")  # the backward pass, every gradient shown
+    assert_page_is(tab, given, backward=True)
     assert tab.errors == []
 
 
-def test_a_value_that_is_not_a_number_is_refused_beside_its_field(browser, tmp_path):
+def test_a_refused_entry_says_why_once_and_moves_nothing(browser, tmp_path):
     tab = open_page(browser, tmp_path, walkthrough.complete_given(seed=2))
     before = shown(tab, "loss", "")
-    field = tab.get_by_label("conv_kernel[0,0,0,0]")
-    for bad in ("abc", "NaN", "1e999", ""):
+    field = tab.get_by_label("conv_kernel[0,0]")
+    box = tab.locator('td[data-quantity="conv_kernel"][data-index="1,1"]').bounding_box()
+    for bad, says in [("abc", "type a finite number"), ("NaN", "type a finite number"), ("1e999", "too large"),
+                      ("", "empty"), ("0x10", "not a number"), ("1,5", "use a decimal point (1.5)")]:  # fmt: skip
         field.fill(bad)
         field.press("Enter")
-        assert "type a finite number" in tab.inner_text("body")
+        message = tab.inner_text("#message")
+        assert message.startswith("conv_kernel[0,0]: ") and says in message and "\n" not in message, bad
+        assert field.get_attribute("aria-invalid") == "true"
         assert shown(tab, "loss", "") == before
+        assert tab.locator('td[data-quantity="conv_kernel"][data-index="1,1"]').bounding_box() == box
+    field.fill("0.5")
+    field.press("Enter")
+    assert tab.inner_text("#message") == "" and field.get_attribute("aria-invalid") is None
+    weight = tab.get_by_label("fc_weights[0]")  # times a pooled value near 3: past the largest float
+    weight.fill("1e308")
+    weight.press("Enter")
+    assert "makes the loss NaN" in tab.inner_text("#message") and shown(tab, "fc_weights", "0") != 1e308
     values = tab.eval_on_selector_all("[data-value]", "(cells) => cells.map((c) => c.dataset.value)")
     assert not any(value in ("NaN", "Infinity", "-Infinity") for value in values)
 
@@ -155,30 +193,82 @@ def test_hover_and_keyboard_show_where_a_number_comes_from(browser, tmp_path):
     tab = open_page(browser, tmp_path, given)
     tab.hover('td[data-quantity="conv_pre"][data-index="0,0"]')
     text = tab.inner_text("#lines")
-    assert text.startswith("conv_pre = 1 + 0*0.6772 + ") and text.endswith("= 1.8255")
+    assert text.startswith("conv_pre[0,0]") and text.rstrip().endswith("= 1.8255")
     assert tab.locator(".source").count() == 18  # the 3x3 window of the image and the 3x3 kernel
+    assert tab.locator("svg.lines line").count() == 2  # a line to each: the image's window and the kernel
     tab.check("#gradients")
     cell = tab.locator('td[data-quantity="backward.conv_kernel"][data-index="1,1"]')
     cell.focus()  # the keyboard reaches every number
-    assert tab.inner_text("#lines").startswith("dL/dconv_kernel = ") and tab.locator(".source").count() == 9
+    # Both factors of each term lit: the 9 gradients of conv_pre and the 9 pixels this weight met.
+    assert tab.inner_text("#lines").startswith("dL/dconv_kernel[1,1]") and tab.locator(".source").count() == 18
     tab.keyboard.press("Tab")
     assert tab.evaluate("document.activeElement.dataset.quantity") == "backward.conv_kernel"
 
 
-def test_phone_width_does_not_scroll_sideways_and_files_stay_small(browser, tmp_path):
-    tab = open_page(browser, tmp_path, walkthrough.complete_given(seed=0), width=400, height=800)
+@pytest.mark.parametrize("name", PAGES)
+def test_at_phone_width_only_a_layer_strip_scrolls_sideways(browser, tmp_path, name):
+    tab = open_page(browser, tmp_path, starting_given(PAGES[name]()), width=400, height=800)
     assert tab.evaluate("document.documentElement.scrollWidth") <= 400
+    assert tab.evaluate("getComputedStyle(document.getElementById('arithmetic')).position") == "fixed"  # a sheet
+
+
+def test_the_pages_stay_small_and_few_elements(browser, tmp_path):
     digits = walkthrough.complete_given({"net": walkthrough.architecture.DIGITS_SPEC}, 0, source="digits")
     assert len(page(digits, training_set("digits")).encode()) < 300_000
     assert len(page(walkthrough.complete_given(seed=0), training_set()).encode()) < 300_000
+    tab = open_page(browser, tmp_path, digits, training=training_set("digits"))
+    assert tab.evaluate("document.getElementsByTagName('*').length") <= 5000
 
 
-def test_train_runs_steps_and_draws_the_loss(browser, tmp_path):
-    tab = open_page(browser, tmp_path, walkthrough.complete_given(seed=0), training=training_set("shapes", 0, 64))
+def test_a_thumbnail_opens_its_numbers_with_their_json_index(browser, tmp_path):
+    given = starting_given(PAGES["digits"]())
+    tab = open_page(browser, tmp_path, given)
+    bank = tab.locator('[data-array="conv2_kernel"] canvas.bank')
+    bank.click(position={"x": 3 * 8 + 1, "y": 5 * 8 + 1})  # thumbnails of 3x3 at 2 px, 2 px apart: [f=5, c=3]
+    assert tab.locator('[data-array="conv2_kernel"] caption').inner_text().startswith("[5,3]")
+    field = tab.get_by_label("conv2_kernel[5,3,2,1]")
+    assert float(field.input_value()) == pytest.approx(given["conv2_kernel"][5][3][2][1], abs=1e-6)
+    assert_page_is(tab, given)
+
+
+def test_train_runs_in_slices_and_stops_at_once(browser, tmp_path):
+    given = starting_given(PAGES["digits"]())
+    tab = open_page(browser, tmp_path, given, training=training_set("digits"))
     tab.click("#train")
-    tab.wait_for_function("document.querySelector('svg.curve polyline')?.getAttribute('points').split(' ').length > 5")
-    tab.click("#train")  # stop
-    assert "training loss" in tab.inner_text("body") and tab.errors == []
+    tab.wait_for_function("document.querySelector('svg.curve polyline')?.getAttribute('points').split(' ').length > 3")
+    tab.click("#train")  # stop: the page answers between slices
+    assert tab.inner_text("#train") == "Train"
+    text = tab.inner_text("#curve")
+    assert "training loss" in text and "images seen" in text
+    trained = tab.evaluate("window.cnnBackprop.explorer.given")
+    assert trained["conv1_kernel"] != given["conv1_kernel"]
+    tab.wait_for_timeout(100)
+    assert_page_is(tab, trained)
+    assert tab.errors == []
+
+
+def test_one_sgd_step_shows_every_entry_to_full_precision(browser, tmp_path):
+    given = starting_given(walkthrough.complete_given(seed=1))
+    tab = open_page(browser, tmp_path, given)
+    tab.fill("#lr", "0.5")
+    tab.press("#lr", "Enter")
+    tab.click("#step")
+    expected = python_result(given)
+    stepped = dict(given)
+    for key in ("conv_kernel", "conv_bias", "fc_weights", "fc_bias"):
+        stepped[key] = (np.asarray(given[key]) - 0.5 * np.asarray(expected["backward"][key])).tolist()
+    after = python_result(stepped)
+    assert shown(tab, "loss", "") == pytest.approx(after["forward"]["loss"], abs=1e-12)
+    assert "entries 1-15 of 15" in tab.inner_text("#step-report")  # 9 + 1 + 4 + 1, on one page
+    seen = {}
+    for quantity, index, value in tab.eval_on_selector_all("[data-quantity^='step.']", DATA):
+        seen[(quantity, index)] = value
+    assert len(seen) == 15
+    for (quantity, index), value in seen.items():
+        key = quantity.removeprefix("step.")
+        at = tuple(int(i) for i in index.split(",")) if index else ()
+        assert value == pytest.approx(np.asarray(stepped[key], dtype=float)[at], abs=1e-12)
+    assert_page_is(tab, stepped)
 
 
 def test_explore_command_writes_a_page(capsys, tmp_path):
@@ -255,9 +345,9 @@ def test_the_quiz_marks_as_check_does_on_checks_own_cases(browser, tmp_path):
 def test_a_quiz_cell_turns_right_carried_or_wrong_with_the_mistake_beside_it(browser, tmp_path):
     given = starting_given(walkthrough.complete_given(seed=1))
     tab = open_page(browser, tmp_path, given)
-    result = python_result(given)
     tab.select_option("#quiz", "backward")
-    dz = result["backward"]["fc_pre"]
+    given["label"] = tab.evaluate("window.cnnBackprop.explorer.given.label")  # the quiz may choose another
+    dz = python_result(given)["backward"]["fc_pre"]
     field = tab.get_by_label("backward.fc_pre[]")
     field.fill(f"{-dz:.4f}")  # the sign flipped
     field.press("Enter")
@@ -268,5 +358,74 @@ def test_a_quiz_cell_turns_right_carried_or_wrong_with_the_mistake_beside_it(bro
     field.fill(f"{dz:.4f}")
     field.press("Enter")
     assert tab.locator('td:has(input[aria-label="backward.fc_pre[]"])').get_attribute("data-verdict") == "right"
-    assert tab.inner_text("#quiz-score").startswith("1 of 1 answered right")
+    assert tab.inner_text("#quiz-score") == "1 right, 0 carried, 0 wrong of 38; 37 left"
     assert tab.errors == []
+
+
+def answers_of(result, part):
+    """Every answer of a quiz question that could be read off a screen: its nonzero numbers to 4 decimals."""
+    numbers = set()
+    for name, value in result[part].items():
+        if part == "forward" and name.endswith("_argmax"):
+            continue
+        for v in np.ravel(np.asarray(value, dtype=float)):
+            if abs(v) >= 1e-3:
+                numbers.add(f"{v:.4f}")
+    return numbers
+
+
+@pytest.mark.parametrize("name", PAGES)
+@pytest.mark.parametrize("part", ["shapes", "forward", "backward"])
+def test_a_quiz_question_hides_every_answer_and_starts_where_zero_does_not_score(browser, tmp_path, name, part):
+    tab = open_page(browser, tmp_path, starting_given(PAGES[name]()))
+    tab.check("#gradients")
+    tab.select_option("#quiz", part)
+    given = tab.evaluate("window.cnnBackprop.explorer.given")
+    result = python_result(given)
+    p = np.ravel(result["forward"]["output"])
+    probabilities = np.concatenate([1 - p, p]) if p.size == 1 else p
+    assert np.argmax(probabilities) != given["label"] and result["forward"]["loss"] > 0.5
+    # Nothing outside the quiz shows an answer: no number's data, no text, no hover text.
+    outside = "(nodes) => nodes.filter((n) => !n.closest('#quiz-panel')).map((n) => n.dataset.quantity)"
+    quantities = set(tab.eval_on_selector_all(SHOWN, outside))
+    if part == "shapes":
+        assert all(q in given for q in quantities) and tab.locator(".flow .shape:has-text('@')").count() == 1
+    else:
+        asked = {f"backward.{n}" for n in result["backward"]} if part == "backward" else set(result["forward"])
+        assert not quantities & (asked | {"loss", "probability"}), quantities & asked
+        text = tab.evaluate("[...document.querySelectorAll('main > :not(#quiz-panel)')].map((n) => n.innerText).join()")
+        cells = tab.locator(".flow td[data-value]")
+        for k in range(min(cells.count(), 40)):
+            cells.nth(k).hover()
+            text += tab.inner_text("#lines")
+        visible = {f"{v:.4f}" for _, _, v in tab.eval_on_selector_all(SHOWN, DATA)}
+        leaked = [number for number in answers_of(result, part) - visible if number in text]
+        assert not leaked, leaked
+    # Zeros in every blank score only where the answer is 0.
+    blanks = tab.locator("#quiz-panel input")
+    for k in range(blanks.count()):
+        blanks.nth(k).fill("0")
+        blanks.nth(k).press("Enter")
+    asked = {q.split(".", 2)[2] for q, _, _ in tab.eval_on_selector_all("#quiz-panel input", DATA)}
+    zeros = sum(int(np.sum(np.asarray(result[part][n], dtype=float) == 0)) for n in asked) if part != "shapes" else 0
+    assert tab.inner_text("#quiz-score").startswith(f"{zeros} right, 0 carried")
+    assert tab.errors == []
+
+
+def test_drawing_after_a_click_elsewhere_paints_and_the_pen_lifts(browser, tmp_path):
+    given = starting_given(PAGES["digits"]())
+    tab = open_page(browser, tmp_path, given)
+    tab.mouse.click(5, 5)  # a click that redraws nothing
+    cell = lambda i, j: tab.locator(f'td[data-quantity="image"][data-index="{i},{j}"]').bounding_box()  # noqa: E731
+    start, end, after = cell(0, 0), cell(0, 3), cell(1, 3)
+    tab.mouse.move(start["x"] + 5, start["y"] + 5)
+    tab.mouse.down()
+    tab.mouse.move(end["x"] + 5, end["y"] + 5, steps=8)
+    tab.mouse.up()
+    tab.mouse.move(after["x"] + 5, after["y"] + 5, steps=4)  # the pen is up: nothing more
+    tab.wait_for_timeout(50)
+    image = np.asarray(given["image"], dtype=float)
+    image[0, 0:4] = 1.0
+    assert [shown(tab, "image", f"0,{j}") for j in range(4)] == [1.0] * 4 and shown(tab, "image", "1,3") == image[1, 3]
+    given["image"] = image.tolist()
+    assert_page_is(tab, given)

@@ -11,6 +11,7 @@ more module, ``cnn-backprop/kinds.js``, is written here to import them all
 and export ``KINDS``.  So a kind joins the page by its file alone.
 """
 
+import base64
 import html
 import json
 import math
@@ -22,7 +23,6 @@ import numpy as np
 from . import data, walkthrough
 from .check import MISTAKES
 
-MODULES = ("arrays.js", "contract.js", "engine.js", "explain.js", "quiz.js", "page.js")
 # Left as they are in a data: URL (whose path the URL parser keeps as it is); % and # (a fragment) are encoded,
 # and < so that no "</script" ends the import map.  " costs \" in the import map's JSON, less than %22.
 SAFE = " !\"$&'()*+,-./:;=>?@[]^_`{|}~"
@@ -32,12 +32,16 @@ def _source(name):
     return resources.files("cnn_backprop").joinpath("explorer", *name.split("/")).read_text(encoding="utf-8")
 
 
+def _names(*folder):
+    """The module names (without .js) in ``explorer/`` or one of its folders, sorted."""
+    found = resources.files("cnn_backprop").joinpath("explorer", *folder).iterdir()
+    return sorted(item.name.removesuffix(".js") for item in found if item.name.endswith(".js"))
+
+
 def kinds(shared=False):
     """The names of the layer kinds the page knows: one module each in ``explorer/kinds/``, sorted.  With
     ``shared``, also the modules kinds share (``_pool.js``), which are not kinds: as in Python, a leading _."""
-    folder = resources.files("cnn_backprop").joinpath("explorer", "kinds")
-    names = (item.name.removesuffix(".js") for item in folder.iterdir() if item.name.endswith(".js"))
-    return sorted(name for name in names if shared or not name.startswith("_"))
+    return [name for name in _names("kinds") if shared or not name.startswith("_")]
 
 
 def registry(names):
@@ -51,7 +55,7 @@ def registry(names):
 
 def modules():
     """{module name: source} of every module the page imports, as the page holds it (``compact``)."""
-    found = {name: _source(name) for name in MODULES}
+    found = {f"{name}.js": _source(f"{name}.js") for name in _names()}
     found.update({f"kinds/{name}.js": _source(f"kinds/{name}.js") for name in kinds(shared=True)})
     found["kinds.js"] = registry(kinds())
     return {name: compact(source) for name, source in found.items()}
@@ -68,7 +72,8 @@ def compact(source):
     return "\n".join("" if line.lstrip().startswith("//") else line.strip() for line in lines)
 
 
-DECIMALS = 5  # the starting instance's numbers, rounded so that a network of 20,000 weights fits in 300 KB
+DECIMALS = 5  # the starting instance's numbers, rounded so that the page stays small...
+PACKED = 1000  # ...but an array of more numbers than this is float32, packed in base64: 5.3 characters a number
 
 
 def page(given, training=None, title="cnn-backprop explorer"):
@@ -83,7 +88,8 @@ def page(given, training=None, title="cnn-backprop explorer"):
         f"cnn-backprop/{name}": "data:text/javascript," + quote(source, safe=SAFE)
         for name, source in modules().items()
     }
-    start = {"given": starting_given(given), "training": training, "mistakes": MISTAKES}
+    layers = [str(layer) for layer in walkthrough.architecture_of(given).layers]  # as a spec writes each
+    start = {"given": _packed(starting_given(given)), "training": training, "mistakes": MISTAKES, "layers": layers}
     data = json.dumps(_whole_numbers(start), separators=(",", ":")).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -116,8 +122,25 @@ def training_set(source="shapes", seed=0, count=100):
 
 
 def starting_given(given):
-    """The instance the page starts from: ``given`` as JSON carries it, every number rounded to ``DECIMALS``."""
-    return _rounded(json.loads(walkthrough.to_json({"given": given}))["given"])
+    """The instance the page starts from: ``given`` as JSON carries it, every number rounded to ``DECIMALS``, but
+    in an array of more than ``PACKED`` numbers, each the nearest float32 (as the page unpacks it)."""
+    plain = json.loads(walkthrough.to_json({"given": given}))["given"]
+    return {key: _float32(value) if np.size(value) > PACKED else _rounded(value) for key, value in plain.items()}
+
+
+def _float32(nested):
+    return np.asarray(nested, dtype=np.float32).astype(np.float64).tolist()
+
+
+def _packed(given):
+    """``given`` with each array of more than ``PACKED`` numbers as {"float32": base64 of its little-endian
+    float32 bytes, "shape": its shape}: a digits network's 20,000 weights in 107 KB instead of 190 KB."""
+    return {
+        key: {"float32": base64.b64encode(np.asarray(value, dtype="<f4").tobytes()).decode(), "shape": np.shape(value)}
+        if np.size(value) > PACKED
+        else value
+        for key, value in given.items()
+    }
 
 
 def _whole_numbers(value):

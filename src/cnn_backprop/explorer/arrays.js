@@ -58,3 +58,12 @@ export const outSide = (side, kernel, stride, padding = 0) => Math.floor((side -
 // A number in the arithmetic `--explain` writes: whole numbers as they are, others to 4 decimals; a factor in brackets when negative.
 export const fmt = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(4));
 export const factor = (v) => (v < 0 ? `(${fmt(v)})` : fmt(v));
+
+// A given's entry as the page holds it: nested lists; explore.py packs a big array as {float32: base64 of its
+// little-endian float32 bytes, shape}, to keep the page small.
+export function unpacked(value) {
+  if (!value?.float32) return value;
+  const bytes = Uint8Array.from(atob(value.float32), (c) => c.charCodeAt(0));
+  const data = Float64Array.from(new Float32Array(bytes.buffer));
+  return toNested({ shape: value.shape, data }, value.shape.length);
+}

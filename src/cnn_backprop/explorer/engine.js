@@ -107,9 +107,10 @@ export function paramsOf(given, arch) {
 // One forward and one backward pass: {arch, values, grads, extras, loss}, every array in full shape.
 // ``extras`` has what a layer's forward finds besides its output, as NAME_KEY (a max pool's argmax); ``argmax`` is
 // the same object, under the name it had when max pools had the only extras.
+// options.arch is the given's architecture, when known (training, which runs many images through one network).
 // options.backward {kind: rule(layer, grad)} replaces a kind's backward (the notebook's mistakes).
 export function pass(given, options = {}) {
-  const arch = architecture(given);
+  const arch = options.arch || architecture(given);
   const params = options.params || paramsOf(given, arch);
   const layers = arch.map((entry) => buildLayer(entry, params));
   const image = toArray(given.image, 3);

@@ -2,8 +2,32 @@
 // Indices are full ones (channel first, no batch); each kind writes its own arithmetic (valueArithmetic,
 // inputGradientArithmetic, paramGradientArithmetic in its kinds/ module).
 
-import { fmt, get } from "cnn-backprop/arrays.js";
-import { kindOf } from "cnn-backprop/engine.js";
+import { fmt, get, squeezed, unravel } from "cnn-backprop/arrays.js";
+import { keepAxes, kindOf } from "cnn-backprop/engine.js";
+
+// ``quantity[index]`` as the --json layout indexes it (the leading axes of length 1 dropped).
+function named(state, quantity, index) {
+  const shape = (state.values[quantity] || state.params[quantity]).shape;
+  const rank = squeezed(shape, keepAxes(state.arch)[quantity] ?? 0).length;
+  return `${quantity}[${index.slice(index.length - rank).join(",")}]`;
+}
+
+// The sources as the page shows them: an entry of a reshaped map (the flatten before a dense layer) is the entry
+// of the map it reshapes.
+function shownSources(state, sources) {
+  return sources.map(([quantity, index]) => {
+    const bare = quantity.replace(/^backward\./, "");
+    const source = state.arch.find((e) => e.output === bare && kindOf(e.layer).reshapes);
+    if (!source) return [quantity, index];
+    const prefix = quantity.slice(0, quantity.length - bare.length);
+    return [`${prefix}${source.input}`, unravel(index[0], state.values[source.input].shape)];
+  });
+}
+
+// The result with its value named on a first line, its sources as shown.
+function titled(state, title, { lines, sources }) {
+  return { lines: [title, ...lines], sources: shownSources(state, sources) };
+}
 
 // The layer that reads ``quantity``, looking through a layer that only reshapes (the flatten before a dense layer).
 function readerOf(state, quantity) {
@@ -14,21 +38,24 @@ function readerOf(state, quantity) {
 // {lines, sources: [[quantity, fullIndex]]} for the forward value quantity[index].
 export function forwardArithmetic(state, quantity, index) {
   const entry = state.arch.find((e) => e.output === quantity);
-  if (!entry) return { lines: [`${quantity} is given`], sources: [] };
+  const title = named(state, quantity, index);
+  if (!entry) return { lines: [title, `${quantity} is given: ${fmt(get(state.values[quantity] || state.params[quantity], index))}`], sources: [] };
   const value = get(state.values[quantity], index);
-  return kindOf(entry.layer).valueArithmetic({ state, entry, quantity, index, value, x: state.values[entry.input] });
+  return titled(state, title, kindOf(entry.layer).valueArithmetic({ state, entry, quantity, index, value, x: state.values[entry.input] }));
 }
 
 // {lines, sources} for the gradient dL/d(quantity)[index]: of a parameter, from its layer; of a value, from the
 // layer that reads it.
 export function backwardArithmetic(state, quantity, index) {
   const value = get(state.grads[quantity], index);
+  const title = `dL/d${named(state, quantity, index)}`;
   const owner = state.arch.find((entry) => Object.hasOwn(entry.params, quantity));
   if (owner) {
     const key = quantity.slice(owner.name.length + 1), up = state.grads[owner.output];
-    return kindOf(owner.layer).paramGradientArithmetic({ state, entry: owner, quantity, key, index, value, up });
+    return titled(state, title, kindOf(owner.layer).paramGradientArithmetic({ state, entry: owner, quantity, key, index, value, up }));
   }
   const reader = readerOf(state, quantity);
-  if (!reader) return { lines: [`dL/d${quantity} = ${fmt(value)}`], sources: [] };
-  return kindOf(reader.layer).inputGradientArithmetic({ state, entry: reader, quantity, index, value, up: state.grads[reader.output] });
+  if (!reader) return { lines: [title, `dL/d${quantity} = ${fmt(value)}`], sources: [] };
+  const found = kindOf(reader.layer).inputGradientArithmetic({ state, entry: reader, quantity, index, value, up: state.grads[reader.output] });
+  return titled(state, title, found);
 }

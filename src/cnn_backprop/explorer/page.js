@@ -1,421 +1,370 @@
-// The explorer's page: every value and gradient of one pass as grids, recomputed at once after any change.
-// Every number is an element with data-quantity (its JSON name), data-index and data-value (full precision).
+// The explorer's page: one pass of a network as a flow of columns, every value and gradient updated in place after
+// any change (a typed weight, a drawn pixel, the label, an SGD step), with its arithmetic on demand, a step-through
+// of a convolution, a quiz that hides its answers, and training in slices that keep the page responsive.
+// start(data, root) draws into ``root``: the page's <main>, or a notebook widget's element.
 
-import { KINDS, SEED_SPEC, keepAxes, kindOf, pass, run, toArray, toNested, unravel } from "cnn-backprop/engine.js";
+import { unpacked } from "cnn-backprop/arrays.js";
+import { KINDS, SEED_SPEC, architecture, keepAxes, kindOf, pass, run, toArray, toNested } from "cnn-backprop/engine.js";
 import { backwardArithmetic, forwardArithmetic } from "cnn-backprop/explain.js";
-import { keyOf, mark, quantities } from "cnn-backprop/quiz.js";
+import { ArrayView, el, parseNumber } from "cnn-backprop/flow.js";
+import { notebookMistakes } from "cnn-backprop/mistakes.js";
+import { QuizPanel } from "cnn-backprop/quizpanel.js";
+import { keyOf, mark } from "cnn-backprop/quiz.js";
+import { Stepper } from "cnn-backprop/stepper.js";
+import { Trainer } from "cnn-backprop/train.js";
 
-const state = { given: null, training: null, showGradients: false, lr: 0.1, losses: [], training_run: null, bugs: {}, quiz: "", answers: {} };
-const QUESTIONS = { shapes: "1. Output sizes", forward: "2. Forward pass", backward: "3. Backward pass" };
-
-const el = (tag, attributes = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
+export class Explorer {
+  constructor(root, { given, training, mistakes, layers }) {
+    this.root = root;
+    this.given = given;
+    this.training = training;
+    this.catalogue = mistakes;
+    this.written = layers || [];
+    this.backward = false;
+    this.quizPart = "";
+    this.views = new Map(); // name -> ArrayView
+    this.frame = 0;
+    this.build();
+    this.update();
   }
-  node.append(...children.filter((child) => child !== null && child !== undefined));
-  return node;
-};
 
-const fmt = (v) => (Number.isInteger(v) ? String(v) : Math.abs(v) < 0.01 && v !== 0 ? v.toExponential(1) : v.toFixed(3));
+  classes() {
+    const count = this.current.values.output.data.length;
+    return this.given.classes || (count === 1 ? ["cross", "rectangle"] : Array.from({ length: count }, (_, k) => String(k)));
+  }
 
-// The JSON layout's index of a full index: only the axes the JSON keeps.
-function written(full, kept) {
-  return full.slice(full.length - kept);
-}
-
-function colour(value, limit) {
-  const t = Math.max(-1, Math.min(1, value / (limit || 1)));
-  return t >= 0 ? `rgba(214, 96, 77, ${t.toFixed(3)})` : `rgba(67, 147, 195, ${(-t).toFixed(3)})`;
-}
-
-// A full-shape array as grids of cells (one per leading index), each cell a number with its data attributes.
-function grids(array, quantity, kept, options = {}) {
-  const [rows, cols] = array.shape.length >= 2 ? array.shape.slice(-2) : [1, array.shape[0] || 1];
-  const per = rows * cols;
-  const leading = array.data.length / per;
-  const limit = Math.max(...Array.from(array.data, Math.abs));
-  const box = el("div", { class: "maps" });
-  for (let k = 0; k < leading; k++) {
-    const table = el("table", { class: "grid" });
-    if (leading > 1) table.append(el("caption", {}, `[${k}]`));
-    for (let i = 0; i < rows; i++) {
-      const tr = el("tr");
-      for (let j = 0; j < cols; j++) {
-        const flat = k * per + i * cols + j;
-        const full = unravel(flat, array.shape);
-        const index = written(full, kept).join(",");
-        const value = array.data[flat];
-        const attributes = {
-          "data-quantity": quantity, "data-index": index, "data-full": full.join(","), "data-value": String(value),
-          tabindex: "0", style: `background:${colour(value, limit)}`,
-        };
-        const cell = el("td", attributes);
-        if (options.editable) {
-          cell.append(editor(quantity, full, value));
-        } else cell.append(fmt(value));
-        tr.append(cell);
-      }
-      table.append(tr);
+  // The page's elements, once: controls, the flow of columns, the explanation, and the panels below.
+  build() {
+    this.arch = architecture(this.given);
+    const keep = keepAxes(this.arch);
+    this.current = pass(this.given);
+    const hooks = {
+      edit: (name, full, text, input) => this.edit(name, full, text, input),
+      focus: (view, full, node) => this.explain(view, full, node),
+      selected: () => this.schedule(),
+    };
+    const view = (name, shape, options) => {
+      const made = new ArrayView(name, shape, keep[name], hooks, options);
+      this.views.set(name, made);
+      return made;
+    };
+    this.message = el("p", { id: "message", role: "status", class: "message" });
+    this.labelButton = el("button", { type: "button", id: "flip", onclick: () => this.setLabel((this.given.label + 1) % this.classes().length) });
+    this.trainer = new Trainer(this);
+    const controls = el("section", { class: "controls", "aria-label": "controls" },
+      this.labelButton,
+      el("label", {}, el("input", { type: "checkbox", id: "gradients", onchange: (e) => this.setBackward(e.target.checked) }), " backward pass (dL/d every value)"),
+      ...this.trainer.controls(),
+      el("label", {}, "quiz ", this.quizSelect = el("select", { id: "quiz", onchange: (e) => this.setQuiz(e.target.value) },
+        el("option", { value: "" }, "off"), ...Object.entries(QuizPanel.QUESTIONS).map(([part, text]) => el("option", { value: part }, text)))),
+    );
+    this.legend = el("p", { class: "legend", id: "legend" });
+    // The columns: the image, then a column per layer (a flatten only reshapes: it is an arrow), then the output.
+    this.columns = [];
+    const image = view("image", this.current.values.image.shape, { label: "image X" });
+    this.drawable(image);
+    this.columns.push(this.column("image", "the input", [], image, this.current.values.image.shape));
+    for (const [i, entry] of this.arch.entries()) {
+      const kind = kindOf(entry.layer);
+      if (kind.reshapes || kind.isOutput) continue;
+      const params = Object.entries(entry.params).map(([name, shape]) => view(name, shape, { editable: true }));
+      const out = view(entry.output, entry.outShape);
+      this.columns.push(this.column(entry.name, this.written[i] || entry.layer.kind, params, out, entry.outShape));
     }
-    box.append(table);
+    this.outputColumn = el("section", { class: "column output", "aria-label": "the output and the loss" },
+      el("h3", {}, "output ", el("small", {}, this.written.at(-1) || this.arch.at(-1).layer.kind)),
+      this.outputNote = el("p", { class: "hint" }),
+      this.bars = el("table", { class: "bars", id: "probabilities" }),
+      el("p", { class: "loss" }, "loss L = ", this.lossCell = el("span", { id: "loss", "data-quantity": "loss", "data-index": "", tabindex: "0" })));
+    this.lossCell.addEventListener("focus", () => this.explainLoss());
+    this.lossCell.addEventListener("mouseenter", () => this.explainLoss());
+    this.flow = el("div", { class: "flow", role: "region", tabindex: "0", "aria-label": "the network, layer by layer; scrolls sideways" });
+    this.lines = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.lines.setAttribute("class", "lines");
+    this.lines.setAttribute("aria-hidden", "true");
+    this.arrange();
+    this.explanation = el("aside", { id: "arithmetic", "aria-live": "polite", "aria-label": "where a number comes from" },
+      el("h3", {}, "Where a number comes from"), this.explained = el("pre", { id: "lines" }, "Hover over, tap or focus any number."));
+    this.quiz = new QuizPanel(this);
+    this.stepper = new Stepper(this);
+    this.mistakes = notebookMistakes(this);
+    const spec = this.given.net || SEED_SPEC;
+    this.root.replaceChildren(
+      el("header", {}, el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${spec}`), controls, this.message, this.legend),
+      el("div", { class: "layout" }, this.flow, this.explanation),
+      this.quiz.node, this.stepper.node, this.trainer.node, this.mistakes?.node,
+    );
   }
-  return box;
-}
 
+  // A column: its heading (name, kind), its parameters, and its output with the output's shape.
+  column(name, written, params, out, shape) {
+    const shapeText = shape.length === 3 ? `${shape[0]}@${shape[1]}x${shape[2]}` : `${shape.join("x")}`;
+    const node = el("section", { class: "column", "data-layer": name, "aria-label": `${name}: ${written}` },
+      el("h3", {}, `${name} `, el("small", {}, written)),
+      params.length ? el("div", { class: "params" }, ...params.map((v) => v.node)) : null,
+      el("p", { class: "shape", "data-shape": name }, `${shapeText}`),
+      out.node);
+    return { node, params, out, shapeText };
+  }
 
-// A number field for a parameter entry; a value that is not a finite number is refused beside the field.
-function editor(quantity, full, value) {
-  const input = el("input", { type: "text", inputmode: "decimal", value: String(+value.toFixed(6)), "aria-label": `${quantity}[${full.join(",")}]`, size: "6" });
-  const message = el("span", { class: "error", role: "alert" });
-  input.addEventListener("change", () => {
-    const number = Number(input.value.trim());
-    if (input.value.trim() === "" || !Number.isFinite(number)) {
-      message.textContent = `not a number: ${input.value}; type a finite number`;
+  // The columns in the order the pass goes: forward from the image, backward from the loss.
+  arrange() {
+    const nodes = [...this.columns.map((c) => c.node), this.outputColumn];
+    if (this.backward) nodes.reverse();
+    const items = [];
+    nodes.forEach((node, i) => {
+      if (i) items.push(el("div", { class: "arrow", "aria-hidden": "true" }, "\u2192"));
+      items.push(node);
+    });
+    this.flow.replaceChildren(...items, this.lines);
+  }
+
+  // Recompute and show: at most once a frame however many changes come in it.
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.update();
+    });
+  }
+
+  update() {
+    if (this.frame) {
+      cancelAnimationFrame(this.frame);
+      this.frame = 0;
+    }
+    const current = pass(this.given);
+    current.label = this.given.label;
+    this.current = current;
+    const hidden = this.quiz.hides();
+    for (const [name, view] of this.views) {
+      const isParam = this.arch.some((e) => Object.hasOwn(e.params, name));
+      const quantity = this.backward ? `backward.${name}` : name;
+      const array = this.backward ? current.grads[name] : isParam ? current.params[name] : current.values[name];
+      const shown = hidden.has(quantity) ? null : array;
+      view.update(shown ?? null, quantity, this.backward ? `dL/d${name}` : name);
+    }
+    for (const column of this.columns) {
+      const shape = column.node.querySelector(".shape");
+      shape.textContent = hidden.has("shapes") && column.out.name !== "image" ? "shape: in the quiz" : column.shapeText;
+    }
+    this.updateOutput(hidden);
+    this.labelButton.textContent = `label y = ${this.given.label} (${this.classes()[this.given.label]}): change`;
+    this.legend.textContent = this.backward
+      ? "Backward: each number is dL/d that value. Red: the loss grows as the value grows; blue: it falls; white: no effect. Read from the loss back to dL/dX."
+      : "Forward: red positive, blue negative, white zero; the stronger, the larger |value| against the largest of its array.";
+    this.quiz.update();
+    this.stepper.update();
+    this.trainer.update();
+    this.mistakes?.update();
+    if (this.focused) this.explain(...this.focused);
+    window.cnnBackprop.state = current;
+  }
+
+  updateOutput(hidden) {
+    const p = this.current.values.output.data, names = this.classes();
+    const probabilities = p.length === 1 ? [1 - p[0], p[0]] : Array.from(p);
+    const hide = hidden.has("output");
+    if (this.bars.rows.length !== probabilities.length)
+      this.bars.replaceChildren(...probabilities.map((_, k) => el("tr", {}, el("th", {}, `P(${names[k]})`), el("td", { tabindex: "0" }, el("span", { class: "bar" }), el("span", { class: "number" })))));
+    const top = probabilities.indexOf(Math.max(...probabilities));
+    probabilities.forEach((value, k) => {
+      const cell = this.bars.rows[k].cells[1];
+      const y = Number(k === this.given.label);
+      cell.dataset.quantity = hide ? "" : "probability";
+      cell.dataset.index = String(k);
+      cell.dataset.value = hide ? "" : String(value);
+      const shown = this.backward ? value - y : value; // backward: dL/dz = p - onehot(y)
+      cell.firstChild.style.width = hide ? "0" : `${(Math.abs(shown) * 100).toFixed(1)}%`;
+      cell.lastChild.textContent = hide ? "?" : this.backward ? `${value.toFixed(4)} - ${y} = ${shown.toFixed(4)}` : value.toFixed(4);
+      this.bars.rows[k].classList.toggle("predicted", !hide && k === top);
+      this.bars.rows[k].classList.toggle("true", k === this.given.label);
+    });
+    this.outputNote.textContent = this.backward ? "p - onehot(y) = dL/dz, where the backward pass starts" : "P(each class)";
+    this.lossCell.dataset.value = hidden.has("loss") ? "" : String(this.current.loss);
+    this.lossCell.textContent = hidden.has("loss") ? "?" : this.current.loss.toFixed(6);
+  }
+
+  setLabel(label) {
+    this.given.label = label;
+    this.update();
+  }
+
+  setBackward(on) {
+    this.backward = on;
+    document.getElementById("gradients").checked = on;
+    this.arrange();
+    this.update();
+  }
+
+  setQuiz(part) {
+    this.quizPart = part;
+    this.quiz.start(part);
+    this.update();
+  }
+
+  // A typed parameter entry: taken if it is a finite number and the loss stays finite, else refused with why.
+  edit(name, full, text, input) {
+    const { number, error } = parseNumber(text);
+    const refuse = (why) => {
       input.setAttribute("aria-invalid", "true");
+      this.say(`${input.getAttribute("aria-label")}: ${why}`);
+    };
+    if (error) return refuse(error);
+    const before = this.getEntry(name, full);
+    this.setEntry(name, full, number);
+    const loss = pass(this.given).loss;
+    if (!Number.isFinite(loss)) {
+      this.setEntry(name, full, before);
+      return refuse(`${text} makes the loss ${loss}: type a smaller number`);
+    }
+    input.removeAttribute("aria-invalid");
+    this.say("");
+    this.update();
+  }
+
+  say(text) {
+    this.message.textContent = text;
+  }
+
+  offset(name, full) {
+    const shape = (this.current.params[name] || this.current.values[name]).shape;
+    let offset = 0;
+    for (let axis = 0; axis < full.length; axis++) offset = offset * shape[axis] + full[axis];
+    return { shape, offset };
+  }
+
+  getEntry(name, full) {
+    const { offset } = this.offset(name, full);
+    return (this.current.params[name] || this.current.values[name]).data[offset];
+  }
+
+  setEntry(name, full, number) {
+    const { shape, offset } = this.offset(name, full);
+    const array = toArray(this.given[name], shape.length);
+    array.data[offset] = number;
+    this.given[name] = toNested(array, keepAxes(this.arch)[name]);
+  }
+
+  // Drawing on the image: press on a pixel to toggle it, drag to paint (or erase, if the press erased); the pen
+  // lifts wherever the pointer is released.  Enter or Space toggles the focused pixel.
+  drawable(view) {
+    let ink = null;
+    const pixelAt = (event) => {
+      const node = document.elementFromPoint(event.clientX, event.clientY);
+      const cell = node?.closest?.('[data-array="image"] td');
+      if (cell) return cell.dataset.full.split(",").map(Number);
+      if (node === view.canvas) {
+        const rect = view.canvas.getBoundingClientRect();
+        const found = view.entryAt(event.clientX - rect.left, event.clientY - rect.top);
+        return found && view.fullIndex(found.slice, found.position);
+      }
+      return null;
+    };
+    const paint = (full) => {
+      if (this.getEntry("image", full) !== ink) {
+        this.setEntry("image", full, ink);
+        this.schedule();
+      }
+    };
+    view.node.addEventListener("pointerdown", (event) => {
+      const full = pixelAt(event);
+      if (!full) return;
+      event.preventDefault();
+      ink = this.getEntry("image", full) > 0.5 ? 0 : 1;
+      paint(full);
+    });
+    window.addEventListener("pointermove", (event) => {
+      if (ink === null) return;
+      const full = pixelAt(event);
+      if (full) paint(full);
+    });
+    const lift = () => {
+      ink = null;
+    };
+    window.addEventListener("pointerup", lift);
+    window.addEventListener("pointercancel", lift);
+    view.node.addEventListener("keydown", (event) => {
+      const cell = event.target.closest("td");
+      if (!cell || !(event.key === "Enter" || event.key === " ")) return;
+      event.preventDefault();
+      const full = cell.dataset.full.split(",").map(Number);
+      this.setEntry("image", full, this.getEntry("image", full) > 0.5 ? 0 : 1);
+      this.update();
+    });
+  }
+
+  // The arithmetic of one value in the panel, its sources lit and joined to it by lines.
+  explain(view, full, node) {
+    this.focused = [view, full, node];
+    const quantity = view.quantity;
+    if (this.quiz.hides().has(quantity)) {
+      this.explained.textContent = `${quantity} is in the quiz.`;
+      this.light([], node);
       return;
     }
-    setEntry(quantity, full, number);
-    render();
-  });
-  return el("span", { class: "edit" }, input, message);
-}
+    const backward = quantity.startsWith("backward.");
+    const name = backward ? quantity.slice("backward.".length) : quantity;
+    const result = backward ? backwardArithmetic(this.current, name, full) : forwardArithmetic(this.current, name, full);
+    this.explained.textContent = result.lines.join("\n");
+    this.light(result.sources, node);
+  }
 
-function setEntry(quantity, full, number) {
-  const shape = state.current.params[quantity]?.shape || state.current.values[quantity].shape;
-  const array = toArray(state.given[quantity], shape.length);
-  let offset = 0;
-  for (let axis = 0; axis < full.length; axis++) offset = offset * array.shape[axis] + full[axis];
-  array.data[offset] = number;
-  state.given[quantity] = toNested(array, keepAxes(state.current.arch)[quantity]);
-}
+  explainLoss() {
+    const p = this.current.values.output.data, y = this.given.label;
+    const py = p.length > 1 ? p[y] : y === 1 ? p[0] : 1 - p[0];
+    this.focused = null;
+    this.explained.textContent = this.quiz.hides().has("loss")
+      ? "The loss is in the quiz."
+      : `loss L = -log P(true class y = ${y}) = -log ${py.toFixed(6)} = ${this.current.loss.toFixed(6)}\n` +
+        `Its gradient starts the backward pass: dL/dz = output - onehot(y), the output layer's own derivative and the\nloss's together.`;
+    this.light([], this.lossCell);
+  }
 
-function panel(title, ...children) {
-  return el("section", { class: "panel" }, el("h3", {}, title), ...children);
-}
-
-function classes() {
-  return state.given.classes || ["cross", "rectangle"];
-}
-
-function render() {
-  const current = pass(state.given);
-  current.label = state.given.label;
-  state.current = current;
-  const keep = keepAxes(current.arch);
-  const app = document.getElementById("app");
-  const network = el("section", { class: "network", "aria-label": "the network, layer by layer" });
-  const image = current.values.image;
-  network.append(panel("image X (click or drag to draw)", drawable(grids(image, "image", keep.image))));
-  for (const entry of current.arch) {
-    const kind = kindOf(entry.layer);
-    if (kind.reshapes) continue; // the same numbers as the map before it
-    for (const key of Object.keys(entry.params)) {
-      const shown = state.showGradients ? grids(current.grads[key], `backward.${key}`, keep[key]) : grids(current.params[key], key, keep[key], { editable: true });
-      network.append(panel(state.showGradients ? `dL/d${key}` : key, shown));
+  // Lights ``sources`` ([quantity, full index]) on the page and draws a line from ``node`` to each array's lit part.
+  light(sources, node) {
+    this.root.querySelectorAll(".source").forEach((cell) => cell.classList.remove("source"));
+    const byArray = new Map();
+    for (const [quantity, full] of sources) {
+      const name = quantity.replace(/^backward\./, "");
+      if (!this.views.has(name)) continue;
+      if (!byArray.has(name)) byArray.set(name, []);
+      byArray.get(name).push(full);
     }
-    if (kind.isOutput) continue; // shown below as the probabilities
-    if (state.quiz && state.quiz === (state.showGradients ? "backward" : "forward")) {
-      network.append(panel(`${entry.output}: in the quiz`));
-      continue;
+    for (const view of this.views.values()) view.outline(byArray.get(view.name) || []);
+    const box = this.flow.getBoundingClientRect();
+    const shift = (x, y) => [x - box.left + this.flow.scrollLeft, y - box.top + this.flow.scrollTop];
+    const from = node?.getBoundingClientRect();
+    const lines = [];
+    for (const [name, fulls] of byArray) {
+      const view = this.views.get(name);
+      for (const cell of view.cellsOf(fulls)) cell.classList.add("source");
+      if (!from || !this.flow.contains(node)) continue;
+      const points = fulls.map((f) => view.pointOf(f)).filter(Boolean);
+      if (!points.length) continue;
+      const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+      const [x0, y0] = shift(Math.min(...xs), Math.min(...ys)), [x1, y1] = shift(Math.max(...xs), Math.max(...ys));
+      const [fx, fy] = shift(from.left + from.width / 2, from.top + from.height / 2);
+      lines.push(`<rect x="${x0 - 6}" y="${y0 - 6}" width="${x1 - x0 + 12}" height="${y1 - y0 + 12}"/>`);
+      lines.push(`<line x1="${fx}" y1="${fy}" x2="${(x0 + x1) / 2}" y2="${(y0 + y1) / 2}"/>`);
     }
-    const array = state.showGradients ? current.grads[entry.output] : current.values[entry.output];
-    const name = state.showGradients ? `backward.${entry.output}` : entry.output;
-    network.append(panel(state.showGradients ? `dL/d${entry.output}` : entry.output, grids(array, name, keep[entry.output])));
-  }
-  const probabilities = current.values.output.data;
-  const names = classes();
-  const shownProbabilities = probabilities.length === 1 ? [1 - probabilities[0], probabilities[0]] : Array.from(probabilities);
-  const output = panel(
-    "output",
-    el("table", { class: "probabilities" }, ...shownProbabilities.map((p, k) =>
-      el("tr", {}, el("th", {}, `P(${names[k]})`), el("td", { "data-quantity": "probability", "data-index": String(k), "data-value": String(p), tabindex: "0" }, p.toFixed(4))))),
-    el("p", {}, "loss = ", el("span", { "data-quantity": "loss", "data-index": "", "data-value": String(current.loss), id: "loss" }, current.loss.toFixed(6))),
-  );
-  network.append(output);
-  if (!state.controls) {
-    // Built once, so that a button stays where it is (and clickable) while everything below it is redrawn.
-    state.controls = el(
-      "section", { class: "controls" },
-      el("button", { type: "button", id: "flip", onclick: flipLabel }),
-      el("label", {}, el("input", { type: "checkbox", id: "gradients", onchange: (e) => { state.showGradients = e.target.checked; render(); } }), " show the backward pass (dL/d every value)"),
-      el("label", {}, "lr ", el("input", { type: "text", id: "lr", value: String(state.lr), size: "5", onchange: setLr }), el("span", { class: "error", role: "alert", id: "lr-error" })),
-      el("button", { type: "button", id: "step", onclick: sgdStep }, "One SGD step"),
-      state.training ? el("button", { type: "button", id: "train", onclick: train }, "Train") : null,
-      el("label", {}, "quiz ", el("select", { id: "quiz", onchange: (e) => { state.quiz = e.target.value; state.answers = {}; render(); } },
-        el("option", { value: "" }, "off"), ...Object.entries(QUESTIONS).map(([part, text]) => el("option", { value: part }, text)))),
-    );
-    state.content = el("div");
-    app.replaceChildren(el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${state.given.net || SEED_SPEC}`), state.controls, state.content);
-  }
-  state.controls.querySelector("#flip").textContent = `label: ${state.given.label} = ${names[state.given.label]} (change)`;
-  const trainButton = state.controls.querySelector("#train");
-  if (trainButton) trainButton.textContent = state.training_run ? "Stop" : "Train";
-  const explanation = el("aside", { id: "arithmetic", "aria-live": "polite" }, el("h3", {}, "Where a number comes from"), el("pre", { id: "lines" }, "Hover over or focus any number."));
-  state.content.replaceChildren(...[quiz(), el("div", { class: "layout" }, network, explanation), stepReport(), lossCurve(), mistakes()].filter(Boolean));
-  app.querySelectorAll("td[data-full]").forEach((cell) => {
-    cell.addEventListener("mouseenter", () => explainCell(cell));
-    cell.addEventListener("focus", () => explainCell(cell));
-  });
-  window.cnnBackprop.state = current;
-}
-
-function explainCell(cell) {
-  const quantity = cell.dataset.quantity;
-  const full = cell.dataset.full.split(",").map(Number);
-  const backward = quantity.startsWith("backward.");
-  const name = backward ? quantity.slice("backward.".length) : quantity;
-  const result = backward ? backwardArithmetic(state.current, name, full) : forwardArithmetic(state.current, name, full);
-  document.getElementById("lines").textContent = result.lines.join("\n");
-  document.querySelectorAll(".source").forEach((node) => node.classList.remove("source"));
-  for (const [source, index] of result.sources) {
-    document.querySelectorAll(`td[data-quantity="${source}"][data-full="${index.join(",")}"]`).forEach((node) => node.classList.add("source"));
+    this.lines.setAttribute("width", this.flow.scrollWidth);
+    this.lines.setAttribute("height", this.flow.scrollHeight);
+    this.lines.innerHTML = lines.join("");
   }
 }
 
-function drawable(box) {
-  let drawing = false;
-  const paint = (cell, toggle) => {
-    const full = cell.dataset.full.split(",").map(Number);
-    const value = Number(cell.dataset.value);
-    setEntry("image", full, toggle ? (value > 0.5 ? 0 : 1) : 1);
+// The page's entry point: the explorer drawn into ``root`` (the page's <main id="app"> by default).
+export function start(data, root = document.getElementById("app")) {
+  data = { ...data, given: Object.fromEntries(Object.entries(data.given).map(([key, value]) => [key, unpacked(value)])) };
+  window.cnnBackprop = {
+    run,
+    pass,
+    kinds: KINDS,
+    mark: (g, answers, decimals) => mark(keyOf(g, run(g)), answers, decimals),
+    state: null,
   };
-  box.addEventListener("mousedown", (event) => {
-    const cell = event.target.closest("td");
-    if (!cell) return;
-    drawing = true;
-    paint(cell, true);
-  });
-  box.addEventListener("mouseover", (event) => {
-    const cell = event.target.closest("td");
-    if (drawing && cell) paint(cell, false);
-  });
-  box.addEventListener("keydown", (event) => {
-    const cell = event.target.closest("td");
-    if (cell && (event.key === "Enter" || event.key === " ")) {
-      event.preventDefault();
-      paint(cell, true);
-      render();
-      document.querySelector(`td[data-quantity="image"][data-full="${cell.dataset.full}"]`)?.focus();
-    }
-  });
-  window.addEventListener("mouseup", () => {
-    if (drawing) {
-      drawing = false;
-      render();
-    }
-  }, { once: true });
-  return box;
-}
-
-function flipLabel() {
-  state.given.label = (state.given.label + 1) % classes().length;
-  render();
-}
-
-function setLr(event) {
-  const value = Number(event.target.value);
-  const message = document.getElementById("lr-error");
-  if (!(value > 0 && Number.isFinite(value))) {
-    message.textContent = `not a positive number: ${event.target.value}`;
-    return;
-  }
-  message.textContent = "";
-  state.lr = value;
-}
-
-// w - lr * g for every parameter; remembers before and after to show.
-function step(given, lr) {
-  const current = pass(given);
-  const keep = keepAxes(current.arch);
-  const changes = [];
-  for (const [key, array] of Object.entries(current.params)) {
-    const grad = current.grads[key];
-    const after = { shape: array.shape, data: array.data.map((w, i) => w - lr * grad.data[i]) };
-    changes.push({ key, before: array, grad, after });
-    given[key] = toNested(after, keep[key]);
-  }
-  return { changes, lossBefore: current.loss };
-}
-
-function sgdStep() {
-  const { changes, lossBefore } = step(state.given, state.lr);
-  state.lastStep = { changes, lossBefore };
-  render();
-}
-
-function stepReport() {
-  if (!state.lastStep) return null;
-  const { changes, lossBefore } = state.lastStep;
-  const rows = [];
-  for (const { key, before, grad, after } of changes) {
-    for (let i = 0; i < Math.min(before.data.length, 12); i++) {
-      rows.push(el("tr", {}, el("td", {}, `${key}[${unravel(i, before.shape).join(",")}]`), el("td", {}, fmt(before.data[i])), el("td", {}, `- ${state.lr} * ${fmt(grad.data[i])}`), el("td", { "data-quantity": `step.${key}`, "data-index": String(i), "data-value": String(after.data[i]) }, fmt(after.data[i]))));
-    }
-  }
-  return panel(
-    `One SGD step: loss ${lossBefore.toFixed(6)} -> ${state.current.loss.toFixed(6)}`,
-    el("table", { class: "step", id: "step-table" }, el("tr", {}, el("th", {}, "parameter"), el("th", {}, "before"), el("th", {}, "- lr * gradient"), el("th", {}, "after")), ...rows),
-  );
-}
-
-function train() {
-  if (state.training_run) {
-    cancelAnimationFrame(state.training_run);
-    state.training_run = null;
-    render();
-    return;
-  }
-  const { images, labels } = state.training;
-  let position = 0;
-  const tick = () => {
-    let total = 0;
-    for (let k = 0; k < 16; k++, position = (position + 1) % images.length) {
-      const example = { ...state.given, image: images[position], label: labels[position] };
-      total += step(example, state.lr).lossBefore;
-      for (const key of Object.keys(state.current.params)) state.given[key] = example[key];
-    }
-    state.losses.push(total / 16);
-    render();
-    state.training_run = requestAnimationFrame(tick);
-  };
-  state.training_run = requestAnimationFrame(tick);
-}
-
-function lossCurve() {
-  if (!state.losses.length) return null;
-  const width = 300, height = 100, top = Math.max(...state.losses) || 1;
-  const points = state.losses.map((loss, i) => `${(i / Math.max(state.losses.length - 1, 1)) * width},${height - (loss / top) * height}`).join(" ");
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("class", "curve");
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `training loss, ${state.losses.length} points, last ${state.losses.at(-1).toFixed(4)}`);
-  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-  line.setAttribute("points", points);
-  svg.append(line);
-  return panel(`training loss (mean of 16 images a point): ${state.losses.at(-1).toFixed(4)}`, svg);
-}
-
-// The seed notebook's mistakes, switched on: how far each kernel gradient lands from the chain rule's and
-// from a finite difference of the loss.  Each kind with a part in them says what it is (its ``notebook``: a wrong
-// backward ``bug``, ``notes`` to switch on, the ``gradient`` to compare); the panel shows on a network that has
-// every one of those kinds, as the notebook's own has.
-function mistakes() {
-  const firsts = new Map(); // the first layer of each kind, in the order of the network
-  for (const entry of state.current.arch) if (!firsts.has(entry.layer.kind)) firsts.set(entry.layer.kind, entry);
-  if (!Object.entries(KINDS).every(([name, kind]) => !kind.notebook || firsts.has(name))) return null;
-  const switches = [], notes = []; // the wrong backward rules first, then the notes, each in the network's order
-  for (const [name, entry] of firsts) {
-    const { bug, bugText } = kindOf(entry.layer).notebook || {};
-    if (bug) switches.push({ id: name, text: bugText, bug });
-    for (const note of kindOf(entry.layer).notebook?.notes || []) notes.push({ ...note, entry });
-  }
-  switches.push(...notes);
-  const boxes = switches.map(({ id, text }) =>
-    el("label", { class: "bug" }, el("input", { type: "checkbox", id: `bug-${id}`, ...(state.bugs[id] ? { checked: "" } : {}), onchange: (e) => { state.bugs[id] = e.target.checked; render(); } }), ` ${text}`));
-  const children = [el("p", {}, ...boxes)];
-  for (const { id, note, entry } of switches) if (note && state.bugs[id]) children.push(el("p", { class: "error", id: `${id}-note` }, note(entry, state.current)));
-  const backward = {};
-  for (const { id, bug } of switches) if (bug && state.bugs[id]) backward[id] = bug;
-  if (!Object.keys(backward).length) return panel("The notebook's mistakes", ...children);
-  const bugged = pass(state.given, { backward });
-  const compared = [...firsts.values()].find((entry) => kindOf(entry.layer).notebook?.gradient);
-  const { gradient } = kindOf(compared.layer).notebook, key = `${compared.name}_${gradient}`;
-  const truth = state.current.grads[key], wrong = bugged.grads[key], numeric = finiteDifference(key);
-  const rows = Array.from(truth.data, (t, i) => el("tr", {},
-    el("td", {}, `[${unravel(i, truth.shape).slice(-2).join(",")}]`),
-    el("td", { "data-quantity": `bugged.${key}`, "data-index": String(i), "data-value": String(wrong.data[i]) }, fmt(wrong.data[i])),
-    el("td", {}, fmt(t)), el("td", {}, fmt(numeric[i])), el("td", {}, fmt(wrong.data[i] - t))));
-  children.push(el("table", { class: "step", id: "bug-table" }, el("tr", {}, ...[`dL/d${gradient}`, "with the bug", "chain rule", "finite difference", "bug - truth"].map((h) => el("th", {}, h))), ...rows));
-  return panel("The notebook's mistakes", ...children);
-}
-
-// Central differences of the loss with respect to each entry of a parameter (h = 1e-5).
-function finiteDifference(key) {
-  const h = 1e-5;
-  const base = state.current.params[key];
-  return Array.from(base.data, (_, i) => {
-    const loss = (delta) => {
-      const data = Float64Array.from(base.data);
-      data[i] += delta;
-      return pass(state.given, { params: { ...state.current.params, [key]: { shape: base.shape, data } } }).loss;
-    };
-    return (loss(h) - loss(-h)) / (2 * h);
-  });
-}
-
-// The quiz: one question's numbers blank, typed by the student, each marked as `cnn-backprop check` marks it.
-function quiz() {
-  if (!state.quiz) return null;
-  const result = run(state.given);
-  const asked = quantities(result).filter(([part]) => part === state.quiz);
-  const typed = Object.fromEntries(Object.entries(state.answers));
-  const entries = Object.keys(typed).length ? mark(keyOf(state.given, result), typed) : [];
-  const verdicts = Object.fromEntries(entries.map((e) => [`${e.quantity}[${e.index.join(",")}]`, e]));
-  const grids = asked.map(([part, name]) => {
-    const quantity = `${part}.${name}`;
-    const expected = result[part][name];
-    const shape = [];
-    for (let item = expected; Array.isArray(item); item = item[0]) shape.push(item.length);
-    const count = shape.reduce((a, b) => a * b, 1);
-    const cols = shape.length ? shape.at(-1) : 1;
-    const table = el("table", { class: "grid quiz" });
-    let row = null;
-    for (let k = 0; k < count; k++) {
-      if (k % cols === 0) table.append((row = el("tr")));
-      const index = unravel(k, shape.length ? shape : [1]).slice(0, shape.length);
-      const id = `${quantity}[${index.join(",")}]`;
-      const entry = verdicts[id];
-      const current = entry?.answer;
-      const input = el("input", { type: "text", size: "6", "aria-label": id, value: current === null || current === undefined ? "" : String(current), "data-quantity": `quiz.${quantity}`, "data-index": index.join(",") });
-      input.addEventListener("change", () => answer(quantity, shape, index, input));
-      const cell = el("td", { class: entry ? `verdict-${entry.verdict}` : "", "data-verdict": entry ? entry.verdict : "", title: entry?.mistake ? state.mistakes[entry.mistake] : "" }, input);
-      row.append(cell);
-    }
-    return el("div", {}, el("h3", {}, part === "backward" ? `dL/d${name}` : name), table);
-  });
-  const wrong = entries.filter((e) => e.mistake);
-  const named = [...new Set(wrong.map((e) => e.mistake))].map((m) => el("li", { "data-mistake": m }, el("b", {}, m), `: ${state.mistakes[m]}`));
-  const carried = entries.some((e) => e.verdict === "carried") ? el("li", {}, "carried: wrong only because an earlier answer was; computed correctly from your own values, so it earns its mark") : null;
-  const score = entries.filter((e) => e.verdict === "right" || e.verdict === "carried").length;
-  return panel(
-    `Quiz: ${QUESTIONS[state.quiz]} (answers to 4 decimals)`,
-    el("div", { class: "maps" }, ...grids),
-    el("p", { id: "quiz-score" }, entries.length ? `${score} of ${entries.length} answered right (carried ones count)` : "Type your answers; each is marked as you go."),
-    el("ul", { id: "quiz-mistakes" }, ...named, carried),
-  );
-}
-
-function answer(quantity, shape, index, input) {
-  const text = input.value.trim();
-  const number = Number(text);
-  if (text !== "" && !Number.isFinite(number)) {
-    input.setAttribute("aria-invalid", "true");
-    input.after(el("span", { class: "error", role: "alert" }, `not a number: ${text}`));
-    return;
-  }
-  const count = shape.reduce((a, b) => a * b, 1);
-  const flat = state.answers[quantity] ? [state.answers[quantity]].flat(Infinity) : Array(count).fill(null);
-  let offset = 0;
-  for (let axis = 0; axis < shape.length; axis++) offset = offset * shape[axis] + index[axis];
-  flat[offset] = text === "" ? null : number;
-  state.answers[quantity] = nest(flat, shape);
-  render();
-}
-
-function nest(flat, shape) {
-  if (!shape.length) return flat[0];
-  const step = flat.length / shape[0];
-  return shape.length === 1 ? flat : Array.from({ length: shape[0] }, (_, i) => nest(flat.slice(i * step, (i + 1) * step), shape.slice(1)));
-}
-
-export function start({ given, training, mistakes }) {
-  state.given = given;
-  state.training = training;
-  state.mistakes = mistakes;
-  window.cnnBackprop = { run, pass, kinds: KINDS, mark: (given, answers, decimals) => mark(keyOf(given, run(given)), answers, decimals), state: null };
-  render();
+  const explorer = new Explorer(root, data);
+  window.cnnBackprop.explorer = explorer;
+  return explorer;
 }

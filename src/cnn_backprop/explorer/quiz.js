@@ -116,11 +116,15 @@ export function keyOf(given, result) {
   return key;
 }
 
-const close = (a, b, tol) => Number.isFinite(b) && Math.abs(a - b) <= tol + 1e-12;
+// Whether a is b to ``tol``; ``strict``, a nonzero b smaller than tol must be met to 1 part in 1000, so that 0 is
+// not right for 0.00003.
+const within = (tol, strict) => (a, b) => Number.isFinite(b) && Math.abs(a - b) <= (strict && b !== 0 && Math.abs(b) < tol ? 1e-3 * Math.abs(b) : tol + 1e-12);
 
 // Every answer marked: answers is {"part.name": nested array or number, null for blanks}, as check.read_answers reads.
-export function mark(key, answers, decimals = 4) {
-  const tol = 10 ** -decimals;
+// ``strict`` is the page's quiz, where no answer may score for being zero: tiny values to 1 part in 1000, and no
+// credit carried for a zero that zeros before it make.
+export function mark(key, answers, decimals = 4, strict = false) {
+  const close = within(10 ** -decimals, strict);
   const values = { ...key.values }, grads = { ...key.grads };
   for (const [quantity, answer] of Object.entries(answers)) {
     const [part, name] = quantity.split(".");
@@ -135,7 +139,7 @@ export function mark(key, answers, decimals = 4) {
     const expected = [key.result[part][name]].flat(Infinity);
     const given = [answer].flat(Infinity).map((v) => (v === null || v === undefined ? NaN : v));
     const shape = shapeOf(key.result[part][name]);
-    entries.push(...markOne(quantity, given, expected, shapeOf(answer), shape, candidates(key, part, name, values, grads), tol));
+    entries.push(...markOne(quantity, given, expected, shapeOf(answer), shape, candidates(key, part, name, values, grads), close, strict));
   }
   return entries;
 }
@@ -146,13 +150,13 @@ function shapeOf(nested) {
   return shape;
 }
 
-function markOne(quantity, answer, expected, answerShape, shape, candidates, tol) {
+function markOne(quantity, answer, expected, answerShape, shape, candidates, close, strict) {
   if (answerShape.join() !== shape.join()) {
     // A whole answer of another shape can only be a mistake that changes the shape (pool stride 2).
     const answered = answer.some((a) => !Number.isNaN(a));
     for (const [label, values] of Object.entries(candidates))
       for (const v of values)
-        if (answered && v.shape.join() === answerShape.join() && answer.every((a, k) => Number.isNaN(a) || Math.abs(a - v.data[k]) <= tol)) {
+        if (answered && v.shape.join() === answerShape.join() && answer.every((a, k) => Number.isNaN(a) || close(a, v.data[k]))) {
           return answer.map((a, k) => ({ quantity, index: unravel(k, answerShape), answer: Number.isNaN(a) ? null : a, expected: null, verdict: "wrong", mistake: label }));
         }
     return answer.map((a, k) => ({ quantity, index: unravel(k, answerShape), answer: Number.isNaN(a) ? null : a, expected: null, verdict: Number.isNaN(a) ? "blank" : "wrong", mistake: null }));
@@ -165,9 +169,9 @@ function markOne(quantity, answer, expected, answerShape, shape, candidates, tol
   const fits = {};
   answer.forEach((a, k) => {
     const e = expected[k];
-    if (Number.isNaN(a) || close(a, e, tol)) return;
+    if (Number.isNaN(a) || close(a, e)) return;
     fits[k] = Object.entries(whole)
-      .filter(([, values]) => values.some((v) => v.shape.join() === shape.join() && close(a, v.data[k], tol) && !close(v.data[k], e, tol)))
+      .filter(([label, values]) => values.some((v) => v.shape.join() === shape.join() && close(a, v.data[k]) && !close(v.data[k], e) && !(strict && label === "carried" && v.data[k] === 0)))
       .map(([label]) => label);
   });
   // A mistake is made over a whole array: where an entry fits several, take the one that explains most entries.

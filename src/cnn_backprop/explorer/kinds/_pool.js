@@ -9,6 +9,7 @@ export const POOL = {
   reads: "map",
   hyperKeys: ["size", "stride"],
   sizedAnswer: true,
+  slides: true,
   names: (own) => [own, own],
   parse(words, option) {
     const size = Number(words[0]);

@@ -22,6 +22,7 @@ export default kind({
   keep: { kernel: 2, bias: 0 },
   torchKeys: { kernel: "weight", bias: "bias" },
   sizedAnswer: true,
+  slides: true,
   notebook: { gradient: "kernel" }, // the panel compares dL/dkernel with the notebook's mistakes and without
 
   parse(words, option) {
@@ -88,44 +89,98 @@ export default kind({
     };
   },
 
-  // conv_pre[f, i, j] = bias[f] + the sum over its window of input * kernel (a padded entry reads 0).
+  // conv_pre[f, i, j] = bias[f] + the sum over its window of input * kernel (a padded entry reads 0), a channel a
+  // line where there are several; terms whose pixel is 0 are counted, not written.
   valueArithmetic({ state, entry: { layer, name, input }, quantity, index: [f, i, j], value, x }) {
     const kernel = state.params[`${name}_kernel`], bias = state.params[`${name}_bias`].data[f];
-    const H = x.shape[1], sources = [], terms = [];
-    for (let c = 0; c < x.shape[0]; c++)
+    const H = x.shape[1], sources = [], channels = [];
+    for (let c = 0; c < x.shape[0]; c++) {
+      const terms = [];
+      let subtotal = 0, zeros = 0;
       for (let m = 0; m < layer.size; m++)
         for (let n = 0; n < layer.size; n++) {
           const [r, s] = inputAt(layer, i, j, m, n);
-          const inside = r >= 0 && r < H && s >= 0 && s < H;
-          if (inside) sources.push([input, [c, r, s]]);
+          const pixel = r >= 0 && r < H && s >= 0 && s < H ? get(x, [c, r, s]) : 0, weight = get(kernel, [f, c, m, n]);
+          if (r >= 0 && r < H && s >= 0 && s < H) sources.push([input, [c, r, s]]);
           sources.push([`${name}_kernel`, [f, c, m, n]]);
-          terms.push(`${factor(inside ? get(x, [c, r, s]) : 0)}*${factor(get(kernel, [f, c, m, n]))}`);
+          if (pixel === 0) zeros += 1;
+          else terms.push(`${factor(pixel)}*${factor(weight)}`);
+          subtotal += pixel * weight;
         }
-    return { lines: [`${quantity} = ${fmt(bias)} + ${terms.join(" + ")} = ${fmt(value)}`], sources };
+      channels.push({ c, terms, zeros, subtotal });
+    }
+    const written = ({ terms, zeros }) => [...terms, zeros ? `(${zeros} terms with a zero pixel)` : null].filter(Boolean).join(" + ") || "0";
+    const lines = [
+      `${quantity} = b[f] + sum over c, m, n of X[c, ${layer.stride}i+m-${layer.padding}, ${layer.stride}j+n-${layer.padding}] * K[f, c, m, n]`,
+      `  X = ${input} (the pixels), K = ${name}_kernel (the weights), b = ${name}_bias; f=${f}, i=${i}, j=${j}`,
+    ];
+    if (channels.length === 1) lines.push(`  = ${fmt(bias)} + ${written(channels[0])} = ${fmt(value)}`);
+    else {
+      for (const channel of channels) if (channel.terms.length) lines.push(`  channel ${channel.c}: ${written(channel)} = ${fmt(channel.subtotal)}`);
+      const empty = channels.filter((ch) => !ch.terms.length).length;
+      if (empty) lines.push(`  ${empty} channel${empty === 1 ? "" : "s"} with only zero pixels: 0`);
+      lines.push(`  = ${fmt(bias)} + ${channels.filter((ch) => ch.terms.length).map((ch) => factor(ch.subtotal)).join(" + ") || "0"} = ${fmt(value)}`);
+    }
+    return { lines, sources };
   },
   // dL/dkernel[f, c, m, n] pairs each output gradient with the input entry that weight met; dL/dbias sums them.
   paramGradientArithmetic({ state, entry, quantity, key, index, value, up }) {
-    const O = up.shape[1];
+    const O = up.shape[1], out = `backward.${entry.output}`;
     if (key === "bias") {
-      const f = index[0];
+      const f = index[0], sources = [];
+      for (let i = 0; i < O; i++) for (let j = 0; j < O; j++) sources.push([out, [f, i, j]]);
       const terms = Array.from(up.data.subarray(f * O * O, (f + 1) * O * O), factor).join(" + ");
-      return { lines: [`dL/d${quantity} = sum of dL/d${entry.output} = ${terms} = ${fmt(value)}`], sources: [] };
+      return { lines: [`dL/d${quantity} = sum over i, j of dL/d${entry.output}[f, i, j]`, `  = ${terms} = ${fmt(value)}`], sources };
     }
-    const [f, c, m, n] = index;
+    const [f, c, m, n] = index, { layer } = entry;
     const x = state.values[entry.input], H = x.shape[1], terms = [], sources = [];
+    let zeros = 0;
     for (let i = 0; i < O; i++)
       for (let j = 0; j < O; j++) {
-        const [r, s] = inputAt(entry.layer, i, j, m, n);
-        const pixel = r >= 0 && r < H && s >= 0 && s < H ? get(x, [c, r, s]) : 0;
-        terms.push(`${factor(get(up, [f, i, j]))}*${factor(pixel)}`);
-        sources.push([`backward.${entry.output}`, [f, i, j]]);
+        const [r, s] = inputAt(layer, i, j, m, n);
+        const inside = r >= 0 && r < H && s >= 0 && s < H, pixel = inside ? get(x, [c, r, s]) : 0;
+        sources.push([out, [f, i, j]]);
+        if (inside) sources.push([entry.input, [c, r, s]]);
+        if (pixel === 0 || get(up, [f, i, j]) === 0) zeros += 1;
+        else terms.push(`${factor(get(up, [f, i, j]))}*${factor(pixel)}`);
       }
-    return { lines: [`dL/d${quantity} = ${terms.join(" + ")} = ${fmt(value)}`], sources };
+    if (zeros) terms.push(`(${zeros} terms with a zero factor)`);
+    return {
+      lines: [
+        `dL/d${quantity} = sum over i, j of dL/dZ[f, i, j] * X[c, ${layer.stride}i+m-${layer.padding}, ${layer.stride}j+n-${layer.padding}]`,
+        `  dL/dZ = dL/d${entry.output} (the gradient each output brings), X = ${entry.input} (the pixel this weight met)`,
+        `  = ${terms.join(" + ") || "0"} = ${fmt(value)}`,
+      ],
+      sources,
+    };
   },
-  inputGradientArithmetic: ({ quantity, value }) => ({
-    lines: [`dL/d${quantity} = ${fmt(value)} (each window entry's gradient times the kernel, summed)`],
-    sources: [],
-  }),
+  // dL/dx[c, r, s]: every window that read this pixel sends back its gradient times the weight that met it: the full
+  // correlation of dL/dZ with the kernel flipped.
+  inputGradientArithmetic({ state, entry, quantity, index: [c, r, s], value, up }) {
+    const { layer, name } = entry, kernel = state.params[`${name}_kernel`], [F, O] = up.shape;
+    const terms = [], sources = [];
+    let zeros = 0;
+    for (let f = 0; f < F; f++)
+      for (let m = 0; m < layer.size; m++)
+        for (let n = 0; n < layer.size; n++) {
+          const i = (r + layer.padding - m) / layer.stride, j = (s + layer.padding - n) / layer.stride;
+          if (!Number.isInteger(i) || !Number.isInteger(j) || i < 0 || j < 0 || i >= O || j >= O) continue;
+          const g = get(up, [f, i, j]), w = get(kernel, [f, c, m, n]);
+          sources.push([`backward.${entry.output}`, [f, i, j]], [`${name}_kernel`, [f, c, m, n]]);
+          if (g === 0) zeros += 1;
+          else terms.push(`${factor(g)}*${factor(w)}`);
+        }
+    if (zeros) terms.push(`(${zeros} windows with a zero gradient)`);
+    return {
+      lines: [
+        `dL/d${quantity} = sum over f and the windows (i, j) holding this pixel of dL/dZ[f, i, j] * K[f, c, m, n]`,
+        `  (m, n) = where the pixel sits in window (i, j): the kernel meets dL/dZ flipped, a full correlation`,
+        `  dL/dZ = dL/d${entry.output}, K = ${name}_kernel`,
+        `  = ${terms.join(" + ") || "0"} = ${fmt(value)}`,
+      ],
+      sources,
+    };
+  },
 
   forwardMistakes({ key, entry, right, rerun }) {
     const bias = key.params[`${entry.name}_bias`].data, per = right.data.length / bias.length;

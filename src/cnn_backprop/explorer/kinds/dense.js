@@ -1,7 +1,7 @@
 // dense O: a fully connected layer, z = W x + b with O outputs.  Named fc (fc1, fc2, ...), its output NAME_pre;
 // parameters NAME_weights (O x D) and NAME_bias.
 
-import { factor, fmt, zeros } from "cnn-backprop/arrays.js";
+import { factor, fmt, unravel, zeros } from "cnn-backprop/arrays.js";
 import { kind } from "cnn-backprop/contract.js";
 
 // The seed notebook's backward: dL/dweights (dL/dz * x, one output) sent back as dL/dx instead of dL/dz * weights.
@@ -58,17 +58,27 @@ export default kind({
     };
   },
 
-  valueArithmetic({ state, entry: { name }, quantity, index: [o], value, x }) {
+  valueArithmetic({ state, entry: { name, input }, quantity, index: [o], value, x }) {
     const weights = state.params[`${name}_weights`], D = weights.shape[1];
     const terms = [], sources = [];
+    let zeros = 0;
     for (let d = 0; d < D; d++) {
-      terms.push(`${factor(x.data[d])}*${factor(weights.data[o * D + d])}`);
-      sources.push([`${name}_weights`, [o, d]]);
+      sources.push([`${name}_weights`, [o, d]], [input, unravel(d, x.shape)]);
+      if (x.data[d] === 0) zeros += 1;
+      else terms.push(`${factor(x.data[d])}*${factor(weights.data[o * D + d])}`);
     }
-    return { lines: [`${quantity} = ${terms.join(" + ")} + ${factor(state.params[`${name}_bias`].data[o])} = ${fmt(value)}`], sources };
+    if (zeros) terms.push(`(${zeros} terms with a zero input)`);
+    return {
+      lines: [
+        `${quantity} = sum over d of x[d] * W[o, d] + b[o]   (x = ${input} flattened, W = ${name}_weights, b = ${name}_bias; o=${o})`,
+        `  = ${terms.join(" + ")} + ${factor(state.params[`${name}_bias`].data[o])} = ${fmt(value)}`,
+      ],
+      sources,
+    };
   },
   paramGradientArithmetic({ state, entry, quantity, key, index: [o, d], value, up }) {
     const from = [[`backward.${entry.output}`, [o]]];
+    if (key !== "bias") from.push([entry.input, unravel(d, state.values[entry.input].shape)]);
     if (key === "bias") return { lines: [`dL/d${quantity} = dL/d${entry.output} = ${fmt(value)}`], sources: from };
     const x = state.values[entry.input];
     return { lines: [`dL/d${quantity} = dL/d${entry.output} * input = ${factor(up.data[o])}*${factor(x.data[d])} = ${fmt(value)}`], sources: from };
@@ -79,9 +89,12 @@ export default kind({
     const shape = state.values[quantity].shape;
     let d = 0;
     for (let axis = 0; axis < index.length; axis++) d = d * shape[axis] + index[axis];
-    const terms = [];
-    for (let o = 0; o < up.data.length; o++) terms.push(`${factor(up.data[o])}*${factor(weights.data[o * D + d])}`);
-    return { lines: [`dL/d${quantity} = sum_o dL/d${entry.output}[o] * ${entry.name}_weights[o, ${d}] = ${terms.join(" + ")} = ${fmt(value)}`], sources: [] };
+    const terms = [], sources = [];
+    for (let o = 0; o < up.data.length; o++) {
+      terms.push(`${factor(up.data[o])}*${factor(weights.data[o * D + d])}`);
+      sources.push([`backward.${entry.output}`, [o]], [`${entry.name}_weights`, [o, d]]);
+    }
+    return { lines: [`dL/d${quantity} = sum over o of dL/d${entry.output}[o] * ${entry.name}_weights[o, ${d}] (the weight times the output's gradient)`, `  = ${terms.join(" + ")} = ${fmt(value)}`], sources };
   },
 
   forwardMistakes({ key, entry, right }) {

@@ -86,14 +86,17 @@ export default kind({
     const { values, sources } = windowOf(entry, index, x);
     return { lines: [`${quantity} = max(${values.join(", ")}) = ${fmt(value)}`], sources };
   },
-  // dL/dx[c, r, s]: the gradients of the windows whose maximum it is.
+  // dL/dx[c, r, s]: the gradients of the windows whose maximum it is, each whole; nothing from the others.
   inputGradientArithmetic({ state, entry, quantity, index, value, up }) {
     const O = up.shape[1], argmax = state.extras[`${entry.name}_argmax`];
     const chose = ([c, i, j]) => argmax[(c * O + i) * O + j].every((v, axis) => v === index[axis + 1]);
-    const windows = windowsHolding(entry.layer, index, O).filter(chose);
-    const terms = windows.map((at) => fmt(get(up, at)));
+    const holding = windowsHolding(entry.layer, index, O), windows = holding.filter(chose);
     const sources = windows.map((at) => [`backward.${entry.output}`, at]);
-    return { lines: [`dL/d${quantity} = ${terms.join(" + ") || "0 (no window's maximum)"} = ${fmt(value)}`], sources };
+    const lines = windows.map((at) => `  window [${at.slice(1).join(",")}] chose this position: its gradient ${fmt(get(up, at))} comes back whole`);
+    const passed = holding.length - windows.length;
+    if (passed) lines.push(`  ${passed} other window${passed === 1 ? "" : "s"} holding it chose another position: nothing from ${passed === 1 ? "it" : "them"}`);
+    const sum = windows.map((at) => factor(get(up, at))).join(" + ") || "0";
+    return { lines: [`dL/d${quantity} = the gradients of the windows whose maximum it is`, ...lines, `  = ${sum} = ${fmt(value)}`], sources };
   },
 
   shapeMistakes: (entry) => (entry.layer.stride === 2 ? {} : { "pool-stride-2": [entry.outShape[0], strideTwoSide(entry), strideTwoSide(entry)] }),

@@ -1,0 +1,311 @@
+// The network as a flow: a column per layer, in order (reversed in the backward view), each headed by its kind and
+// its output's shape, its parameters attached.  The DOM is built once per architecture and then only updated in
+// place (text, colour, data attributes), so an edit costs the pass and a repaint, not a new document.
+// An array of up to SMALL numbers is a grid of number cells; a bigger one is a bank of heat-map thumbnails on one
+// canvas (a slice each: a channel, or a kernel [f, c]) with the selected slice's numbers, at most WINDOW x WINDOW
+// of them around the selected entry, below it.  Every number cell carries data-quantity (its JSON name, backward.NAME
+// for a gradient), data-index (its index in the `--json` layout) and data-value (full precision).
+
+import { size, squeezed, unravel } from "cnn-backprop/arrays.js";
+
+export const SMALL = 256;
+const WINDOW = 8;
+const THUMB = 40; // a thumbnail's longer side in pixels, at most
+
+export const el = (tag, attributes = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
+  return node;
+};
+
+// Numbers shown to 4 significant decimals; the full value is in data-value and in the explanation.
+export const fmt = (v) =>
+  Number.isInteger(v) ? String(v) : Math.abs(v) < 0.001 && v !== 0 ? v.toExponential(1) : v.toFixed(Math.abs(v) < 10 ? 3 : 1);
+
+// Numbers typed on the page: a decimal point, an optional exponent; nothing else (no hex, no comma, no "Infinity").
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+// The number in ``text``, or {error} saying what to type instead.
+export function parseNumber(text) {
+  const trimmed = text.trim();
+  if (trimmed === "") return { error: "empty: type a finite number" };
+  if (/^[+-]?\d*,\d+$/.test(trimmed)) return { error: `"${trimmed}" has a comma: use a decimal point (${trimmed.replace(",", ".")})` };
+  if (!NUMBER.test(trimmed)) return { error: `not a number: "${trimmed}"; type a finite number such as -0.25 or 1e-3` };
+  const number = Number(trimmed);
+  if (!Number.isFinite(number)) return { error: `${trimmed} is too large: type a finite number` };
+  return { number };
+}
+
+// Red for positive, blue for negative, the stronger the larger |value| against the largest of its array.
+export function rgb(value, limit) {
+  const t = Math.max(-1, Math.min(1, value / (limit || 1)));
+  const a = Math.abs(t);
+  return t >= 0 ? [255 - 41 * a, 255 - 159 * a, 255 - 178 * a] : [255 - 188 * a, 255 - 108 * a, 255 - 60 * a];
+}
+const css = (value, limit) => `rgb(${rgb(value, limit).map(Math.round).join(",")})`;
+const largest = (data) => {
+  let top = 0;
+  for (let i = 0; i < data.length; i++) top = Math.max(top, Math.abs(data[i]));
+  return top;
+};
+
+// How an array of ``shape`` is cut into 2-D slices: {lead: the leading axes, rows, cols} (a vector is one row).
+function slicing(shape) {
+  if (shape.length === 1) return { lead: [], rows: 1, cols: shape[0] };
+  return { lead: shape.slice(0, -2), rows: shape.at(-2), cols: shape.at(-1) };
+}
+
+// One array on the page: its numbers (all of them, or a window of the selected slice) and, when big, its thumbnails.
+export class ArrayView {
+  // ``name`` the quantity (conv1_kernel, conv1_pre, image); ``keep`` the trailing axes its JSON layout keeps;
+  // ``hooks``: {edit(name, full, text, input) for an editable entry, focus(view, full, node) to explain a value}.
+  constructor(name, shape, keep, hooks, { editable = false, label = name } = {}) {
+    Object.assign(this, { name, shape, keep, hooks, editable, label });
+    this.big = size(shape) > SMALL || size(shape.slice(0, -2)) > 16; // many small maps are thumbnails too
+    this.cut = slicing(shape);
+    this.jsonRank = squeezed(shape, keep).length;
+    this.slices = size(this.cut.lead);
+    this.selected = 0; // the selected slice
+    this.centre = [0, 0]; // the window's centre in the selected slice
+    this.title = el("h4");
+    this.node = el("div", { class: "array", "data-array": name }, this.title);
+    if (this.big) this.buildBank();
+    this.grid = el("div", { class: "numbers" });
+    this.node.append(this.grid);
+    this.layoutNumbers();
+  }
+
+  // The thumbnails: one canvas, slices in a grid (kernels: a row per filter, a column per channel).
+  buildBank() {
+    const { lead, rows, cols } = this.cut;
+    const across = lead.length === 2 && lead[1] > 1 ? lead[1] : Math.min(this.slices, 8);
+    const down = Math.ceil(this.slices / across);
+    const most = this.slices > 256 ? 2 : 5; // a bank of thousands of kernels stays a screen high
+    const cw = Math.max(1, Math.min(most, Math.floor((this.slices === 1 ? 256 : THUMB) / cols)));
+    const ch = Math.max(1, Math.min(most, Math.floor((this.slices === 1 ? 64 : THUMB) / rows)));
+    const gap = this.slices === 1 ? 0 : 2;
+    Object.assign(this, { across, down, cw, ch, gap });
+    const width = across * (cols * cw + gap), height = down * (rows * ch + gap);
+    this.canvas = el("canvas", { width, height, tabindex: "0", role: "img", class: "bank" });
+    this.canvas.style.width = `${width}px`;
+    this.canvas.style.height = `${height}px`;
+    this.marks = el("canvas", { width, height, class: "marks", "aria-hidden": "true" });
+    const box = el("div", { class: "bank-box" }, this.canvas, this.marks);
+    this.node.append(box, el("p", { class: "hint" }, "click a thumbnail for its numbers"));
+    const at = (event) => {
+      const rect = this.canvas.getBoundingClientRect();
+      return this.entryAt(event.clientX - rect.left, event.clientY - rect.top);
+    };
+    this.canvas.addEventListener("click", (event) => {
+      const found = at(event);
+      if (found) this.select(found.slice, found.position);
+    });
+    this.canvas.addEventListener("mousemove", (event) => {
+      const found = at(event);
+      if (found) this.hooks.focus(this, this.fullIndex(found.slice, found.position), this.canvas);
+    });
+    this.canvas.addEventListener("keydown", (event) => {
+      const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: this.across, ArrowUp: -this.across };
+      if (!(event.key in moves)) return;
+      event.preventDefault();
+      this.select(Math.max(0, Math.min(this.slices - 1, this.selected + moves[event.key])), this.centre);
+    });
+  }
+
+  // The slice and position under canvas point (x, y), or null between thumbnails.
+  entryAt(x, y) {
+    const { rows, cols } = this.cut, w = cols * this.cw + this.gap, h = rows * this.ch + this.gap;
+    const a = Math.floor(x / w), d = Math.floor(y / h);
+    const j = Math.floor((x - a * w) / this.cw), i = Math.floor((y - d * h) / this.ch);
+    const slice = d * this.across + a;
+    if (a >= this.across || slice >= this.slices || i >= rows || j >= cols || i < 0 || j < 0) return null;
+    return { slice, position: [i, j] };
+  }
+
+  // The canvas rectangle of a slice's entry [i, j].
+  rectOf(slice, [i, j]) {
+    const { rows, cols } = this.cut;
+    const x = (slice % this.across) * (cols * this.cw + this.gap) + j * this.cw;
+    const y = Math.floor(slice / this.across) * (rows * this.ch + this.gap) + i * this.ch;
+    return [x, y, this.cw, this.ch];
+  }
+
+  select(slice, position) {
+    this.selected = slice;
+    this.centre = position;
+    this.layoutNumbers();
+    this.hooks.selected?.(this);
+  }
+
+  // The full index of entry ``position`` of slice ``slice``, and back.
+  fullIndex(slice, [i, j]) {
+    const lead = this.cut.lead.length ? unravel(slice, this.cut.lead) : [];
+    return this.shape.length === 1 ? [j] : [...lead, i, j];
+  }
+  locate(full) {
+    if (this.shape.length === 1) return { slice: 0, position: [0, full[0]] };
+    const lead = full.slice(0, -2);
+    let slice = 0;
+    for (let a = 0; a < lead.length; a++) slice = slice * this.cut.lead[a] + lead[a];
+    return { slice, position: full.slice(-2) };
+  }
+
+  // The number cells: every entry of a small array (a table per slice), or a window of the selected slice.
+  layoutNumbers() {
+    const { rows, cols } = this.cut;
+    const wrap = this.shape.length === 1 && !this.big ? WINDOW : 0; // a vector wraps, WINDOW numbers a row
+    let windowRows = this.big ? Math.min(rows, WINDOW) : rows, windowCols = this.big ? Math.min(cols, WINDOW) : cols;
+    if (wrap) [windowRows, windowCols] = [Math.ceil(cols / wrap), Math.min(cols, wrap)];
+    const top = wrap ? 0 : Math.max(0, Math.min(rows - windowRows, this.centre[0] - (windowRows >> 1)));
+    const left = wrap ? 0 : Math.max(0, Math.min(cols - windowCols, this.centre[1] - (windowCols >> 1)));
+    const slices = this.big ? [this.selected] : Array.from({ length: this.slices }, (_, k) => k);
+    this.cells = [];
+    const tables = slices.map((slice) => {
+      const table = el("table", { class: "grid" });
+      const lead = this.cut.lead.length ? unravel(slice, this.cut.lead) : [];
+      const caption = wrap ? null : this.captionOf(lead, top, left, windowRows, windowCols);
+      if (caption) table.append(el("caption", {}, caption));
+      for (let i = top; i < top + windowRows; i++) {
+        const tr = el("tr");
+        for (let j = left; j < left + windowCols; j++) {
+          const full = wrap ? [i * wrap + j] : this.fullIndex(slice, [i, j]);
+          if (wrap && full[0] >= cols) break;
+          tr.append(this.numberCell(full));
+        }
+        table.append(tr);
+      }
+      return table;
+    });
+    this.grid.replaceChildren(...tables);
+    if (this.array) this.update(this.array, this.quantity);
+  }
+
+  numberCell(full) {
+    const cell = el("td", { tabindex: "0", "data-full": full.join(",") });
+    if (this.editable) {
+      const input = el("input", { type: "text", inputmode: "decimal", size: "6", "aria-label": `${this.name}[${this.jsonIndex(full)}]` });
+      input.addEventListener("change", () => this.hooks.edit(this.name, full, input.value, input));
+      cell.append(input);
+    }
+    cell.addEventListener("mouseenter", () => this.hooks.focus(this, full, cell));
+    cell.addEventListener("focus", () => this.hooks.focus(this, full, cell));
+    this.cells.push({ cell, full, offset: this.offsetOf(full), input: cell.firstChild });
+    return cell;
+  }
+
+  captionOf(lead, top, left, windowRows, windowCols) {
+    const { rows, cols } = this.cut;
+    const whole = top === 0 && left === 0 && windowRows === rows && windowCols === cols;
+    const at = lead.slice(lead.length - Math.max(0, this.jsonRank - 2)); // the leading axes the JSON keeps
+    const where = at.length ? `[${at.join(",")}]` : "";
+    if (whole) return where && this.slices > 1 ? where : null;
+    return `${where}[${top}:${top + windowRows}, ${left}:${left + windowCols}] of ${rows}x${cols}`;
+  }
+
+  jsonIndex(full) {
+    return full.slice(full.length - this.jsonRank).join(",");
+  }
+
+  offsetOf(full) {
+    let offset = 0;
+    for (let axis = 0; axis < full.length; axis++) offset = offset * this.shape[axis] + full[axis];
+    return offset;
+  }
+
+  // Shows ``array`` ({shape, data}) as ``quantity`` (the name, or backward.NAME); hidden (a quiz's answer) if null.
+  update(array, quantity, heading) {
+    this.array = array;
+    this.quantity = quantity;
+    if (heading !== undefined) this.title.textContent = heading;
+    this.node.classList.toggle("hidden", array === null);
+    if (array === null) {
+      for (const { cell, input } of this.cells) {
+        cell.removeAttribute("data-value");
+        cell.removeAttribute("data-quantity");
+        cell.style.background = "";
+        if (input) input.value = "";
+        else cell.textContent = "?";
+      }
+      if (this.canvas) this.canvas.getContext("2d").clearRect(0, 0, this.canvas.width, this.canvas.height);
+      return;
+    }
+    const limit = largest(array.data);
+    this.limit = limit;
+    for (const { cell, full, offset, input } of this.cells) {
+      const value = array.data[offset];
+      cell.dataset.quantity = quantity;
+      cell.dataset.index = this.jsonIndex(full);
+      cell.dataset.value = String(value);
+      cell.style.background = css(value, limit);
+      if (input) {
+        if (input !== document.activeElement || !input.hasAttribute("aria-invalid")) input.value = String(+value.toFixed(6));
+        input.readOnly = quantity !== this.name;
+        input.tabIndex = input.readOnly ? -1 : 0; // a gradient is read, not typed: Tab goes number to number
+      } else cell.textContent = fmt(value);
+    }
+    if (this.canvas) this.paint(array.data, limit);
+  }
+
+  paint(data, limit) {
+    const { rows, cols } = this.cut, ctx = this.canvas.getContext("2d");
+    const image = ctx.createImageData(this.canvas.width, this.canvas.height);
+    const pixels = image.data, width = this.canvas.width;
+    for (let slice = 0; slice < this.slices; slice++)
+      for (let i = 0; i < rows; i++)
+        for (let j = 0; j < cols; j++) {
+          const [r, g, b] = rgb(data[(slice * rows + i) * cols + j], limit);
+          const [x0, y0] = this.rectOf(slice, [i, j]);
+          for (let y = y0; y < y0 + this.ch; y++)
+            for (let x = x0; x < x0 + this.cw; x++) {
+              const p = (y * width + x) * 4;
+              pixels[p] = r;
+              pixels[p + 1] = g;
+              pixels[p + 2] = b;
+              pixels[p + 3] = 255;
+            }
+        }
+    ctx.putImageData(image, 0, 0);
+    this.canvas.setAttribute("aria-label", `${this.quantity}: ${this.slices} heat maps of ${rows}x${cols}; the largest |value| is ${fmt(limit)}; arrow keys choose one`);
+    this.outline([]);
+  }
+
+  // Marks entries on the thumbnails (the sources of a hovered value), and the selected slice.
+  outline(fulls) {
+    if (!this.marks) return;
+    const ctx = this.marks.getContext("2d");
+    ctx.clearRect(0, 0, this.marks.width, this.marks.height);
+    const { rows, cols } = this.cut;
+    const [x, y] = this.rectOf(this.selected, [0, 0]);
+    ctx.strokeStyle = "#222";
+    ctx.lineWidth = 1;
+    ctx.strokeRect(x - 0.5, y - 0.5, cols * this.cw + 1, rows * this.ch + 1);
+    ctx.fillStyle = "rgba(224, 139, 0, 0.9)";
+    for (const full of fulls) {
+      const { slice, position } = this.locate(full);
+      ctx.fillRect(...this.rectOf(slice, position));
+    }
+  }
+
+  // The page point of an entry: its cell's centre when shown as a number, else its place on the thumbnails.
+  pointOf(full) {
+    const key = full.join(",");
+    const shown = this.cells.find((c) => c.full.join(",") === key);
+    const rect = (shown ? shown.cell : this.canvas)?.getBoundingClientRect();
+    if (!rect) return null;
+    if (shown || !this.canvas) return [rect.left + rect.width / 2, rect.top + rect.height / 2];
+    const { slice, position } = this.locate(full);
+    const [x, y, w, h] = this.rectOf(slice, position);
+    return [rect.left + x + w / 2, rect.top + y + h / 2];
+  }
+
+  // The cells of these full indices, where shown as numbers.
+  cellsOf(fulls) {
+    const keys = new Set(fulls.map((f) => f.join(",")));
+    return this.cells.filter((c) => keys.has(c.full.join(","))).map((c) => c.cell);
+  }
+}

@@ -1,0 +1,127 @@
+// The quiz on the page: one question's numbers as blanks, each marked as `cnn-backprop check` marks it as it is
+// typed.  While a question is open, every number that gives one of its answers away is hidden: on the flow, in the
+// explanations, in the SGD table and the notebook's mistakes, and the output and the loss.
+
+import { size } from "cnn-backprop/arrays.js";
+import { kindOf, run, unravel } from "cnn-backprop/engine.js";
+import { el, parseNumber, SMALL } from "cnn-backprop/flow.js";
+import { keyOf, mark, quantities } from "cnn-backprop/quiz.js";
+
+const DECIMALS = 4;
+
+export class QuizPanel {
+  static QUESTIONS = { shapes: "1. Output sizes", forward: "2. Forward pass", backward: "3. Backward pass" };
+
+  constructor(app) {
+    this.app = app;
+    this.part = "";
+    this.node = el("section", { class: "panel quiz", id: "quiz-panel", "aria-label": "quiz" });
+    this.node.hidden = true;
+  }
+
+  // What the open question hides: quantities as the page names them (NAME, backward.NAME), "output", "loss",
+  // "shapes" (the columns' output shapes) and "bugged" (the notebook's mistakes panel).
+  hides() {
+    if (!this.part) return new Set();
+    const app = this.app, hidden = new Set(["output", "loss", "bugged"]);
+    const outputs = app.arch.filter((e) => !kindOf(e.layer).reshapes).map((e) => e.output);
+    // Every gradient, in every question: dL/dz = p - onehot(y) alone gives the output away.
+    for (const name of app.views.keys()) hidden.add(`backward.${name}`);
+    if (this.part !== "backward") for (const name of outputs) hidden.add(name);
+    if (this.part === "shapes") hidden.add("shapes");
+    return hidden;
+  }
+
+  // Opens a question on an instance whose prediction is wrong and whose loss is above 0.5: if the network already
+  // gets it right, the label becomes the class it finds least likely, so that no answer is near zero.
+  start(part) {
+    this.part = part;
+    this.answers = {};
+    this.node.hidden = !part;
+    if (!part) return this.node.replaceChildren();
+    const app = this.app, p = Array.from(app.current.values.output.data);
+    const probabilities = p.length === 1 ? [1 - p[0], p[0]] : p;
+    const predicted = probabilities.indexOf(Math.max(...probabilities));
+    this.note = "";
+    if (predicted === app.given.label || app.current.loss <= 0.5) {
+      app.given.label = probabilities.indexOf(Math.min(...probabilities));
+      this.note = `The label is set to y = ${app.given.label}, the class the network finds least likely, so that no answer is near zero.`;
+    }
+    this.result = run(app.given);
+    const asked = quantities(this.result).filter(([p2]) => p2 === part);
+    this.fields = [];
+    const grids = asked.map(([, name]) => {
+      const quantity = `${part}.${name}`, expected = this.result[part][name];
+      const shape = [];
+      for (let item = expected; Array.isArray(item); item = item[0]) shape.push(item.length);
+      if (size(shape) > SMALL) return el("p", { class: "hint" }, `${quantity}: ${size(shape)} numbers, left out of the quiz`);
+      const cols = shape.length ? shape.at(-1) : 1, table = el("table", { class: "grid quiz" });
+      let row = null;
+      for (let k = 0; k < size(shape); k++) {
+        if (k % cols === 0) table.append((row = el("tr")));
+        const index = shape.length ? unravel(k, shape) : [];
+        const input = el("input", { type: "text", size: "7", inputmode: "decimal", "aria-label": `${quantity}[${index.join(",")}]`, "data-quantity": `quiz.${quantity}`, "data-index": index.join(",") });
+        const cell = el("td", {}, input);
+        input.addEventListener("change", () => this.answer(quantity, shape, k, input));
+        row.append(cell);
+        this.fields.push({ quantity, k, cell, input });
+      }
+      return el("div", {}, el("h4", {}, part === "backward" ? `dL/d${name}` : name), table);
+    });
+    this.score = el("p", { id: "quiz-score", role: "status" });
+    this.named = el("ul", { id: "quiz-mistakes" });
+    this.node.replaceChildren(
+      el("h3", {}, `Quiz: ${QuizPanel.QUESTIONS[part]}`),
+      el("p", {}, `Answers to ${DECIMALS} decimals; a number under 0.0001 to 4 significant digits (1.234e-5).`),
+      this.note ? el("p", { id: "quiz-note" }, this.note) : null,
+      el("div", { class: "maps" }, ...grids), this.score, this.named,
+    );
+  }
+
+  answer(quantity, shape, k, input) {
+    const text = input.value.trim();
+    const { number, error } = text === "" ? { number: null } : parseNumber(text);
+    if (error) {
+      input.setAttribute("aria-invalid", "true");
+      input.title = error;
+      this.app.say(`${input.getAttribute("aria-label")}: ${error}`);
+      return;
+    }
+    input.removeAttribute("aria-invalid");
+    input.title = "";
+    this.app.say("");
+    const flat = this.answers[quantity] ? [this.answers[quantity]].flat(Infinity) : Array(size(shape)).fill(null);
+    flat[k] = number;
+    this.answers[quantity] = nest(flat, shape);
+    this.update();
+  }
+
+  // Every answer marked again (on the instance as it is now), in place.
+  update() {
+    if (!this.part) return;
+    this.result = run(this.app.given);
+    const entries = Object.keys(this.answers).length ? mark(keyOf(this.app.given, this.result), this.answers, DECIMALS, true) : [];
+    const verdicts = new Map(entries.map((e) => [`${e.quantity}[${e.index.join(",")}]`, e]));
+    for (const { cell, input } of this.fields) {
+      const entry = verdicts.get(input.getAttribute("aria-label"));
+      const verdict = entry && entry.verdict !== "blank" ? entry.verdict : "";
+      cell.className = verdict ? `verdict-${verdict}` : "";
+      cell.dataset.verdict = verdict;
+      cell.title = entry?.mistake ? `${entry.mistake}: ${this.app.catalogue[entry.mistake]}` : verdict;
+    }
+    const count = (v) => entries.filter((e) => e.verdict === v).length;
+    const left = this.fields.length - entries.filter((e) => e.verdict !== "blank").length;
+    this.score.textContent = `${count("right")} right, ${count("carried")} carried, ${count("wrong")} wrong of ${this.fields.length}; ${left} left`;
+    const named = [...new Set(entries.filter((e) => e.mistake).map((e) => e.mistake))];
+    this.named.replaceChildren(
+      ...named.map((m) => el("li", { "data-mistake": m }, el("b", {}, m), `: ${this.app.catalogue[m]}`)),
+      count("carried") ? el("li", {}, "carried: wrong only because an earlier answer was; computed correctly from your own values, so it earns its mark") : null,
+    );
+  }
+}
+
+function nest(flat, shape) {
+  if (!shape.length) return flat[0];
+  const step = flat.length / shape[0];
+  return shape.length === 1 ? flat : Array.from({ length: shape[0] }, (_, i) => nest(flat.slice(i * step, (i + 1) * step), shape.slice(1)));
+}

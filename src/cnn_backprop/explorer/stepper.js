@@ -1,0 +1,152 @@
+// A step-through of one sliding layer (a convolution or a pooling): forward, the window moves over one input channel
+// and each output value appears with its arithmetic; backward, each window's gradient is sent back to the input,
+// and dL/d(input) builds up window by window.  Play, Pause, Step and Reset are buttons (so the keyboard works them).
+// Which layers slide is each kind's ``slides``; a window's share of dL/d(input) is the layer's own backward of
+// that one output's gradient, so every kind's rule is its own.
+
+import { zeros } from "cnn-backprop/arrays.js";
+import { buildLayer, kindOf } from "cnn-backprop/engine.js";
+import { forwardArithmetic } from "cnn-backprop/explain.js";
+import { el, fmt, rgb } from "cnn-backprop/flow.js";
+
+const PLAY_MS = 500;
+
+export class Stepper {
+  constructor(app) {
+    this.app = app;
+    this.entries = app.arch.filter((e) => kindOf(e.layer).slides);
+    this.node = el("section", { class: "panel stepper", "aria-label": "step through a sliding layer" });
+    if (!this.entries.length) {
+      this.node.hidden = true;
+      return;
+    }
+    Object.assign(this, { entry: this.entries[0], f: 0, c: 0, t: 0, timer: null });
+    const choose = (label, id, options, set) => {
+      const select = el("select", { id }, ...options.map(([value, text]) => el("option", { value }, text)));
+      select.addEventListener("change", () => {
+        set(Number(select.value));
+        this.reset();
+      });
+      return el("label", {}, `${label} `, select);
+    };
+    this.pickers = el("span");
+    this.play = el("button", { type: "button", id: "stepper-play", onclick: () => this.toggle() }, "Play");
+    this.node.append(
+      el("h3", {}, "Step through a layer"),
+      el("p", { class: "controls" },
+        choose("layer", "stepper-layer", this.entries.map((e, i) => [i, `${e.name}`]), (i) => {
+          this.entry = this.entries[i];
+          this.f = this.c = 0;
+          this.drawPickers();
+        }),
+        this.pickers, this.play,
+        el("button", { type: "button", id: "stepper-step", onclick: () => this.step() }, "Step"),
+        el("button", { type: "button", id: "stepper-reset", onclick: () => this.reset() }, "Reset")),
+      this.grids = el("div", { class: "maps" }),
+      this.text = el("pre", { id: "stepper-text", "aria-live": "polite" }),
+    );
+    this.drawPickers();
+  }
+
+  drawPickers() {
+    const [F] = this.entry.outShape, [C] = this.entry.inShape;
+    const select = (label, id, count, set) => {
+      const node = el("select", { id }, ...Array.from({ length: count }, (_, k) => el("option", { value: k }, String(k))));
+      node.addEventListener("change", () => {
+        set(Number(node.value));
+        this.reset();
+      });
+      return el("label", {}, ` ${label} `, node);
+    };
+    this.pickers.replaceChildren(
+      select(this.ownChannels() ? "channel" : "output channel", "stepper-f", F, (v) => (this.f = v)),
+      this.ownChannels() ? null : select("input channel", "stepper-c", C, (v) => (this.c = v)),
+    );
+    this.reset();
+  }
+
+  // Whether output channel f reads only input channel f (a pooling), so that c follows f.
+  ownChannels() {
+    return !Object.keys(this.entry.params).length;
+  }
+
+  positions() {
+    const [, O, P] = this.entry.outShape;
+    return O * P;
+  }
+
+  toggle() {
+    if (this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    } else this.timer = setInterval(() => (this.t + 1 >= this.positions() ? this.toggle() : this.step()), PLAY_MS);
+    this.play.textContent = this.timer ? "Pause" : "Play";
+  }
+
+  step() {
+    this.t = (this.t + 1) % this.positions();
+    this.update();
+  }
+
+  reset() {
+    this.t = 0;
+    this.update();
+  }
+
+  update() {
+    if (!this.entries.length || this.node.hidden) return;
+    const app = this.app, entry = this.entry, state = app.current, backward = app.backward;
+    if (this.ownChannels()) this.c = this.f;
+    const hidden = app.quiz.hides();
+    const x = state.values[entry.input], [, H, W] = x.shape, [, O, P] = entry.outShape, f = this.f, c = this.c;
+    const i = Math.floor(this.t / P), j = this.t % P;
+    const { sources, lines } = forwardArithmetic(state, entry.output, [f, i, j]);
+    const lit = new Set(sources.filter(([q, at]) => q === entry.input && at[0] === c).map(([, at]) => `${at[1]},${at[2]}`));
+    // The input (forward) or what each window so far sent back to it (backward), channel c.
+    const input = backward ? this.sentBack(i * P + j) : x;
+    const out = backward ? state.grads[entry.output] : state.values[entry.output];
+    const hideOut = hidden.has(backward ? `backward.${entry.output}` : entry.output);
+    const hideIn = backward && hidden.has(`backward.${entry.input}`);
+    const grid = (title, rows, cols, value, lightAt, hide) => {
+      const table = el("table", { class: "grid" }, el("caption", {}, title));
+      let limit = 0;
+      for (let r = 0; r < rows; r++) for (let s = 0; s < cols; s++) limit = Math.max(limit, Math.abs(value(r, s) ?? 0));
+      for (let r = 0; r < rows; r++) {
+        const tr = el("tr");
+        for (let s = 0; s < cols; s++) {
+          const v = hide ? null : value(r, s);
+          const cell = el("td", { class: lightAt(r, s) ? "source" : "" }, v === null ? "\u00b7" : fmt(v));
+          if (v !== null) cell.style.background = `rgb(${rgb(v, limit).map(Math.round).join(",")})`;
+          tr.append(cell);
+        }
+        table.append(tr);
+      }
+      return table;
+    };
+    const tables = [
+      grid(backward ? `dL/d${entry.input}[${c}] sent back so far` : `${entry.input}[${c}]`, H, W, (r, s) => input.data[(c * H + r) * W + s], (r, s) => lit.has(`${r},${s}`), hideIn),
+    ];
+    const kernelKey = Object.keys(entry.params).find((key) => entry.params[key].length === 4);
+    if (kernelKey) {
+      const kernel = state.params[kernelKey], [, C, K] = kernel.shape;
+      tables.push(grid(`${kernelKey}[${f},${c}]`, K, K, (m, n) => kernel.data[((f * C + c) * K + m) * K + n], () => true, false));
+    }
+    const shownUpTo = (r, s) => backward || r * P + s <= this.t;
+    tables.push(grid(backward ? `dL/d${entry.output}[${f}]` : `${entry.output}[${f}]`, O, P, (r, s) => (shownUpTo(r, s) ? out.data[(f * O + r) * P + s] : null), (r, s) => r === i && s === j, hideOut));
+    this.grids.replaceChildren(...tables);
+    const where = `window ${this.t + 1} of ${O * P}: [${i},${j}]`;
+    if (backward)
+      this.text.textContent = hideOut ? `${where}` : `${where}: dL/d${entry.output}[${f},${i},${j}] = ${fmt(out.data[(f * O + i) * P + j])} goes back through the layer's own backward rule to the lit window of ${entry.input}; the map on the left adds up what windows 1 to ${this.t + 1} sent.`;
+    else this.text.textContent = hideOut ? where : `${where}\n${lines.join("\n")}`;
+  }
+
+  // dL/d(input) that windows 0..t of output channel f send back: the layer's backward of their gradients alone.
+  sentBack(t) {
+    const entry = this.entry, state = this.app.current, [F, O, P] = entry.outShape;
+    const layer = buildLayer(entry, state.params);
+    layer.forward(state.values[entry.input]);
+    const grad = zeros([F, O, P]), up = state.grads[entry.output].data;
+    for (let k = 0; k <= t; k++) grad.data[this.f * O * P + k] = up[this.f * O * P + k];
+    return layer.backward(grad);
+  }
+}
