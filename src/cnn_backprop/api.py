@@ -62,9 +62,25 @@ def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None):
     return walkthrough.complete_given(given, seed, where, net=net, source=source)
 
 
-def run(given=None, seed=0, net=None, source="shapes", pool_stride=None):
-    """One forward and one backward pass of an exercise instance (see ``given_for``): a ``walkthrough.Pass``."""
+def run(given=None, seed=0, net=None, source="shapes", pool_stride=None, model=None):
+    """One forward and one backward pass of an exercise instance (see ``given_for``), or of a trained model's
+    network and parameters (``model``: see ``model_instance``): a ``walkthrough.Pass``."""
+    if model is not None:
+        if given is not None or net or pool_stride is not None:
+            raise InputError("--model brings its own network and parameters: give --model, or --given, --net and "
+                             "--pool-stride, not both")  # fmt: skip
+        return walkthrough.run(model_instance(model, seed, source)[0])
     return walkthrough.run(given_for(given, seed, net, source, pool_stride))
+
+
+def model_instance(model, seed=0, source="shapes"):
+    """(A complete instance of a trained model's network and parameters, the data its image is drawn from by
+    ``seed``): ``model`` is a files.Model or the path of a model file (.npz, or a .pt state_dict), ``source`` the
+    data (the model's own unless another is asked)."""
+    where = "the model" if isinstance(model, files.Model) else str(model)
+    trained = model if isinstance(model, files.Model) else files.load_model(model)
+    source = trained.data if source == "shapes" else source
+    return walkthrough.complete_given(walkthrough.model_given(trained), seed, where, source=source), source
 
 
 def pass_of(network, image, label, classes=None):
@@ -208,13 +224,12 @@ def check_answers(sheet, answers, decimals=4):
 
 def explorer_page(given=None, seed=0, net=None, source="shapes", model=None):
     """The explorer's HTML text, starting from an instance (see ``given_for``) or from a trained model's network
-    and parameters (``model``: a path), its Train button on ``source`` (a model's own data unless given)."""
+    and parameters (``model``: see ``model_instance``), its Train button on ``source`` (a model's own data unless
+    given)."""
     from .explore import page, training_set
 
     if model is not None:
-        trained = files.load_model(model)
-        source = trained.data if source == "shapes" else source  # the model's own data, unless another is asked
-        given = walkthrough.complete_given(walkthrough.model_given(trained), seed, str(model), source=source)
+        given, source = model_instance(model, seed, source)
     else:
         given = given_for(given, seed, net, source)
     return page(given, training_set(source, seed))
@@ -225,10 +240,23 @@ def export_source(model=None, net=None, source="shapes", out_dir="."):
     from .export import source as module_source
 
     if model is not None:
-        arch = files.load_model(model).arch
+        loaded = files.load_model(model)
+        arch, classes, source, seed = loaded.arch, loaded.classes, loaded.data, loaded.seed
     else:
-        arch = Architecture.parse(net, *data.load(source, 0, 1, 1).input_shape)
-    return arch, module_source(arch, model, out_dir)
+        dataset = data.load(source, 0, 1, 1)
+        arch, seed = Architecture.parse(net, *dataset.input_shape), 0
+        classes = dataset.classes if len(dataset.classes) == arch.classes else None
+    return arch, module_source(arch, model, out_dir, files.model_config(arch, classes, source, seed))
+
+
+def from_torch(module, input_shape, loss="cross_entropy"):
+    """The Network a ``torch.nn.Sequential`` is (Conv2d, BatchNorm2d, ReLU, Tanh, LeakyReLU, MaxPool2d, AvgPool2d,
+    Flatten, Linear, ending in logits), with its weights, on images of ``input_shape`` (C, H, W); ``loss``
+    ("cross_entropy" or "bce") adds the softmax or the sigmoid.  A module, option or order it cannot take raises an
+    InputError naming it by position and name.  Needs PyTorch (pip install torch==2.13.0)."""
+    from .from_pytorch import from_torch as convert
+
+    return convert(module, input_shape, loss)
 
 
 def dataset(source="shapes", count=2000, seed=0):

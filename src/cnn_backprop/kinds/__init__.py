@@ -41,7 +41,9 @@ PIECES = {
     "parameter gradients explained (param_gradient_line)": lambda kind: (
         not kind.param_keys or _overrides(kind, "param_gradient_line")
     ),
-    "torch module": lambda kind: kind.is_output or _overrides(kind, "torch_module"),
+    "torch module": lambda kind: bool(  # its torch_class both ways: torch_module out, from_torch in
+        kind.torch_class and (kind.is_output or _overrides(kind, "torch_module"))
+    ),
     "page (explorer/kinds/NAME.js)": lambda kind: (
         resources.files("cnn_backprop").joinpath("explorer", "kinds", f"{kind.name}.js").is_file()
     ),
