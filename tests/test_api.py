@@ -75,3 +75,16 @@ def test_a_network_and_a_pass_show_themselves_in_a_notebook():
     for heading in ("Given", "1. Output sizes", "2. Forward pass", "3. Backward pass"):
         assert f"<h2>{heading}" in page
     assert "z = fc_pre = fc_weights . pool + fc_bias = 7.3361" in page
+
+
+def test_the_readmes_own_pytorch_model_example_runs(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    section = README.read_text().split("## Your own PyTorch model", 1)[1].split("\n## ", 1)[0]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "conv 4x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
+    assert out[1].startswith("dL/dfc_bias[3] = ")
+    assert out[2] == "layer 1 (0): Conv2d with dilation=(2, 2): cnn-backprop supports dilation=(1, 1)"
+    assert str(cb.load_model(tmp_path / "mine.npz").arch) == "conv 4x3x3 pad 1, relu, maxpool 2, dense 10, softmax"

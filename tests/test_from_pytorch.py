@@ -347,3 +347,13 @@ def test_a_pt_file_that_is_no_exported_state_dict_is_refused(tmp_path, capsys, s
     save(path)
     assert main(["walkthrough", "--model", str(path)]) == 2
     assert capsys.readouterr().err == f"cnn-backprop: error: {path}: {message}\n"
+
+
+def test_a_pass_of_an_imported_network_is_an_instance_to_start_from():
+    module = randomised(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(32, 3)), 5)
+    p = cb.pass_of(cb.from_torch(module, (1, 6, 6)), np.random.default_rng(0).random((1, 6, 6)), 2)
+    again = cb.run(given=p)
+    assert again.loss == p.loss and str(again.arch) == str(p.arch)
+    for name, grad in p.grads.items():
+        np.testing.assert_array_equal(again.grads[name], grad, err_msg=name)
+    assert "conv 2x3x3, tanh, dense 3, softmax" in cb.explorer_page(given=p)

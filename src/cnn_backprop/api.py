@@ -5,6 +5,7 @@ check what they are given and raise ``InputError`` with the very message the
 command line prints; nothing here prints.
 """
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,12 +46,15 @@ def build(spec=SEED_SPEC, input_shape=(1, 5, 5), seed=0, init=None):
 
 
 def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None):
-    """A complete exercise instance: ``given`` (a dict, or the path of a --given file: the instance itself or a
-    whole ``walkthrough --json``), on the network ``net`` (default: the given's, else ``default_net``), with every
-    pooling layer at ``pool_stride`` if given; the rest drawn from ``seed``, an image from ``source``."""
+    """A complete exercise instance: ``given`` (a dict, a Pass (the instance it ran on), or the path of a --given
+    file: the instance itself or a whole ``walkthrough --json``), on the network ``net`` (default: the given's, else
+    ``default_net``), with every pooling layer at ``pool_stride`` if given; the rest drawn from ``seed``, an image
+    from ``source``."""
     from .exercise import architecture_choices
 
     path = str(given) if isinstance(given, (str, Path)) else None
+    if isinstance(given, walkthrough.Pass):
+        given = json.loads(walkthrough.to_json(given["given"]))
     given = walkthrough.given_of(files.read_json(path)) if path else {} if given is None else given
     where = path or ("--net" if net else "the given values")
     if isinstance(given, dict) and net and given.get("net", net) != net:
