@@ -317,6 +317,24 @@ def test_the_walkthrough_and_explain_run_on_a_saved_state_dict(trained_in_pytorc
     assert "--model brings its own network" in capsys.readouterr().err
 
 
+def test_every_command_that_takes_a_model_takes_a_saved_state_dict(trained_in_pytorch, tmp_path, capsys):
+    _, path, digits = trained_in_pytorch
+    accuracy = cb.evaluate_model(path)["accuracy"]
+    assert main(["evaluate", "--model", str(path)]) == 0
+    assert f"accuracy {100 * accuracy:.2f}%" in capsys.readouterr().out
+    assert main(["gradcheck", "--model", str(path)]) in (0, 1)  # 1 only at a kink of the digits' flat background
+    assert "conv_kernel" in capsys.readouterr().out
+    assert main(["explore", "--no-open", "--model", str(path), "--out", str(tmp_path / "x.html")]) == 0
+    assert NET in (tmp_path / "x.html").read_text()
+    assert main(["export", "--model", str(path), "--out", str(tmp_path / "again.py")]) == 0
+    namespace = {"__file__": str(tmp_path / "again.py")}
+    exec((tmp_path / "again.py").read_text(), namespace)
+    again = namespace["build"]()  # its WEIGHTS: m.pt, relative to again.py
+    with torch.no_grad():
+        z = again.eval()(torch.from_numpy(digits.test_images[:5]))
+    np.testing.assert_allclose(cb.predict(path, digits.test_images[:5]), torch.softmax(z, 1).numpy(), atol=1e-12)
+
+
 def test_a_pickled_module_is_refused(tmp_path, capsys):
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     torch.save(model, tmp_path / "whole.pt")

@@ -44,7 +44,7 @@ def source(arch, weights=None, out_dir=".", config=None):
     ``config`` is the model's (``files.model_config``; default: ``arch``'s, its classes numbered), which the
     module's state_dict carries.
     """
-    from .files import model_config
+    from .files import TORCH_SUFFIXES, model_config
     from .from_pytorch import CONFIG_KEY
 
     config = model_config(arch) if config is None else config
@@ -83,7 +83,8 @@ def carry_config(module, state_dict, prefix, metadata):
 
 
 def build(weights=WEIGHTS):
-    """The network; with ``weights`` (a cnn-backprop model file) its trained parameters are loaded."""
+    """The network; with ``weights`` (a cnn-backprop model file, or a .pt state_dict) its trained parameters are
+    loaded."""
     model = torch.nn.Sequential(
         OrderedDict(
             [
@@ -92,8 +93,12 @@ def build(weights=WEIGHTS):
         )
     ).double()
     model.register_state_dict_post_hook(carry_config)
-    if weights is not None:
-        path = Path(__file__).parent / weights
+    if weights is None:
+        return model
+    path = Path(__file__).parent / weights
+    if path.suffix in {TORCH_SUFFIXES!r}:  # a state_dict saved by torch.save
+        model.load_state_dict(torch.load(path, weights_only=True))
+    else:
         with np.load(path, allow_pickle=False) as archive:
             model.load_state_dict({{key: torch.from_numpy(archive[key]) for key in archive.files if key != "config"}})
     return model
