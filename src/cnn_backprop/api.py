@@ -5,6 +5,7 @@ check what they are given and raise ``InputError`` with the very message the
 command line prints; nothing here prints.
 """
 
+import html
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -98,11 +99,35 @@ def pass_of(network, image, label, classes=None):
     return walkthrough.run(walkthrough.complete_given(given))
 
 
+class Explained(list):
+    """The lines of ``explain_value``: a list of strings, which a notebook shows as the text and a table of the terms
+    each line adds up."""
+
+    def _repr_html_(self):
+        from .explain import terms
+
+        parts = []
+        for line in self:
+            parts.append(f"<pre>{html.escape(line)}</pre>")
+            added = terms(line)
+            if added is None:
+                continue
+            quantity, rows, result = added
+            cells = "".join(
+                f"<tr><td>{i}</td><td>{html.escape(term)}</td><td>{'' if value is None else f'{value:.6g}'}</td></tr>"
+                for i, (term, value) in enumerate(rows, start=1)
+            )
+            parts.append(f"<table><tr><th></th><th>term</th><th>value</th></tr>{cells}<tr><th colspan=2>"
+                         f"{html.escape(quantity)}</th><th>{html.escape(result)}</th></tr></table>")  # fmt: skip
+        return "<div>" + "".join(parts) + "</div>"
+
+
 def explain_value(pass_, which, decimals=4):
-    """The arithmetic of one number of a pass, e.g. ``"conv_pre[0,1]"`` or ``"dL/dconv_kernel[0,0]"``: lines."""
+    """The arithmetic of one number of a pass, e.g. ``"conv_pre[0,1]"`` or ``"dL/dconv_kernel[0,0]"``: its lines (an
+    ``Explained``, a list that shows its terms as a table in a notebook)."""
     from .explain import value_arithmetic
 
-    return [line.strip() for line in value_arithmetic(pass_, which, decimals)]
+    return Explained(line.strip() for line in value_arithmetic(pass_, which, decimals))
 
 
 @dataclass(frozen=True)
@@ -150,7 +175,7 @@ def check_gradients(pass_):
 def fit(net=None, source="shapes", seed=0, on_epoch=None, **options):
     """Train a fresh network of ``net`` (default ``default_net``) on ``source`` with the schedule of that data and
     any ``options`` (train.TrainOptions' fields) changed.  Returns {"model": files.Model, "network", "options"
-    (what was used), "history", "dataset", and the final metrics}."""
+    (what was used), "history" (a ``History``), "dataset", and the final metrics}."""
     from .train import train as train_network
 
     chosen = replace(schedule(source), seed=seed, **{key: value for key, value in options.items() if value is not None})
@@ -159,7 +184,22 @@ def fit(net=None, source="shapes", seed=0, on_epoch=None, **options):
     result = train_network(arch, chosen, dataset, on_epoch=on_epoch)
     network = result["network"]
     model = files.Model(arch, network.params, dataset.classes, dataset.source, chosen.seed, network.buffers)
-    return {**result, "model": model, "dataset": dataset}
+    return {**result, "history": History(result["history"]), "model": model, "dataset": dataset}
+
+
+class History(list):
+    """A training run, one row an epoch ({"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+    "relu_alive"}): a list, which a notebook shows as its learning curves."""
+
+    def __repr__(self):
+        last = self[-1]
+        return (f"History({len(self)} epochs; last: test accuracy {100 * last['test_accuracy']:.2f}%, test loss "
+                f"{last['test_loss']:.4g})")  # fmt: skip
+
+    def _repr_png_(self):
+        from .figures import _png, learning_curves  # figures.py's own PNG writer (another branch changes figures.py)
+
+        return _png(learning_curves(self))
 
 
 def evaluate_model(model, source=None, seed=None, test_size=2000):
