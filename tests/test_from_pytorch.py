@@ -313,6 +313,8 @@ def test_the_walkthrough_and_explain_run_on_a_saved_state_dict(trained_in_pytorc
     assert main(["walkthrough", "--model", str(path), "--seed", "3", "--explain", "dL/dfc_bias[4]"]) == 0
     shown = capsys.readouterr().out.strip()
     assert shown.endswith(f"= {p.grads['fc_bias'][4]:.4f}")
+    cb.save_model(path.with_suffix(".npz"), cb.load_model(path))  # the same model as a model file: the same pass
+    assert cb.run(model=path.with_suffix(".npz"), seed=3).loss == p.loss
     assert main(["walkthrough", "--model", str(path), "--net", NET]) == 2
     assert "--model brings its own network" in capsys.readouterr().err
 
