@@ -1,6 +1,7 @@
 """Out of PyTorch: a torch.nn.Sequential of our kinds computes in cnn-backprop as in PyTorch float64, a .pt
 state_dict of the exported module comes back as a model, and whatever cannot come in is refused in one line."""
 
+import json
 import pickle
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 from conftest import module_pass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_explore import CHROMIUM, assert_same, browser, open_page  # noqa: F401 - the fixture
 
 import cnn_backprop as cb
 from cnn_backprop.cli import main
@@ -377,3 +379,17 @@ def test_a_pass_of_an_imported_network_is_an_instance_to_start_from():
     for name, grad in p.grads.items():
         np.testing.assert_array_equal(again.grads[name], grad, err_msg=name)
     assert "conv 2x3x3, tanh, dense 3, softmax" in cb.explorer_page(given=p)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_the_explorer_on_an_imported_module_runs_its_pass_in_the_browser(browser, tmp_path):  # noqa: F811 - the fixture
+    module = randomised(nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.LeakyReLU(0.1),
+                                      nn.AvgPool2d(2), nn.Flatten(), nn.Linear(48, 4)), 11)  # fmt: skip
+    digits = cb.load_data("digits")
+    p = cb.pass_of(cb.from_torch(module, (1, 8, 8)), digits.test_images[0], 2, classes="abcd")
+    tab = open_page(browser, tmp_path, cb.given_for(p))
+    given = json.loads(cb.to_json(p["given"]))
+    ours = tab.evaluate("(given) => window.cnnBackprop.run(given)", given)
+    for part in ("forward", "backward"):
+        assert_same(ours[part], json.loads(cb.to_json(p))[part], part)
+    assert tab.errors == []
