@@ -202,7 +202,8 @@ class Kind:
     def from_torch(self, module, refuse):
         """{option: value} of the layer a ``torch_class`` module is, read back from it.  ``refuse(option, supported)``
         raises the one-line error for an option it cannot compute as PyTorch does, e.g. refuse("dilation=(2, 2)",
-        "dilation 1"); sizes that follow from the input (a Conv2d's in_channels) are checked by the parameters' shapes.
+        "dilation=(1, 1)"); sizes that follow from the input (a Conv2d's in_channels) are checked by the parameters'
+        shapes.
         """
         return {}
 
