@@ -35,13 +35,19 @@ def torch_pass(arch, params, images, labels):
     dL/d of each, of every parameter and of the image, with L the mean loss
     over the batch, as in the engine.
     """
+    return module_pass(*torch_module(arch, params), arch, images, labels)
+
+
+def module_pass(model, loss_name, arch, images, labels):
+    """``torch_pass`` through ``model``, a float64 torch.nn.Sequential whose modules are the layers of ``arch`` in
+    order (the output layer left to the loss ``loss_name``), whatever their names."""
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    model, loss_name = torch_module(arch, params)
     x = torch.tensor(np.asarray(images, dtype=np.float64), requires_grad=True)
     values = {}
     h = x
-    for named, module in zip(arch.named, model):
+    layers = list(zip(arch.named, model))
+    for named, module in layers:
         h = module(h)
         h.retain_grad()
         values[named.output] = h
@@ -58,9 +64,9 @@ def torch_pass(arch, params, images, labels):
     backward = {name: value.grad.numpy() for name, value in values.items()}
     backward.update(
         {
-            ours: model.get_parameter(theirs).grad.numpy()
-            for ours, theirs in export.torch_names(arch).items()
-            if ours in arch.param_shapes()
+            full: module.get_parameter(named.kind_of.torch_keys[key]).grad.numpy()
+            for named, module in layers
+            for key, full in named.params.items()
         }
     )
     backward["image"] = x.grad.numpy()

@@ -75,3 +75,35 @@ def test_a_network_and_a_pass_show_themselves_in_a_notebook():
     for heading in ("Given", "1. Output sizes", "2. Forward pass", "3. Backward pass"):
         assert f"<h2>{heading}" in page
     assert "z = fc_pre = fc_weights . pool + fc_bias = 7.3361" in page
+
+
+def test_the_readmes_own_pytorch_model_example_runs(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    section = README.read_text().split("## Your own PyTorch model", 1)[1].split("\n## ", 1)[0]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "conv 4x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
+    assert out[1].startswith("dL/dfc_bias[3] = ")
+    assert out[2] == "layer 1 (0): Conv2d with dilation=(2, 2): cnn-backprop supports dilation=(1, 1)"
+    assert str(cb.load_model(tmp_path / "mine.npz").arch) == "conv 4x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
+
+
+def test_an_explained_number_and_a_training_history_show_themselves_in_a_notebook():
+    from cnn_backprop.explain import terms
+
+    p = cb.run(seed=0)
+    explained = cb.explain_value(p, "conv_pre[1,2]", decimals=10)
+    assert isinstance(explained, list) and explained[0].startswith("conv_pre[1,2] = ")
+    quantity, rows, result = terms(explained[0])
+    assert quantity == "conv_pre[1,2]" and len(rows) == 10  # the bias and nine products
+    assert sum(value for _, value in rows) == pytest.approx(float(result), abs=1e-8)
+    assert float(result) == pytest.approx(p.values["conv_pre"][0, 1, 2], abs=1e-10)
+    page = explained._repr_html_()
+    assert page.count("<tr><td>") == 10 and f"<th>{result}</th>" in page
+    assert terms("pool[0,0] = max(1, 2, 3, 4) = 4") is None
+    history = cb.fit(epochs=2, train_size=64, test_size=64)["history"]
+    assert isinstance(history, list) and [row["epoch"] for row in history] == [1, 2]
+    assert repr(history).startswith("History(2 epochs; last: test accuracy ")
+    assert history._repr_png_().startswith(b"\x89PNG")

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import torch_pass
+from conftest import torch_module, torch_pass
 from test_explore import CHROMIUM, assert_same, browser, open_page, python_result  # noqa: F401 - the fixture
 
 from cnn_backprop import explain, files, reference, walkthrough
@@ -54,6 +54,21 @@ def test_the_example_matches_pytorch_the_loop_reference_and_finite_differences(n
     assert not any(kinks(network, images, labels).values())
     for key, (_, _, error) in check_network(network, images, labels).items():
         assert error < TOLERANCE, key
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_the_exported_example_comes_back_through_from_torch(name):
+    from cnn_backprop import from_torch
+
+    arch = Architecture.parse(EXAMPLES[name], 1, 5)
+    rng = np.random.default_rng(0)
+    params = {key: rng.normal(0, 1, shape) for key, shape in arch.param_shapes().items()}
+    module, loss = torch_module(arch, params)
+    network = from_torch(module, arch.input_shape, loss)
+    assert network.arch == arch
+    assert network.params.keys() == params.keys() and network.buffers.keys() == arch.initial_buffers().keys()
+    for key, value in params.items():
+        np.testing.assert_array_equal(network.params[key], value, err_msg=key)
 
 
 @pytest.mark.parametrize("name", list(KINDS))

@@ -1,28 +1,51 @@
-"""The notebook runs top to bottom on a fresh kernel, and is stored without outputs."""
+"""The notebooks run top to bottom on a fresh kernel, and are stored without outputs."""
 
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "backprop_walkthrough.ipynb"
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK = NOTEBOOKS / "backprop_walkthrough.ipynb"
+YOUR_OWN_MODEL = NOTEBOOKS / "your_own_model.ipynb"
 
 
-def test_notebook_is_stored_without_outputs():
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+@pytest.mark.parametrize("path", [NOTEBOOK, YOUR_OWN_MODEL], ids=lambda path: path.name)
+def test_notebook_is_stored_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
 
 
-def test_notebook_executes_without_errors(tmp_path):
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    # Any cell that raises (its own asserts check every number against the package) fails the test.
+def executed(path, folder):
+    """The notebook at ``path`` after running every cell on a fresh kernel in ``folder``; any cell that raises (its
+    own asserts check every number against the package, or PyTorch) fails the test."""
+    notebook = nbformat.read(path, as_version=4)
     NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
     ).execute()
-    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    return [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+
+
+def test_notebook_executes_without_errors(tmp_path):
+    outputs = executed(NOTEBOOK, tmp_path)
     images = [output for output in outputs if "image/png" in output.get("data", {})]
     assert len(images) == 7  # five show() calls, the overview and the learning curves
     text = "".join(output.get("text", "") for output in outputs)
     assert "relative error" in text and "test accuracy" in text
+
+
+def test_your_own_model_notebook_brings_a_pytorch_model_in(tmp_path):
+    pytest.importorskip("torch")
+    outputs = executed(YOUR_OWN_MODEL, tmp_path)
+    shown = [output["data"]["text/html"] for output in outputs if "text/html" in output.get("data", {})]
+    assert len(shown) == 2  # the network's table of layers, and the pass
+    assert "conv 8x3x3 pad 1, batchnorm, relu, maxpool 2, dense 10, softmax" in shown[0]
+    assert "<h2>3. Backward pass" in shown[1]
+    text = "".join(output.get("text", "") for output in outputs)
+    assert "epoch 5: test accuracy" in text and "every gradient equals PyTorch's to 1e-12" in text
+    assert text.count("dL/dkernel[0,0,1,1] = ") == 1
+    page = (tmp_path / "your_model_explorer.html").read_text()
+    assert "cnn-backprop" in page and "conv 8x3x3 pad 1, batchnorm" in page

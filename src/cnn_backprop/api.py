@@ -5,6 +5,8 @@ check what they are given and raise ``InputError`` with the very message the
 command line prints; nothing here prints.
 """
 
+import html
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,12 +47,15 @@ def build(spec=SEED_SPEC, input_shape=(1, 5, 5), seed=0, init=None):
 
 
 def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None):
-    """A complete exercise instance: ``given`` (a dict, or the path of a --given file: the instance itself or a
-    whole ``walkthrough --json``), on the network ``net`` (default: the given's, else ``default_net``), with every
-    pooling layer at ``pool_stride`` if given; the rest drawn from ``seed``, an image from ``source``."""
+    """A complete exercise instance: ``given`` (a dict, a Pass (the instance it ran on), or the path of a --given
+    file: the instance itself or a whole ``walkthrough --json``), on the network ``net`` (default: the given's, else
+    ``default_net``), with every pooling layer at ``pool_stride`` if given; the rest drawn from ``seed``, an image
+    from ``source``."""
     from .exercise import architecture_choices
 
     path = str(given) if isinstance(given, (str, Path)) else None
+    if isinstance(given, walkthrough.Pass):
+        given = json.loads(walkthrough.to_json(given["given"]))
     given = walkthrough.given_of(files.read_json(path)) if path else {} if given is None else given
     where = path or ("--net" if net else "the given values")
     if isinstance(given, dict) and net and given.get("net", net) != net:
@@ -62,9 +67,25 @@ def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None):
     return walkthrough.complete_given(given, seed, where, net=net, source=source)
 
 
-def run(given=None, seed=0, net=None, source="shapes", pool_stride=None):
-    """One forward and one backward pass of an exercise instance (see ``given_for``): a ``walkthrough.Pass``."""
+def run(given=None, seed=0, net=None, source="shapes", pool_stride=None, model=None):
+    """One forward and one backward pass of an exercise instance (see ``given_for``), or of a trained model's
+    network and parameters (``model``: see ``model_instance``): a ``walkthrough.Pass``."""
+    if model is not None:
+        if given is not None or net or pool_stride is not None:
+            raise InputError("--model brings its own network and parameters: give --model, or --given, --net and "
+                             "--pool-stride, not both")  # fmt: skip
+        return walkthrough.run(model_instance(model, seed, source)[0])
     return walkthrough.run(given_for(given, seed, net, source, pool_stride))
+
+
+def model_instance(model, seed=0, source="shapes"):
+    """(A complete instance of a trained model's network and parameters, the data its image is drawn from by
+    ``seed``): ``model`` is a files.Model or the path of a model file (.npz, or a .pt state_dict), ``source`` the
+    data (the model's own unless another is asked)."""
+    where = "the model" if isinstance(model, files.Model) else str(model)
+    trained = model if isinstance(model, files.Model) else files.load_model(model)
+    source = trained.data if source == "shapes" else source
+    return walkthrough.complete_given(walkthrough.model_given(trained), seed, where, source=source), source
 
 
 def pass_of(network, image, label, classes=None):
@@ -78,11 +99,35 @@ def pass_of(network, image, label, classes=None):
     return walkthrough.run(walkthrough.complete_given(given))
 
 
+class Explained(list):
+    """The lines of ``explain_value``: a list of strings, which a notebook shows as the text and a table of the terms
+    each line adds up."""
+
+    def _repr_html_(self):
+        from .explain import terms
+
+        parts = []
+        for line in self:
+            parts.append(f"<pre>{html.escape(line)}</pre>")
+            added = terms(line)
+            if added is None:
+                continue
+            quantity, rows, result = added
+            cells = "".join(
+                f"<tr><td>{i}</td><td>{html.escape(term)}</td><td>{'' if value is None else f'{value:.6g}'}</td></tr>"
+                for i, (term, value) in enumerate(rows, start=1)
+            )
+            parts.append(f"<table><tr><th></th><th>term</th><th>value</th></tr>{cells}<tr><th colspan=2>"
+                         f"{html.escape(quantity)}</th><th>{html.escape(result)}</th></tr></table>")  # fmt: skip
+        return "<div>" + "".join(parts) + "</div>"
+
+
 def explain_value(pass_, which, decimals=4):
-    """The arithmetic of one number of a pass, e.g. ``"conv_pre[0,1]"`` or ``"dL/dconv_kernel[0,0]"``: lines."""
+    """The arithmetic of one number of a pass, e.g. ``"conv_pre[0,1]"`` or ``"dL/dconv_kernel[0,0]"``: its lines (an
+    ``Explained``, a list that shows its terms as a table in a notebook)."""
     from .explain import value_arithmetic
 
-    return [line.strip() for line in value_arithmetic(pass_, which, decimals)]
+    return Explained(line.strip() for line in value_arithmetic(pass_, which, decimals))
 
 
 @dataclass(frozen=True)
@@ -130,7 +175,7 @@ def check_gradients(pass_):
 def fit(net=None, source="shapes", seed=0, on_epoch=None, **options):
     """Train a fresh network of ``net`` (default ``default_net``) on ``source`` with the schedule of that data and
     any ``options`` (train.TrainOptions' fields) changed.  Returns {"model": files.Model, "network", "options"
-    (what was used), "history", "dataset", and the final metrics}."""
+    (what was used), "history" (a ``History``), "dataset", and the final metrics}."""
     from .train import train as train_network
 
     chosen = replace(schedule(source), seed=seed, **{key: value for key, value in options.items() if value is not None})
@@ -139,7 +184,22 @@ def fit(net=None, source="shapes", seed=0, on_epoch=None, **options):
     result = train_network(arch, chosen, dataset, on_epoch=on_epoch)
     network = result["network"]
     model = files.Model(arch, network.params, dataset.classes, dataset.source, chosen.seed, network.buffers)
-    return {**result, "model": model, "dataset": dataset}
+    return {**result, "history": History(result["history"]), "model": model, "dataset": dataset}
+
+
+class History(list):
+    """A training run, one row an epoch ({"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+    "relu_alive"}): a list, which a notebook shows as its learning curves."""
+
+    def __repr__(self):
+        last = self[-1]
+        return (f"History({len(self)} epochs; last: test accuracy {100 * last['test_accuracy']:.2f}%, test loss "
+                f"{last['test_loss']:.4g})")  # fmt: skip
+
+    def _repr_png_(self):
+        from .figures import _png, learning_curves  # figures.py's own PNG writer (another branch changes figures.py)
+
+        return _png(learning_curves(self))
 
 
 def evaluate_model(model, source=None, seed=None, test_size=2000):
@@ -208,13 +268,12 @@ def check_answers(sheet, answers, decimals=4):
 
 def explorer_page(given=None, seed=0, net=None, source="shapes", model=None):
     """The explorer's HTML text, starting from an instance (see ``given_for``) or from a trained model's network
-    and parameters (``model``: a path), its Train button on ``source`` (a model's own data unless given)."""
+    and parameters (``model``: see ``model_instance``), its Train button on ``source`` (a model's own data unless
+    given)."""
     from .explore import page, training_set
 
     if model is not None:
-        trained = files.load_model(model)
-        source = trained.data if source == "shapes" else source  # the model's own data, unless another is asked
-        given = walkthrough.complete_given(walkthrough.model_given(trained), seed, str(model), source=source)
+        given, source = model_instance(model, seed, source)
     else:
         given = given_for(given, seed, net, source)
     return page(given, training_set(source, seed))
@@ -225,10 +284,23 @@ def export_source(model=None, net=None, source="shapes", out_dir="."):
     from .export import source as module_source
 
     if model is not None:
-        arch = files.load_model(model).arch
+        loaded = files.load_model(model)
+        arch, classes, source, seed = loaded.arch, loaded.classes, loaded.data, loaded.seed
     else:
-        arch = Architecture.parse(net, *data.load(source, 0, 1, 1).input_shape)
-    return arch, module_source(arch, model, out_dir)
+        dataset = data.load(source, 0, 1, 1)
+        arch, seed = Architecture.parse(net, *dataset.input_shape), 0
+        classes = dataset.classes if len(dataset.classes) == arch.classes else None
+    return arch, module_source(arch, model, out_dir, files.model_config(arch, classes, source, seed))
+
+
+def from_torch(module, input_shape, loss="cross_entropy"):
+    """The Network a ``torch.nn.Sequential`` is (Conv2d, BatchNorm2d, ReLU, Tanh, LeakyReLU, MaxPool2d, AvgPool2d,
+    Flatten, Linear, ending in logits), with its weights, on images of ``input_shape`` (C, H, W); ``loss``
+    ("cross_entropy" or "bce") adds the softmax or the sigmoid.  A module, option or order it cannot take raises an
+    InputError naming it by position and name.  Needs PyTorch (pip install torch==2.13.0)."""
+    from .from_pytorch import from_torch as convert
+
+    return convert(module, input_shape, loss)
 
 
 def dataset(source="shapes", count=2000, seed=0):

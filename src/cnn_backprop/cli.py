@@ -66,6 +66,10 @@ DATA_HELP = (
     "digits), an .npz file (images and labels, or the mnist.npz layout) or a folder of class folders of PNG images"
 )
 SHAPES, DIGITS = schedule("shapes"), schedule("digits")
+MODEL_PASS = (
+    "the pass of a trained model's network and parameters (.npz, or a .pt state_dict of the exported module) "
+    "on an image of its data drawn by --seed, instead of --given and --net"
+)
 
 
 def both(name):
@@ -91,7 +95,8 @@ OPTIONS = {
     "pool_stride": ("--pool-stride", dict(type=int, metavar="S", help="the stride of every pooling layer (default: "
                                           "the spec's or the given file's; for the seed network 1, and 2 leaves one "
                                           "FC input)")),
-    "model": ("--model", dict(metavar="MODEL.npz", help="a model saved by 'train --out'")),
+    "model": ("--model", dict(metavar="MODEL", help="a model: the .npz 'train --out' saves, or a .pt state_dict of "
+                              "the module 'export' writes, saved by torch.save(model.state_dict(), 'm.pt')")),
     "json": ("--json", dict(action="store_true", help="print JSON instead of text")),
     "plot": ("--plot", dict(type=suffixed(".png", ".svg", ".pdf"), metavar="FILE.png",
                             help="save a figure here (.png, .svg or .pdf)")),
@@ -115,8 +120,8 @@ def writable(*paths):
 
 
 def walkthrough_of(args):
-    """The Pass of --given, --net, --data, --pool-stride and --seed."""
-    return api.run(args.given, args.seed, args.net, args.data, args.pool_stride)
+    """The Pass of --given, --net, --data, --pool-stride and --seed, or of --model."""
+    return api.run(args.given, args.seed, args.net, args.data, args.pool_stride, args.model)
 
 
 def run_walkthrough(args):
@@ -282,7 +287,7 @@ def run_nets(args):
 
 
 def walkthrough_options(p):
-    add(p, "seed", "net", "data", "given", "pool_stride")
+    add(p, "seed", "net", "data", "given", "pool_stride", "model", model={"help": MODEL_PASS})
     p.add_argument("--explain", nargs="?", const=True, default=False, metavar="NAME[i,j,...]",
                    help="show the arithmetic of every step (products and sums), to check by hand; with a value, e.g. "
                         "'conv2_kernel[3,0,1,2]' or 'dL/dpool[0,1]' (quote it), the arithmetic of that one value "
@@ -297,7 +302,7 @@ def walkthrough_options(p):
 
 
 def gradcheck_options(p):
-    add(p, "seed", "net", "data", "given", "pool_stride")
+    add(p, "seed", "net", "data", "given", "pool_stride", "model", model={"help": MODEL_PASS})
     return run_gradcheck
 
 

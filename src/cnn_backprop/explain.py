@@ -18,7 +18,16 @@ import numpy as np
 from .text import blocks, formatter, matrix, scalar, titled
 from .validate import InputError, nearest
 
-__all__ = ["Section", "Text", "format_walkthrough", "matrix", "section_text", "sections", "value_arithmetic"]
+__all__ = [
+    "Section",
+    "Text",
+    "format_walkthrough",
+    "matrix",
+    "section_text",
+    "sections",
+    "terms",
+    "value_arithmetic",
+]
 
 
 @dataclass(frozen=True)
@@ -180,3 +189,37 @@ def value_arithmetic(pass_, which, decimals=4):
     if name in p.grad and name != "output":
         lines.append(p.gradient_line(name, index))
     return lines
+
+
+def _top_level(text, separator):
+    """``text`` split at each ``separator`` outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0 and text.startswith(separator, i):
+            parts.append(text[start:i])
+            start = i + len(separator)
+    return [*parts, text[start:]]
+
+
+def terms(line):
+    """(the quantity, [(term, its value or None)], the result) of one line of ``value_arithmetic`` whose numbers
+    add up terms, e.g. ``dL/dkernel[0,0] = 0.5*0.2 + (-1.0000)*0.3 = -0.2000``; None for a line that adds nothing
+    up (a maximum, one product).  A term's value is its factors' product where each factor is a number."""
+    parts = line.strip().split(" = ")
+    if len(parts) < 3:
+        return None
+    added = _top_level(parts[-2], " + ")
+    if len(added) < 2:
+        return None
+
+    def value(term):
+        product = 1.0
+        for factor in _top_level(term.strip(), "*"):
+            try:
+                product *= float(factor.strip().removeprefix("(").removesuffix(")"))
+            except ValueError:
+                return None
+        return product
+
+    return parts[0], [(term.strip(), value(term)) for term in added], parts[-1]

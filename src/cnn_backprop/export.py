@@ -5,6 +5,11 @@ The module names are the layer names (``conv1``, ``conv1_relu``, ``pool1``,
 the state_dict and ``conv1_bias`` is ``conv1.bias``, in PyTorch's layouts,
 which are ours.  The output layer is not a module: the exported file names
 the loss (``LOSS``, the output kind's) that takes the module's output z, as PyTorch's losses do.
+
+The module's state_dict carries the model file's config (``CONFIG``: the
+network, its input and classes) in its metadata, so that a state_dict saved with
+``torch.save(model.state_dict(), "m.pt")`` after training in PyTorch comes back
+as ``--model m.pt`` with nothing else to say (``from_pytorch.read_state_dict``).
 """
 
 import os
@@ -31,12 +36,18 @@ def state_dict(arch, params):
     return {torch: np.asarray(params[ours]) for ours, torch in torch_names(arch).items() if ours in params}
 
 
-def source(arch, weights=None, out_dir="."):
+def source(arch, weights=None, out_dir=".", config=None):
     """A standalone Python file: ``build()`` returns the network as a float64 ``torch.nn.Sequential``.
 
     With ``weights`` (a model file), ``build()`` loads them, from that file's
     path relative to the exported file (or from the path it is given).
+    ``config`` is the model's (``files.model_config``; default: ``arch``'s, its classes numbered), which the
+    module's state_dict carries.
     """
+    from .files import TORCH_SUFFIXES, model_config
+    from .from_pytorch import CONFIG_KEY
+
+    config = model_config(arch) if config is None else config
     loss = arch.output.loss
     modules = "\n".join(
         f'            ("{named.name}", {module_source(named)}),' for named in arch.named if module_source(named)
@@ -62,10 +73,18 @@ import torch
 SPEC = {str(arch)!r}
 LOSS = {loss!r}
 WEIGHTS = {where}  # the model file, relative to this file (None: freshly initialised by PyTorch)
+CONFIG = {config!r}
+
+
+def carry_config(module, state_dict, prefix, metadata):
+    """The module's state_dict carries CONFIG in its metadata, so that after torch.save(model.state_dict(), "m.pt")
+    `cnn-backprop ... --model m.pt` knows the network."""
+    metadata[{CONFIG_KEY!r}] = CONFIG
 
 
 def build(weights=WEIGHTS):
-    """The network; with ``weights`` (a cnn-backprop model file) its trained parameters are loaded."""
+    """The network; with ``weights`` (a cnn-backprop model file, or a .pt state_dict) its trained parameters are
+    loaded."""
     model = torch.nn.Sequential(
         OrderedDict(
             [
@@ -73,8 +92,13 @@ def build(weights=WEIGHTS):
             ]
         )
     ).double()
-    if weights is not None:
-        path = Path(__file__).parent / weights
+    model.register_state_dict_post_hook(carry_config)
+    if weights is None:
+        return model
+    path = Path(__file__).parent / weights
+    if path.suffix in {TORCH_SUFFIXES!r}:  # a state_dict saved by torch.save
+        model.load_state_dict(torch.load(path, weights_only=True))
+    else:
         with np.load(path, allow_pickle=False) as archive:
             model.load_state_dict({{key: torch.from_numpy(archive[key]) for key in archive.files if key != "config"}})
     return model

@@ -135,17 +135,33 @@ class Model:
     buffers: dict = field(default_factory=dict)  # what layers keep besides parameters (a batch norm's statistics)
 
 
+def model_config(arch, classes=None, data="shapes", seed=0):
+    """What a model file says besides its arrays, as JSON text: the network, its input, its classes (default
+    0..K-1), the data it was trained on and the training seed."""
+    classes = [str(k) for k in range(arch.classes)] if classes is None else list(classes)
+    return json.dumps(
+        {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "net": str(arch),
+            "channels": arch.channels,
+            "image_size": arch.image_size,
+            "classes": classes,
+            "data": str(data),
+            "seed": seed,
+        }
+    )
+
+
 def save_model(path, model):
     """Write the parameters under PyTorch's state_dict names and layouts, and the rest as JSON under ``config``."""
     from .export import state_dict
 
     arch = model.arch
-    config = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "net": str(arch), "channels": arch.channels,
-              "image_size": arch.image_size, "classes": list(model.classes), "data": str(model.data),
-              "seed": model.seed}  # fmt: skip
+    config = model_config(arch, model.classes, model.data, model.seed)
     arrays = {name: np.asarray(value, dtype=np.float64) for name, value in state_dict(arch, model.params).items()}
     arrays.update(state_dict(arch, model.buffers))  # in their own dtype: a batch count is a whole number
-    return atomic_write(path, lambda handle: np.savez(handle, config=np.array(json.dumps(config)), **arrays))
+    return atomic_write(path, lambda handle: np.savez(handle, config=np.array(config), **arrays))
 
 
 def _whole(config, key, minimum, path):
@@ -176,17 +192,28 @@ def _architecture_v1(config, path):
     return Architecture.parse(spec, sizes["channels"], sizes["image_size"])
 
 
+TORCH_SUFFIXES = (".pt", ".pth")
+
+
 def load_model(path):
-    """The Model in a model file, every key, shape and number checked."""
+    """The Model in a model file, every key, shape and number checked: an .npz model file, or a ``.pt`` file
+    (``TORCH_SUFFIXES``) holding the state_dict of a module ``cnn-backprop export`` wrote, saved with
+    ``torch.save(model.state_dict(), path)``: that state_dict carries the model file's config."""
     from .architecture import Architecture
     from .data import CLASSES
     from .export import torch_names
 
-    arrays = _load_npz(path, "a model saved by 'cnn-backprop train --out'")
-    if "config" not in arrays:
-        raise InputError(f"{path}: not a cnn-backprop model: missing config")
+    if Path(path).suffix.lower() in TORCH_SUFFIXES:
+        from .from_pytorch import read_state_dict
+
+        arrays, config = read_state_dict(path)
+    else:
+        arrays = _load_npz(path, "a model saved by 'cnn-backprop train --out'")
+        if "config" not in arrays:
+            raise InputError(f"{path}: not a cnn-backprop model: missing config")
+        config = str(arrays["config"])
     try:
-        config = json.loads(str(arrays["config"]))
+        config = json.loads(config)
     except json.JSONDecodeError:
         raise InputError(f"{path}: its config is not valid JSON") from None
     if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:

@@ -3,8 +3,9 @@
 A kind's module (``conv.py``, ``maxpool.py``, ...) holds its grammar in a
 spec, how its layers are named, its parameters and hyperparameters, its shape
 rule, its vectorised layer (forward and backward), its loop reference, its
-arithmetic for ``--explain``, its figures, its PyTorch module and the mistakes
-a student can make in it.  It ends with ``KIND = TheKind()``; this package
+arithmetic for ``--explain``, its figures, its PyTorch module (written by
+``torch_module``, read back by ``from_torch``) and the mistakes a student can
+make in it.  It ends with ``KIND = TheKind()``; this package
 finds it by listing the folder, so adding a kind is adding one module here
 (and one in ``explorer/kinds/`` for the page).  The contract every kind
 follows, with the defaults most kinds keep, is ``Kind`` in ``_kind.py``.
@@ -41,7 +42,9 @@ PIECES = {
     "parameter gradients explained (param_gradient_line)": lambda kind: (
         not kind.param_keys or _overrides(kind, "param_gradient_line")
     ),
-    "torch module": lambda kind: kind.is_output or _overrides(kind, "torch_module"),
+    "torch module": lambda kind: bool(  # its torch_class both ways: torch_module out, from_torch in
+        kind.torch_class and (kind.is_output or _overrides(kind, "torch_module"))
+    ),
     "page (explorer/kinds/NAME.js)": lambda kind: (
         resources.files("cnn_backprop").joinpath("explorer", "kinds", f"{kind.name}.js").is_file()
     ),

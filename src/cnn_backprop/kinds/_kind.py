@@ -65,6 +65,7 @@ class Kind:
     keep = {}  # {parameter key: trailing axes a one-image JSON layout always keeps}
     written = {}  # {parameter key: (the numbers of axes a given file may write it with)}
     torch_keys = {}  # {parameter key: the PyTorch state_dict suffix}
+    torch_class = ""  # the torch.nn class its layer is (Conv2d), by which from_torch knows it
     reads = "any"  # "map" (C, H, W), "vector" (D,), or "any"
     gives = "same"  # "map", "vector", or "same" as it reads
     activation = False  # elementwise, named after what it follows: a conv's text says "(before ReLU)"
@@ -198,6 +199,14 @@ class Kind:
         """The PyTorch constructor of this layer as source text, or None where it is no module (the output)."""
         return None
 
+    def from_torch(self, module, refuse):
+        """{option: value} of the layer a ``torch_class`` module is, read back from it.  ``refuse(option, supported)``
+        raises the one-line error for an option it cannot compute as PyTorch does, e.g. refuse("dilation=(2, 2)",
+        "dilation=(1, 1)"); sizes that follow from the input (a Conv2d's in_channels) are checked by the parameters'
+        shapes.
+        """
+        return {}
+
     # Text (explain.py) ----------------------------------------------------------------------------------
 
     def given_lines(self, p, named):
@@ -293,6 +302,24 @@ def weights_and_bias(shapes, rng, init, seed_bias):
         return {weights: rng.uniform(0, 1, weight_shape), bias: np.full(bias_shape, seed_bias)}
     bound = 1 / np.sqrt(np.prod(weight_shape[1:]))  # 1/sqrt(fan_in): inputs per output
     return {weights: rng.uniform(-bound, bound, weight_shape), bias: rng.uniform(-bound, bound, bias_shape)}
+
+
+def torch_fixed(module, refuse, **supported):
+    """Refuse the first attribute of a torch module that is not the value given for it, the one cnn-backprop
+    computes with (dilation=(1, 1), ceil_mode=False)."""
+    for attribute, value in supported.items():
+        if getattr(module, attribute) != value:
+            refuse(f"{attribute}={getattr(module, attribute)!r}", f"{attribute}={value!r}")
+
+
+def torch_square(module, attribute, refuse):
+    """A torch module's size that is an int or a pair, e.g. kernel_size (3, 3), as the one number of a square
+    (our windows, strides and paddings are the same across and down)."""
+    value = getattr(module, attribute)
+    first, second = (value, value) if isinstance(value, int) else value
+    if first != second:
+        refuse(f"{attribute}={value!r}", f"the same {attribute} across and down, e.g. {attribute}={first}")
+    return first
 
 
 def size_line(named, size, stride, padding=0):

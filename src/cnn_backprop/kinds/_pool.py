@@ -17,7 +17,7 @@ from ..layers import (
 )
 from ..text import titled
 from ..validate import InputError
-from ._kind import Kind, Option, size_line
+from ._kind import Kind, Option, size_line, torch_fixed, torch_square
 
 
 class Pool2D(Module):
@@ -83,6 +83,7 @@ class Pool(Kind):
     sized_answer = True
     exercise_choices = {"pool_stride": "stride"}
     torch_class = ""
+    torch_supported = {}  # {attribute: the value we compute with} of its torch class, besides padding and ceil_mode
 
     @property
     def usage(self):
@@ -113,6 +114,10 @@ class Pool(Kind):
 
     def torch_module(self, named):
         return f"torch.nn.{self.torch_class}({named.layer.size}, stride={named.layer.stride})"
+
+    def from_torch(self, module, refuse):
+        torch_fixed(module, refuse, padding=0, ceil_mode=False, **self.torch_supported)
+        return {"size": torch_square(module, "kernel_size", refuse), "stride": torch_square(module, "stride", refuse)}
 
     def given_lines(self, p, named):
         layer = named.layer

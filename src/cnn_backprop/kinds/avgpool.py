@@ -70,6 +70,7 @@ class AvgPool(Pool):
     summary = "the mean of each K x K window; stride K by default"
     what = "Average"
     torch_class = "AvgPool2d"
+    torch_supported = {"divisor_override": None}  # count_include_pad counts padding, which no pool of ours has
 
     def build(self, layer, params, input_grad=True):
         return AvgPool2D(layer.size, layer.stride)

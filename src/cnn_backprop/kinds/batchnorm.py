@@ -27,7 +27,7 @@ import numpy as np
 from ..layers import Module, parameter
 from ..text import factor, scalar, shown, titled
 from ..validate import InputError
-from ._kind import Kind
+from ._kind import Kind, torch_fixed
 
 EPS = 1e-5  # PyTorch's default
 MOMENTUM = 0.1  # PyTorch's default: running = (1 - momentum) * running + momentum * batch statistic
@@ -155,6 +155,7 @@ class BatchNorm(Kind):
         "running_var": "running_var",
         "num_batches_tracked": "num_batches_tracked",
     }
+    torch_class = "BatchNorm2d"
     reads = gives = "map"
     batch_dependent = True
     mistakes = {
@@ -211,6 +212,10 @@ class BatchNorm(Kind):
 
     def torch_module(self, named):
         return f"torch.nn.BatchNorm2d({named.in_shape[0]})"
+
+    def from_torch(self, module, refuse):
+        torch_fixed(module, refuse, eps=EPS, momentum=MOMENTUM, affine=True, track_running_stats=True)
+        return {}
 
     def given_lines(self, p, named):
         d = p.d

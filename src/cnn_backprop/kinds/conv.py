@@ -32,7 +32,7 @@ from ..layers import (
 )
 from ..text import blocks, factor, formatter, scalar, shown, titled
 from ..validate import InputError
-from ._kind import MAX_SIDE, Kind, Option, size_line, weights_and_bias
+from ._kind import MAX_SIDE, Kind, Option, size_line, torch_fixed, torch_square, weights_and_bias
 
 
 class Conv2D(Module):
@@ -271,6 +271,7 @@ class Conv(Kind):
     written = {"kernel": (2, 4), "bias": (0, 1)}
     square = ("kernel",)
     torch_keys = {"kernel": "weight", "bias": "bias"}
+    torch_class = "Conv2d"
     reads = gives = "map"
     sized_answer = True
     exercise_choices = {"padding": "padding"}
@@ -347,6 +348,23 @@ class Conv(Kind):
         layer = named.layer
         return (f"torch.nn.Conv2d({named.in_shape[0]}, {layer.filters}, {layer.size}, "
                 f"stride={layer.stride}, padding={layer.padding})")  # fmt: skip
+
+    def from_torch(self, module, refuse):
+        torch_fixed(module, refuse, dilation=(1, 1), groups=1, padding_mode="zeros")
+        if module.bias is None:
+            refuse("bias=False", "a bias in every conv layer (bias=True)")
+        size = torch_square(module, "kernel_size", refuse)
+        padding = module.padding
+        if padding == "same":  # stride 1, as PyTorch requires: the output is the input's size
+            if size % 2 == 0:
+                refuse("padding='same' and an even kernel", "the same padding on every side (an odd kernel)")
+            padding = (size - 1) // 2
+        elif padding == "valid":
+            padding = 0
+        else:
+            padding = torch_square(module, "padding", refuse)
+        return {"filters": module.out_channels, "size": size, "stride": torch_square(module, "stride", refuse),
+                "padding": padding}  # fmt: skip
 
     def given_lines(self, p, named):
         d, layer, name = p.d, named.layer, named.name

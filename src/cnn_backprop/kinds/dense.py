@@ -91,6 +91,7 @@ class DenseKind(Kind):
     keep = {"weights": 1, "bias": 0}
     written = {"weights": (1, 2), "bias": (0, 1)}
     torch_keys = {"weights": "weight", "bias": "bias"}
+    torch_class = "Linear"
     reads = gives = "vector"
     makes_logits = True
     mistakes = {
@@ -160,6 +161,11 @@ class DenseKind(Kind):
 
     def torch_module(self, named):
         return f"torch.nn.Linear({named.in_shape[0]}, {named.layer.outputs})"
+
+    def from_torch(self, module, refuse):
+        if module.bias is None:
+            refuse("bias=False", "a bias in every dense layer (bias=True)")
+        return {"outputs": module.out_features}
 
     def given_lines(self, p, named):
         d, name = p.d, named.name

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..layers import Module
 from ..text import scalar
-from ._kind import Kind
+from ._kind import Kind, torch_fixed
 
 
 class Flatten(Module):
@@ -36,6 +36,7 @@ class FlattenKind(Kind):
     summary = "optional: put in before the first dense layer anyway"
     reads, gives = "map", "vector"
     reshapes = True
+    torch_class = "Flatten"
 
     def names(self, own, previous, following):
         name = f"{following or 'fc'}_input"
@@ -52,6 +53,10 @@ class FlattenKind(Kind):
 
     def torch_module(self, named):
         return "torch.nn.Flatten()"
+
+    def from_torch(self, module, refuse):
+        torch_fixed(module, refuse, start_dim=1, end_dim=-1)  # each image to one vector
+        return {}
 
     def size_lines(self, p, named):
         if len(named.in_shape) != 3:

@@ -77,8 +77,16 @@ class LeakyReLUKind(Kind):
         out = leakyrelu_forward(x, layer.slope)
         return out, {}, lambda grad: (leakyrelu_backward(grad, x, layer.slope), {})
 
+    torch_class = "LeakyReLU"
+
     def torch_module(self, named):
         return f"torch.nn.LeakyReLU({named.layer.slope!r})"
+
+    def from_torch(self, module, refuse):
+        slope = module.negative_slope
+        if not slope >= 0 or float(f"{slope:g}") != slope:  # a spec writes it with 6 significant digits
+            refuse(f"negative_slope={slope!r}", "slopes >= 0 of at most 6 significant digits, e.g. 0.01")
+        return {"slope": slope}
 
     def forward_lines(self, p, named, explain):
         title = f"{named.output} = {named.input} where > 0, else {named.layer.slope:g} * {named.input}"

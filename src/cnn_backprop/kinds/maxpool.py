@@ -119,6 +119,7 @@ class MaxPool(Pool):
     summary = "K x K windows; stride K by default, as in PyTorch"
     what = "Max"
     torch_class = "MaxPool2d"
+    torch_supported = {"dilation": 1, "return_indices": False}
     kink = "pool"
     mistakes = {
         "pool-overwrite": "A conv position that is the maximum of several pooling windows kept only the last "

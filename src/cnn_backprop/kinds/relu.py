@@ -74,6 +74,8 @@ class Relu(Kind):
     def reference(self, x, layer, params):
         return relu_forward(x), {}, lambda grad: (relu_backward(grad, x), {})
 
+    torch_class = "ReLU"
+
     def torch_module(self, named):
         return "torch.nn.ReLU()"
 

@@ -87,6 +87,7 @@ class Sigmoid(Kind):
     binary = True
     default_init = "seed"  # the seed's one small conv layer learns from the notebook's all-positive draw
     loss = "bce"
+    torch_class = "Sigmoid"  # in a module from_torch reads, the loss adds it
     loss_call = "torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], labels.double())"
     mistakes = {
         "squared-error-gradient": "dL/dz was taken as (output - y) * output * (1 - output), the squared-error form; "

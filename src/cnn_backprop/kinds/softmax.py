@@ -75,6 +75,7 @@ class Softmax(Kind):
     binary = False
     default_init = "pytorch"  # deeper networks need signed weights scaled by their fan-in to learn at all
     loss = "cross_entropy"
+    torch_class = "Softmax"  # in a module from_torch reads, the loss adds it
     loss_call = "torch.nn.functional.cross_entropy(z, labels)"
     mistakes = {}
 

@@ -66,6 +66,8 @@ class TanhKind(Kind):
         out = tanh_forward(x)
         return out, {}, lambda grad: (tanh_backward(grad, out), {})
 
+    torch_class = "Tanh"
+
     def torch_module(self, named):
         return "torch.nn.Tanh()"
 
