@@ -53,7 +53,7 @@ export class Explorer {
     this.trainer = new Trainer(this);
     const controls = el("section", { class: "controls", "aria-label": "controls" },
       this.labelButton,
-      el("label", {}, el("input", { type: "checkbox", id: "gradients", onchange: (e) => this.setBackward(e.target.checked) }), " backward pass (dL/d every value)"),
+      el("label", {}, this.gradientsBox = el("input", { type: "checkbox", id: "gradients", onchange: (e) => this.setBackward(e.target.checked) }), " backward pass (dL/d every value)"),
       ...this.trainer.controls(),
       el("label", {}, "quiz ", this.quizSelect = el("select", { id: "quiz", onchange: (e) => this.setQuiz(e.target.value) },
         el("option", { value: "" }, "off"), ...Object.entries(QuizPanel.QUESTIONS).map(([part, text]) => el("option", { value: part }, text)))),
@@ -159,6 +159,13 @@ export class Explorer {
     this.mistakes?.update();
     if (this.focused) this.explain(...this.focused);
     window.cnnBackprop.state = current;
+    this.changed?.(this.given); // a notebook widget sends the instance back to Python
+  }
+
+  // A new instance of the same network (from Python, in a notebook), shown in place.
+  setGiven(given) {
+    this.given = unpackedGiven(given);
+    this.update();
   }
 
   updateOutput(hidden) {
@@ -192,7 +199,7 @@ export class Explorer {
 
   setBackward(on) {
     this.backward = on;
-    document.getElementById("gradients").checked = on;
+    this.gradientsBox.checked = on;
     this.arrange();
     this.update();
   }
@@ -355,8 +362,13 @@ export class Explorer {
 }
 
 // The page's entry point: the explorer drawn into ``root`` (the page's <main id="app"> by default).
-export function start(data, root = document.getElementById("app")) {
-  data = { ...data, given: Object.fromEntries(Object.entries(data.given).map(([key, value]) => [key, unpacked(value)])) };
+function unpackedGiven(given) {
+  return Object.fromEntries(Object.entries(given).map(([key, value]) => [key, unpacked(value)]));
+}
+
+// ``changed(given)``, if given, hears of every change of the instance (a notebook widget's way back to Python).
+export function start(data, root = document.getElementById("app"), changed = null) {
+  data = { ...data, given: unpackedGiven(data.given) };
   window.cnnBackprop = {
     run,
     pass,
@@ -365,6 +377,7 @@ export function start(data, root = document.getElementById("app")) {
     state: null,
   };
   const explorer = new Explorer(root, data);
+  explorer.changed = changed;
   window.cnnBackprop.explorer = explorer;
   return explorer;
 }
