@@ -28,9 +28,10 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_train_step.py
+	$(BIN)/python benchmarks/bench_page.py
 
 # Regenerate the outputs and figures shown in README.md from the current code.
-docs: $(VENV)/.installed
+docs: $(VENV)/.installed-dev
 	$(BIN)/python scripts/update_docs.py
 
 clean:

@@ -55,7 +55,7 @@ def main_update():
             main(["walkthrough", "--seed", "1", "--report", "report.html"])
             main(["explore", "--seed", "1", "--no-open", "--out", "explore.html"])
         screenshot(Path(scratch) / "report.html", figures / "report.png", height=1400)
-        screenshot(Path(scratch) / "explore.html", figures / "explorer.png", width=1280, height=800)
+        explorer_screenshot(Path(scratch) / "explore.html", figures / "explorer.png")
         screenshot(Path(scratch) / "sheets" / "exercise_1_key.html", figures / "exercise_key.png", height=1100)
     readme.write_text(text)
 
@@ -106,6 +106,23 @@ def screenshot(page, png, width=1000, height=1200):
             capture_output=True,
             timeout=120,
         )
+
+
+def explorer_screenshot(page, png):
+    """The explorer wide, in the backward view, a kernel gradient hovered: its terms, and lines to both factors."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print(f"no playwright (make test installs it): {png.name} not updated", file=sys.stderr)
+        return
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1400, "height": 860})
+        tab.goto(page.as_uri())
+        tab.check("#gradients")
+        tab.hover('td[data-quantity="backward.conv_kernel"][data-index="1,1"]')
+        tab.screenshot(path=png)
+        browser.close()
 
 
 if __name__ == "__main__":

@@ -429,3 +429,19 @@ def test_drawing_after_a_click_elsewhere_paints_and_the_pen_lifts(browser, tmp_p
     assert [shown(tab, "image", f"0,{j}") for j in range(4)] == [1.0] * 4 and shown(tab, "image", "1,3") == image[1, 3]
     given["image"] = image.tolist()
     assert_page_is(tab, given)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_axe_finds_no_serious_violation_forward_backward_or_in_the_quiz(browser, tmp_path, name):
+    from axe_playwright_python.sync_playwright import Axe
+
+    tab = open_page(browser, tmp_path, starting_given(PAGES[name]()), training=training_set())
+    found = {}
+    for mode in ("forward", "backward", "quiz"):
+        if mode == "backward":
+            tab.check("#gradients")
+        if mode == "quiz":
+            tab.select_option("#quiz", "backward")
+        violations = Axe().run(tab).response["violations"]
+        found[mode] = [(v["id"], len(v["nodes"])) for v in violations if v["impact"] in ("serious", "critical")]
+    assert found == {"forward": [], "backward": [], "quiz": []}

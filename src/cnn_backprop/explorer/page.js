@@ -128,12 +128,12 @@ export class Explorer {
     });
   }
 
-  update() {
+  // ``current``: the pass of this.given, when the caller has it already.
+  update(current = pass(this.given)) {
     if (this.frame) {
       cancelAnimationFrame(this.frame);
       this.frame = 0;
     }
-    const current = pass(this.given);
     current.label = this.given.label;
     this.current = current;
     const hidden = this.quiz.hides();
@@ -220,14 +220,14 @@ export class Explorer {
     if (error) return refuse(error);
     const before = this.getEntry(name, full);
     this.setEntry(name, full, number);
-    const loss = pass(this.given).loss;
-    if (!Number.isFinite(loss)) {
+    const current = pass(this.given);
+    if (!Number.isFinite(current.loss)) {
       this.setEntry(name, full, before);
-      return refuse(`${text} makes the loss ${loss}: type a smaller number`);
+      return refuse(`${text} makes the loss ${current.loss}: type a smaller number`);
     }
     input.removeAttribute("aria-invalid");
     this.say("");
-    this.update();
+    this.update(current);
   }
 
   say(text) {

@@ -113,9 +113,10 @@ export class QuizPanel {
     const left = this.fields.length - entries.filter((e) => e.verdict !== "blank").length;
     this.score.textContent = `${count("right")} right, ${count("carried")} carried, ${count("wrong")} wrong of ${this.fields.length}; ${left} left`;
     const named = [...new Set(entries.filter((e) => e.mistake).map((e) => e.mistake))];
+    const carried = el("li", {}, "carried: wrong only because an earlier answer was; computed correctly from your own values, so it earns its mark");
     this.named.replaceChildren(
       ...named.map((m) => el("li", { "data-mistake": m }, el("b", {}, m), `: ${this.app.catalogue[m]}`)),
-      count("carried") ? el("li", {}, "carried: wrong only because an earlier answer was; computed correctly from your own values, so it earns its mark") : null,
+      ...(count("carried") ? [carried] : []),
     );
   }
 }

@@ -1,12 +1,13 @@
 // Gradient descent on the page: one SGD step shown entry by entry (every entry, a page of rows at a time), and
-// training on the page's data set in slices of SLICE_MS, so that the page answers (Stop, hover) between them and
-// is redrawn at most once a frame.
+// training on the page's data set in slices of SLICE_MS, so that the page answers (Stop, hover) between them, and
+// shown every SHOW_MS.
 
 import { squeezed, toNested, unravel } from "cnn-backprop/arrays.js";
 import { keepAxes, pass } from "cnn-backprop/engine.js";
 import { el } from "cnn-backprop/flow.js";
 
 const SLICE_MS = 12;
+const SHOW_MS = 250; // while training, the page shows the network this often: a redraw costs more than an image
 const ROWS = 20; // rows of the step table on one page
 const POINT = 16; // images a point of the loss curve averages
 
@@ -68,10 +69,11 @@ export class Trainer {
     const app = this.app, keep = keepAxes(app.arch);
     const { images, labels } = app.training;
     const params = Object.fromEntries(Object.entries(app.current.params).map(([k, a]) => [k, { shape: a.shape, data: Float64Array.from(a.data) }]));
-    let position = 0, total = 0, count = 0;
+    let position = 0, total = 0, count = 0, shown = performance.now();
     const publish = () => {
       for (const [key, array] of Object.entries(params)) app.given[key] = toNested(array, keep[key]);
       app.schedule();
+      shown = performance.now();
     };
     const slice = () => {
       if (!this.running) return publish();
@@ -91,7 +93,7 @@ export class Trainer {
           total = count = 0;
         }
       }
-      publish();
+      if (performance.now() - shown > SHOW_MS) publish();
       setTimeout(slice, 0);
     };
     app.update();

@@ -43,46 +43,52 @@ export default kind({
     const { stride, padding } = layer;
     const kernel = layer.flipped ? rotated(given) : given;
     const [F, C, K] = kernel.shape;
-    let x;
+    let x, padded, side; // the input with its zero border, so that no loop below tests an edge
     return {
       params: { kernel, bias },
       forward(input) {
         x = input;
         const [, H] = input.shape;
-        const O = outSide(H, K, stride, padding);
+        side = H + 2 * padding;
+        padded = new Float64Array(C * side * side);
+        for (let c = 0; c < C; c++)
+          for (let r = 0; r < H; r++) padded.set(x.data.subarray((c * H + r) * H, (c * H + r + 1) * H), (c * side + r + padding) * side + padding);
+        const O = outSide(H, K, stride, padding), w = kernel.data;
         const out = zeros([F, O, O]);
         for (let f = 0; f < F; f++)
           for (let i = 0; i < O; i++)
             for (let j = 0; j < O; j++) {
               let total = bias.data[f];
               for (let c = 0; c < C; c++)
-                for (let m = 0; m < K; m++)
-                  for (let n = 0; n < K; n++) {
-                    const r = stride * i + m - padding, s = stride * j + n - padding;
-                    if (r >= 0 && r < H && s >= 0 && s < H) total += x.data[(c * H + r) * H + s] * kernel.data[((f * C + c) * K + m) * K + n];
-                  }
+                for (let m = 0; m < K; m++) {
+                  const row = (c * side + stride * i + m) * side + stride * j, at = ((f * C + c) * K + m) * K;
+                  for (let n = 0; n < K; n++) total += padded[row + n] * w[at + n];
+                }
               out.data[(f * O + i) * O + j] = total;
             }
         return out;
       },
       backward(grad) {
-        const H = x.shape[1], O = grad.shape[1];
-        const dKernel = zeros(kernel.shape), dBias = zeros(bias.shape), dx = zeros(x.shape);
+        const H = x.shape[1], O = grad.shape[1], w = kernel.data;
+        const dKernel = zeros(kernel.shape), dBias = zeros(bias.shape), dPadded = new Float64Array(padded.length);
         for (let f = 0; f < F; f++)
           for (let i = 0; i < O; i++)
             for (let j = 0; j < O; j++) {
               const g = grad.data[(f * O + i) * O + j];
+              if (g === 0) continue; // a ReLU's zero: nothing to add
               dBias.data[f] += g;
               for (let c = 0; c < C; c++)
-                for (let m = 0; m < K; m++)
+                for (let m = 0; m < K; m++) {
+                  const row = (c * side + stride * i + m) * side + stride * j, at = ((f * C + c) * K + m) * K;
                   for (let n = 0; n < K; n++) {
-                    const r = stride * i + m - padding, s = stride * j + n - padding;
-                    if (r < 0 || r >= H || s < 0 || s >= H) continue;
-                    const at = ((f * C + c) * K + m) * K + n;
-                    dKernel.data[at] += g * x.data[(c * H + r) * H + s];
-                    dx.data[(c * H + r) * H + s] += g * kernel.data[at];
+                    dKernel.data[at + n] += g * padded[row + n];
+                    dPadded[row + n] += g * w[at + n];
                   }
+                }
             }
+        const dx = zeros(x.shape);
+        for (let c = 0; c < C; c++)
+          for (let r = 0; r < H; r++) dx.data.set(dPadded.subarray((c * side + r + padding) * side + padding, (c * side + r + padding) * side + padding + H), (c * H + r) * H);
         this.grads = { kernel: dKernel, bias: dBias };
         return dx;
       },
