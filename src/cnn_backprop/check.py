@@ -235,19 +235,19 @@ def _close(a, b, tol):
 def _mark_one(quantity, answer, expected, candidates, tol):
     """The entries of one answered quantity; ``candidates`` is {label: [values]}."""
     answered = ~np.isnan(answer)
+    whole = {**candidates, "sign": [-expected]}
+    if expected.ndim == 2:
+        whole["transposed"] = [expected.T]
     if answer.shape != expected.shape:
-        # A whole answer of another shape can only be a mistake that changes the shape (pool stride 2).
-        for label, values in candidates.items():
+        # A whole answer of another shape can only be a mistake that changes the shape (pool stride 2, a
+        # matrix of weights transposed).
+        for label, values in whole.items():
             for value in values:
                 if value.shape == answer.shape and answered.any() and np.all(np.abs(answer - value)[answered] <= tol):
                     return [Entry(quantity, index, _number(answer[index]), None, "wrong", label)
                             for index in np.ndindex(answer.shape)]  # fmt: skip
         return [Entry(quantity, index, _number(answer[index]), None, "blank" if np.isnan(answer[index]) else "wrong")
                 for index in np.ndindex(answer.shape)]  # fmt: skip
-    whole = dict(candidates)
-    whole["sign"] = [-expected]
-    if answer.ndim == 2 and answer.shape[0] == answer.shape[1]:
-        whole["transposed"] = [expected.T]
 
     def labels_for(a, e, index):
         """The labels whose value is this answer and not the key's."""
