@@ -86,8 +86,13 @@ def test_the_key_rounded_as_the_sheet_says_is_all_right():
         assert check.score(entries) == (len(entries), len(entries))
 
 
-# The mistakes the seed network can host: its kinds' own and those of any layer (the kinds' tests do the others).
-SEED_MISTAKES = sorted({*check.GENERAL_MISTAKES, *(m for n in Architecture.parse().named for m in n.kind_of.mistakes)})
+# The mistakes the seed network's sheet can show: its kinds' own and those of any layer, but for dL/dX of its conv
+# (dL/dimage, which the sheet does not ask) and a stride it does not have; tests/test_mistakes.py has every mistake
+# at every layer of several networks.
+SEED_MISTAKES = sorted(
+    {*check.GENERAL_MISTAKES, *(m for n in Architecture.parse().named for m in n.kind_of.mistakes)}
+    - {"conv-input-grad-not-flipped", "stride-ignored"}
+)
 
 
 @pytest.mark.parametrize("mistake", SEED_MISTAKES)

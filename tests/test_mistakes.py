@@ -98,6 +98,31 @@ def flipped_kernel_gradient(pass_, named):
     return "backward", named.params["kernel"], out
 
 
+def conv_input_gradient(kernel_at, window_at):
+    """A wrong conv backward: window (i, j)'s entry (m, n) sends dL/dconv_pre[f, i, j] * ``kernel_at(kernel, f, c,
+    m, n)`` to the padded input at ``window_at(stride, i, m)``, ``window_at(stride, j, n)``; with it dL/dkernel."""
+
+    def mistake(pass_, named, kernel_too=False):
+        kernel, _, s, p = conv_params(pass_, named)
+        x, g = padded(pass_.values[named.input], p), pass_.grads[named.output]
+        dx, dkernel = np.zeros(x.shape), np.zeros(kernel.shape)
+        for f, i, j in np.ndindex(g.shape):
+            for c, m, n in np.ndindex(kernel.shape[1:]):
+                row, col = window_at(s, i, m), window_at(s, j, n)
+                dx[c, row, col] += g[f, i, j] * kernel_at(kernel, f, c, m, n)
+                dkernel[f, c, m, n] += g[f, i, j] * x[c, row, col]
+        if kernel_too:
+            return "backward", named.params["kernel"], dkernel
+        return "backward", named.input, dx[:, p : x.shape[1] - p, p : x.shape[2] - p]
+
+    return mistake
+
+
+not_flipped = conv_input_gradient(lambda k, f, c, m, n: k[f, c, k.shape[-1] - 1 - m, k.shape[-1] - 1 - n],
+                                  lambda s, i, m: s * i + m)  # fmt: skip
+conv_stride_ignored = conv_input_gradient(lambda k, f, c, m, n: k[f, c, m, n], lambda s, i, m: i + m)
+
+
 def no_bias(pass_, named):
     bias, out = pass_.params[named.params["bias"]], pass_.values[named.output].copy()
     for index in np.ndindex(out.shape):
@@ -182,6 +207,10 @@ def pool_stride_2(pass_, named):
     return "forward", named.output, out
 
 
+def softmax_no_minus_y(pass_, named):
+    return "backward", named.input, pass_.values["output"].copy()
+
+
 def fc_weight_grad(pass_, named):
     x, g = pass_.values[named.input], pass_.grads[named.output]
     out = np.array([g[0] * v for v in x])
@@ -201,12 +230,19 @@ def squared_error_gradient(pass_, named):
     return "backward", named.input, np.array([(p - y) * p * (1 - p)])
 
 
+def strided(named):
+    return named.layer.stride > 1
+
+
 # {kind: {mistake: how a student makes it there, or (how, whether the layer can host it)}}
 BY_KIND = {
     "conv": {
         "flipped-kernel": flipped_kernel_forward,
         "flipped-kernel gradient": flipped_kernel_gradient,  # its second answer, the kernel's gradient
         "no-bias": no_bias,
+        "conv-input-grad-not-flipped": not_flipped,
+        "stride-ignored": (conv_stride_ignored, strided),
+        "stride-ignored kernel": (lambda pass_, named: conv_stride_ignored(pass_, named, kernel_too=True), strided),
     },
     "relu": {"no-relu-mask": no_relu_mask},
     "leakyrelu": {"leaky-slope-dropped": leaky_slope_dropped},
@@ -217,6 +253,11 @@ BY_KIND = {
         "pool-to-all": pool_backward(to_all(lambda size: 1)),
         "pool-average": pool_backward(to_all(lambda size: 1 / size**2)),
         "pool-stride-2": (pool_stride_2, lambda named: named.layer.stride != 2),
+        "stride-ignored": (pool_backward(to_maximum, lambda layer: 1), strided),
+    },
+    "avgpool": {
+        "avgpool-no-divide": pool_backward(to_all(lambda size: 1)),
+        "stride-ignored": (pool_backward(to_all(lambda size: 1 / size**2), lambda layer: 1), strided),
     },
     "dense": {
         "no-bias": no_bias,
@@ -224,6 +265,7 @@ BY_KIND = {
         "transposed": (transposed, lambda named: named.out_shape != (1,)),  # one output: its weights are a vector
     },
     "sigmoid": {"squared-error-gradient": squared_error_gradient},
+    "softmax": {"softmax-no-minus-y": softmax_no_minus_y},
 }
 
 
@@ -274,9 +316,9 @@ def cases():
                     )
 
 
-def mark_carried(given, part, name, value):
-    """Check's marking of a whole answer sheet: ``value`` for ``part.name``, every later answer the right rules'
-    from it, every other the key's.  Returns the entries."""
+def answers_carried(given, part, name, value):
+    """A whole answer sheet {(part, name): array in the JSON layout}: ``value`` for ``part.name``, every later
+    answer the right rules' from it, every other the key's."""
     key, pass_ = check.Key(given), walkthrough.run(given)
     right = pass_.values if part == "forward" else pass_.grads
     chained = {part: {name: value}} if right[name].shape == value.shape else {}  # a shape changed: no later layer
@@ -291,7 +333,7 @@ def mark_carried(given, part, name, value):
         if (p, n) == (part, name):
             full = value
         answers[(p, n)] = key.layout(n, full if n in key.owner else np.asarray(full)[None])
-    return check.mark(given, answers, DECIMALS)
+    return answers
 
 
 def differs(entry):
@@ -305,7 +347,7 @@ def test_each_mistake_is_found_at_every_layer_of_its_kind(network, layer, mistak
         pass_ = walkthrough.run(given)
         named = next(n for n in pass_.arch.named if n.name == layer)
         part, name, value = how(pass_, named)
-        entries = mark_carried(given, part, name, value)
+        entries = check.mark(given, answers_carried(given, part, name, value), DECIMALS)
         quantity = f"{part}.{name}"
         changed = [e for e in entries if e.quantity == quantity and differs(e)]
         if not changed:

@@ -181,11 +181,11 @@ class Key:
     def _backward_step(self, name, values, grads):
         if name in self.owner:  # a parameter's gradient, from its layer's backward
             named, key = self.owner[name]
-            layer = build_layer(named, self.params)
-            layer.forward(self._input(values, named))
+            layer, x = build_layer(named, self.params), self._input(values, named)
+            layer.forward(x)
             layer.backward(grads[named.output])
             found = {"carried": layer.grads[key]}
-            found.update(named.kind_of.param_mistakes(self, named, key, layer.grads[key]))
+            found.update(named.kind_of.param_mistakes(self, named, key, layer, x, grads[named.output]))
             return found
         reader = self.read_by[name]
         if reader.kind_of.reshapes:

@@ -76,7 +76,10 @@ class Softmax(Kind):
     default_init = "pytorch"  # deeper networks need signed weights scaled by their fan-in to learn at all
     loss = "cross_entropy"
     loss_call = "torch.nn.functional.cross_entropy(z, labels)"
-    mistakes = {}
+    mistakes = {
+        "softmax-no-minus-y": "dL/dz was taken as the output p; for cross-entropy after softmax dL/dz = p - onehot(y): "
+        "subtract 1 at the label's class.",
+    }
 
     def names(self, own, previous, following):
         return "output", "output"
@@ -130,7 +133,7 @@ class Softmax(Kind):
                 f"{scalar(value, d)}")  # fmt: skip
 
     def logit_mistakes(self, output, target):
-        return {}
+        return {"softmax-no-minus-y": output}
 
 
 KIND = Softmax()
