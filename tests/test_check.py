@@ -131,9 +131,10 @@ def test_an_error_carried_forward_gets_credit_and_mistakes_compose():
     for given in instances(30):
         answers = key_answers(given)
         wrong = mistaken(given, "no-relu-mask")[("backward", "conv_pre")]
-        if np.allclose(wrong, answers[("backward", "conv_pre")], atol=2e-4):
-            continue
-        answers[("backward", "conv_pre")] = np.round(wrong, DECIMALS)
+        right = answers[("backward", "conv_pre")]
+        if np.allclose(wrong, right, atol=2e-4) or abs(wrong.sum() - right.sum()) < 2e-3:
+            continue  # the mask changes nothing here, or not the bias's gradient (ties at 0 in the pool)
+        answers[("backward", "conv_pre")] = wrong = np.round(wrong, DECIMALS)  # carried on from what they wrote
         image, kernel = np.asarray(given["image"])[None], np.asarray(given["conv_kernel"])[None, None]
         dL_dkernel, dL_dbias, _ = conv.conv_backward(wrong[None], image, kernel, given["conv_stride"],
                                                           given["conv_padding"])  # fmt: skip

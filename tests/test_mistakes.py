@@ -6,6 +6,7 @@ kinds' loop references, give from it: those are ``carried``, and every other
 answer is ``right``.
 """
 
+import json
 import math
 
 import numpy as np
@@ -358,3 +359,18 @@ def test_each_mistake_is_found_at_every_layer_of_its_kind(network, layer, mistak
         assert {e.verdict for e in entries if not differs(e)} == {"right"}
         return
     raise AssertionError(f"{mistake} changes nothing at {layer} in any instance")
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_the_walkthroughs_own_json_is_all_right(network, tmp_path, capsys):
+    from cnn_backprop.cli import main
+
+    sheet, key = tmp_path / "sheet.json", tmp_path / "key.json"
+    sheet.write_text(walkthrough.to_json({"given": given_of(network, SEEDS[0])}))
+    sheet.write_text(json.dumps(json.loads(sheet.read_text())["given"]))
+    assert main(["walkthrough", "--given", str(sheet), "--json"]) == 0
+    key.write_text(capsys.readouterr().out)
+    assert main(["check", "--given", str(sheet), str(key), "--json"]) == 0
+    marked = json.loads(capsys.readouterr().out)
+    assert marked["score"] == marked["total"] > 0
+    assert {e["verdict"] for e in marked["entries"]} == {"right"}
