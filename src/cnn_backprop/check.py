@@ -444,7 +444,7 @@ def grade_class(submissions, keys, decimals=4):
     """Mark every (student, sheet number, answers path) against ``keys`` {number: (given, Key)}.
 
     Returns (rows, mistakes): one dict per submission with the score per question
-    (q1..q3, right and carried answers) and in all, and {mistake: (answers, students)}.
+    (q1..q3, right and carried answers) and in all, its entries, and {mistake: (answers, students)}.
     """
     rows, mistakes = [], {}
     for student, number, path in submissions:
@@ -457,6 +457,7 @@ def grade_class(submissions, keys, decimals=4):
         row["score"], row["total"] = score(entries)
         found = sorted({e.mistake for e in entries if e.mistake})
         row["mistakes"] = " ".join(found)
+        row["entries"] = entries  # for the platforms' results and the feedback pages; the CSV leaves them out
         for entry in entries:
             if entry.mistake:
                 count, students = mistakes.get(entry.mistake, (0, set()))
