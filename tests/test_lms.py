@@ -51,11 +51,12 @@ def valid(platform, text):
     return results
 
 
-def write_answers(path, answers):
+def answers_json(answers):
+    """{(part, name): array, NaN where blank} as an answers file's JSON text."""
     document = {part: {} for part in check.PARTS}
     for (part, name), value in answers.items():
         document[part][name] = np.where(np.isnan(value), None, value).tolist()
-    path.write_text(json.dumps(document))
+    return json.dumps(document)
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +70,12 @@ def marked_class(tmp_path_factory):
     for number in (1, 2):
         given = walkthrough.complete_given(json.loads((sheets / f"exercise_{number}.json").read_text()))
         right = key_answers(given)
-        write_answers(answers / f"ana_{number}.json", right)
+        (answers / f"ana_{number}.json").write_text(answers_json(right))
         pass_ = walkthrough.run(given)
         wrong = answers_carried(given, *fc_weight_grad(pass_, next(n for n in pass_.arch.named if n.name == "fc")))
         wrong = {where: value for where, value in wrong.items() if where in right}
         wrong[("forward", "pool")] = np.full(np.shape(right[("forward", "pool")]), np.nan)
-        write_answers(answers / f"ben_{number}.json", wrong)
+        (answers / f"ben_{number}.json").write_text(answers_json(wrong))
     return root, sheets, answers
 
 

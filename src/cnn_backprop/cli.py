@@ -276,6 +276,17 @@ def run_grade(args):
     return 0
 
 
+def run_autograder(args):
+    from . import autograder
+
+    files.output_path(args.out)
+    names = autograder.build(args.sheets, args.platform, args.out, args.decimals)
+    sheets = [name for name in names if name.startswith("sheets/")]
+    others = ", ".join(name for name in names if name not in sheets)
+    print(f"wrote {args.out} for {args.platform}: {others} and {len(sheets)} sheets")
+    return 0
+
+
 def run_explore(args):
     import tempfile
     import webbrowser
@@ -417,6 +428,16 @@ def grade_options(p):
     return run_grade
 
 
+def autograder_options(p):
+    p.add_argument("--sheets", required=True, metavar="DIR", help="the folder 'exercise --out' wrote")
+    p.add_argument("--platform", required=True, choices=lms.PLATFORMS, help="gradescope (upload the zip as the "
+                   "assignment's autograder) or prairielearn (unzip it into an externally graded question's tests "
+                   "folder)")  # fmt: skip
+    add(p, "out", "decimals", out={"required": True, "type": suffixed(".zip"), "metavar": "AUTOGRADER.zip",
+        "help": "the zip to write"}, decimals={"default": 4, "help": "as for check (default 4)"})  # fmt: skip
+    return run_autograder
+
+
 def explore_options(p):
     add(p, "seed", "net", "data", "given", "model", "out", model={"help": "start from a trained model's network and "
         "parameters"}, out={"type": suffixed(".html"), "metavar": "FILE.html", "help": "where to write it (default: "
@@ -488,6 +509,14 @@ COMMANDS = {
         "(also STUDENT_exercise_N_answers.json, the template's name with the student's in front): N is the "
         "sheet's number, exercise_N.json in --sheets. Prints, and with --plot draws, how often each mistake "
         "occurred across the class."),
+    "autograder": (autograder_options,
+        "a ready autograder for Gradescope or PrairieLearn: this package, the sheets and the scripts, in one zip",
+        "Write a zip that marks each student's answers file on the platform as 'check' does: Gradescope's "
+        "autograder (setup.sh installs this package from the wheel in the zip; run_autograder marks the file in "
+        "/autograder/submission and writes /autograder/results/results.json) or PrairieLearn's external grader "
+        "(run.sh, as the question's tests: /grade/student to /grade/results/results.json). The root comes from "
+        "$AUTOGRADER_ROOT where set. A submission that cannot be marked scores 0 with a message saying what to "
+        "fix."),
     "explore": (explore_options,
         "the whole pass in the browser: every value and gradient, to see and change",
         "Write one self-contained HTML page (no network needed: it works from file:// and offline) that runs the "
