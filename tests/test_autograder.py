@@ -167,3 +167,13 @@ def test_bad_autograder_options_exit_2_with_one_line(tmp_path, options, message)
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_without_the_package_installed_the_autograder_says_how(monkeypatch, sheets, tmp_path, capsys):
+    def not_installed(name):
+        raise autograder.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(autograder.metadata, "distribution", not_installed)
+    status = main(["autograder", "--sheets", str(sheets), "--platform", "gradescope", "--out", str(tmp_path / "a.zip")])
+    assert status == 2 and "cnn-backprop is not installed here: pip install ." in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

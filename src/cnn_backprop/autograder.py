@@ -111,7 +111,11 @@ def _record_line(name, data):
 def wheel():
     """(file name, bytes) of this package as a wheel: its installed files and metadata, as ``pip wheel`` makes it
     from the project (the package is pure Python: py3-none-any)."""
-    dist = metadata.distribution(DISTRIBUTION)
+    try:
+        dist = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        raise InputError("the autograder's wheel is made from the installed package, and cnn-backprop is not "
+                         "installed here: pip install . (or pip install -e .) first") from None  # fmt: skip
     stem = f"{DISTRIBUTION.replace('-', '_')}-{dist.version}"
     contents = {}
     package = resources.files("cnn_backprop")
