@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 from test_check import COMMAND, key_answers
+from test_exercise import TWO_CONV
 from test_lms import answers_json, valid
+from test_mistakes import answers_carried, no_relu_mask
 
 from cnn_backprop import autograder, walkthrough
 from cnn_backprop.cli import main
@@ -43,7 +45,8 @@ def python(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sheets(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sheets")
-    assert main(["exercise", "--count", str(SHEETS), "--seed", "5", "--out", str(folder)]) == 0
+    command = ["exercise", "--count", str(SHEETS), "--seed", "5", "--net", TWO_CONV, "--integers", "--out", str(folder)]
+    assert main(command) == 0
     return folder
 
 
@@ -86,6 +89,14 @@ def answers(sheets, number):
     )
 
 
+def relu_mask_left_out(sheets, number, layer):
+    """Answers to sheet ``number`` with dL/d(the input of ReLU ``layer``) unmasked, carried on below it."""
+    given = walkthrough.complete_given(json.loads((sheets / f"exercise_{number}.json").read_text()))
+    pass_ = walkthrough.run(given)
+    return answers_json(answers_carried(given, *no_relu_mask(pass_, next(n for n in pass_.arch.named
+                                                                            if n.name == layer))))  # fmt: skip
+
+
 def bad_submissions(sheets):
     """{what: (files, what the message must say)}."""
     other = walkthrough.to_json(walkthrough.run(walkthrough.complete_given(
@@ -111,6 +122,14 @@ def test_gradescope(python, sheets, tmp_path):
     script.chmod(0o755)
     right = submit(python, tmp_path, "gradescope", script, {"exercise_2_answers.json": answers(sheets, 2)})
     assert right["score"] == sum(t["max_score"] for t in right["tests"]) > 30
+    # a mistake deep in a two-conv network: named there, and what follows from it carried
+    mistaken = submit(python, tmp_path, "gradescope", script, {"exercise_2_answers.json":
+                      relu_mask_left_out(sheets, 2, "conv2_relu")})  # fmt: skip
+    sizes, forward, backward = mistaken["tests"]
+    assert sizes["score"] == sizes["max_score"] and forward["score"] == forward["max_score"]
+    assert "`backward.conv2_pre[" in backward["output"] and ": wrong (no-relu-mask)" in backward["output"]
+    assert "`backward.conv1_kernel[" in backward["output"] and ": carried" in backward["output"]
+    assert "**no-relu-mask**: " in backward["output"] and backward["score"] < backward["max_score"]
     for what, (submitted, message) in bad_submissions(sheets).items():
         results = submit(python, tmp_path, "gradescope", script, submitted)
         assert results["score"] == 0 and results["tests"] == [], what
