@@ -86,8 +86,13 @@ def test_the_key_rounded_as_the_sheet_says_is_all_right():
         assert check.score(entries) == (len(entries), len(entries))
 
 
-# The mistakes the seed network can host: its kinds' own and those of any layer (the kinds' tests do the others).
-SEED_MISTAKES = sorted({*check.GENERAL_MISTAKES, *(m for n in Architecture.parse().named for m in n.kind_of.mistakes)})
+# The mistakes the seed network's sheet can show: its kinds' own and those of any layer, but for dL/dX of its conv
+# (dL/dimage, which the sheet does not ask) and a stride it does not have; tests/test_mistakes.py has every mistake
+# at every layer of several networks.
+SEED_MISTAKES = sorted(
+    {*check.GENERAL_MISTAKES, *(m for n in Architecture.parse().named for m in n.kind_of.mistakes)}
+    - {"conv-input-grad-not-flipped", "stride-ignored"}
+)
 
 
 @pytest.mark.parametrize("mistake", SEED_MISTAKES)
@@ -126,9 +131,10 @@ def test_an_error_carried_forward_gets_credit_and_mistakes_compose():
     for given in instances(30):
         answers = key_answers(given)
         wrong = mistaken(given, "no-relu-mask")[("backward", "conv_pre")]
-        if np.allclose(wrong, answers[("backward", "conv_pre")], atol=2e-4):
-            continue
-        answers[("backward", "conv_pre")] = np.round(wrong, DECIMALS)
+        right = answers[("backward", "conv_pre")]
+        if np.allclose(wrong, right, atol=2e-4) or abs(wrong.sum() - right.sum()) < 2e-3:
+            continue  # the mask changes nothing here, or not the bias's gradient (ties at 0 in the pool)
+        answers[("backward", "conv_pre")] = wrong = np.round(wrong, DECIMALS)  # carried on from what they wrote
         image, kernel = np.asarray(given["image"])[None], np.asarray(given["conv_kernel"])[None, None]
         dL_dkernel, dL_dbias, _ = conv.conv_backward(wrong[None], image, kernel, given["conv_stride"],
                                                           given["conv_padding"])  # fmt: skip

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from cnn_backprop import exercise, walkthrough
 from cnn_backprop.cli import main
@@ -63,3 +64,42 @@ def test_architecture_options_cycle_over_the_sheets(capsys, tmp_path):
     assert [g["pool_stride"] for g in givens] == [1, 2, 1, 2]
     assert [g["conv_padding"] for g in givens] == [0, 1, 1, 0]
     assert [len(g["fc_weights"]) for g in givens] == [4, 4, 16, 1]
+
+
+TWO_CONV = "conv 2x3x3 pad 1, relu, maxpool 2, conv 2x3x3, relu, dense 3, softmax"
+STRIDED = "conv 2x3x3 stride 2 pad 1, relu, avgpool 2 stride 1, conv 2x2x2, leakyrelu, maxpool 2, dense 2, softmax"
+
+
+@pytest.mark.parametrize("net,side,places", [(TWO_CONV, 8, 0), (STRIDED, 11, 4)])
+def test_integer_instances_of_deeper_networks_can_be_done_by_hand(net, side, places):
+    for seed in range(4):
+        given = exercise.rounded_given(seed, integers=True, net=net)
+        # the 5x5 shapes are too small for two conv layers: the least image where every map is 2x2 or more
+        assert np.shape(given["image"]) == (side, side)
+        pass_ = walkthrough.run(given)
+        for named in pass_.arch.named[:-1]:  # every value up to z: whole (an average pool: quarters, ...)
+            value = pass_.values[named.output] * 10**places
+            np.testing.assert_allclose(value, np.round(value), rtol=0, atol=1e-6, err_msg=named.output)
+            assert np.abs(pass_.values[named.output]).max() <= exercise.HAND_LIMIT, named.output
+        z = pass_.values["fc_pre"]
+        assert 0 < z.max() - z.min() <= exercise.LOGIT_SPREAD
+        assert all(np.any(pass_.grads[name]) for name in pass_.params)  # no gradient all 0: work to do
+
+
+def test_sheets_of_a_two_conv_network_ask_every_layer(capsys, tmp_path):
+    from cnn_backprop import check
+
+    assert main(["exercise", "--net", TWO_CONV, "--integers", "--count", "2", "--out", str(tmp_path)]) == 0
+    sheet = (tmp_path / "exercise_1.md").read_text()
+    template = json.loads((tmp_path / "exercise_1_answers.json").read_text())
+    key = check.Key(walkthrough.complete_given(json.loads((tmp_path / "exercise_1.json").read_text())))
+    for part, name in key.quantities():
+        assert name in template[part]
+        assert name in sheet.split("## Find")[1]
+    for layer in ("conv1", "conv2", "fc"):
+        assert f"{layer} " in sheet.split("## Find")[0] and f"dL/d{layer}_" in sheet
+    assert {"conv1_pre", "conv2_pre", "conv1_kernel", "conv2_kernel"} <= set(template["forward"]) | set(
+        template["backward"]
+    )
+    key_text = (tmp_path / "exercise_1_key.md").read_text()
+    assert "conv2_pre" in key_text and "dL/dconv1_kernel" in key_text

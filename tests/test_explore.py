@@ -445,3 +445,30 @@ def test_axe_finds_no_serious_violation_forward_backward_or_in_the_quiz(browser,
         violations = Axe().run(tab).response["violations"]
         found[mode] = [(v["id"], len(v["nodes"])) for v in violations if v["impact"] in ("serious", "critical")]
     assert found == {"forward": [], "backward": [], "quiz": []}
+
+
+def test_the_quiz_marks_as_check_does_every_mistake_at_every_layer(browser, tmp_path):
+    from test_mistakes import DECIMALS, SEEDS, answers_carried, cases, given_of
+
+    from cnn_backprop import check
+
+    tab = open_page(browser, tmp_path, walkthrough.complete_given(seed=0))
+    sheets, expected = [], []
+    for case in cases():
+        network, layer, mistake, how = case.values
+        given = given_of(network, SEEDS[0])
+        pass_ = walkthrough.run(given)
+        answers = answers_carried(given, *how(pass_, next(n for n in pass_.arch.named if n.name == layer)))
+        extras = set(pass_.extras)  # the page's quiz asks no argmax nor batch statistics
+        answers = {where: value for where, value in answers.items() if where[1] not in extras}
+        sheets.append([plain(given), {f"{part}.{name}": np.asarray(v).tolist() for (part, name), v in answers.items()}])
+        expected.append(
+            [(e.quantity, list(e.index), e.verdict, e.mistake) for e in check.mark(given, answers, DECIMALS)]
+        )
+    results = tab.evaluate(f"(cases) => cases.map(([g, a]) => window.cnnBackprop.mark(g, a, {DECIMALS}))", sheets)
+    named = set()
+    for ours, theirs in zip(results, expected, strict=True):
+        assert sorted((e["quantity"], e["index"], e["verdict"], e["mistake"]) for e in ours) == sorted(theirs)
+        named |= {mistake for *_, mistake in theirs}
+    assert named - {None} == set(check.MISTAKES)  # each named somewhere, by both
+    assert not tab.errors

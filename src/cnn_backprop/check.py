@@ -181,11 +181,11 @@ class Key:
     def _backward_step(self, name, values, grads):
         if name in self.owner:  # a parameter's gradient, from its layer's backward
             named, key = self.owner[name]
-            layer = build_layer(named, self.params)
-            layer.forward(self._input(values, named))
+            layer, x = build_layer(named, self.params), self._input(values, named)
+            layer.forward(x)
             layer.backward(grads[named.output])
             found = {"carried": layer.grads[key]}
-            found.update(named.kind_of.param_mistakes(self, named, key, layer.grads[key]))
+            found.update(named.kind_of.param_mistakes(self, named, key, layer, x, grads[named.output]))
             return found
         reader = self.read_by[name]
         if reader.kind_of.reshapes:
@@ -235,19 +235,19 @@ def _close(a, b, tol):
 def _mark_one(quantity, answer, expected, candidates, tol):
     """The entries of one answered quantity; ``candidates`` is {label: [values]}."""
     answered = ~np.isnan(answer)
+    whole = {**candidates, "sign": [-expected]}
+    if expected.ndim == 2:
+        whole["transposed"] = [expected.T]
     if answer.shape != expected.shape:
-        # A whole answer of another shape can only be a mistake that changes the shape (pool stride 2).
-        for label, values in candidates.items():
+        # A whole answer of another shape can only be a mistake that changes the shape (pool stride 2, a
+        # matrix of weights transposed).
+        for label, values in whole.items():
             for value in values:
                 if value.shape == answer.shape and answered.any() and np.all(np.abs(answer - value)[answered] <= tol):
                     return [Entry(quantity, index, _number(answer[index]), None, "wrong", label)
                             for index in np.ndindex(answer.shape)]  # fmt: skip
         return [Entry(quantity, index, _number(answer[index]), None, "blank" if np.isnan(answer[index]) else "wrong")
                 for index in np.ndindex(answer.shape)]  # fmt: skip
-    whole = dict(candidates)
-    whole["sign"] = [-expected]
-    if answer.ndim == 2 and answer.shape[0] == answer.shape[1]:
-        whole["transposed"] = [expected.T]
 
     def labels_for(a, e, index):
         """The labels whose value is this answer and not the key's."""
@@ -444,7 +444,7 @@ def grade_class(submissions, keys, decimals=4):
     """Mark every (student, sheet number, answers path) against ``keys`` {number: (given, Key)}.
 
     Returns (rows, mistakes): one dict per submission with the score per question
-    (q1..q3, right and carried answers) and in all, and {mistake: (answers, students)}.
+    (q1..q3, right and carried answers) and in all, its entries, and {mistake: (answers, students)}.
     """
     rows, mistakes = [], {}
     for student, number, path in submissions:
@@ -457,6 +457,7 @@ def grade_class(submissions, keys, decimals=4):
         row["score"], row["total"] = score(entries)
         found = sorted({e.mistake for e in entries if e.mistake})
         row["mistakes"] = " ".join(found)
+        row["entries"] = entries  # for the platforms' results and the feedback pages; the CSV leaves them out
         for entry in entries:
             if entry.mistake:
                 count, students = mistakes.get(entry.mistake, (0, set()))

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, api, explain, files, gradcheck, summary, walkthrough
+from . import __version__, api, explain, files, gradcheck, lms, summary, walkthrough
 from .architecture import DIGITS_SPEC, SEED_SPEC, grammar
 from .train import CHOICES, COMMAND_LINE, option_error, schedule
 from .validate import InputError
@@ -102,6 +102,7 @@ OPTIONS = {
                             help="save a figure here (.png, .svg or .pdf)")),
     "decimals": ("--decimals", dict(type=int, metavar="D")),
     "out": ("--out", dict(metavar="FILE")),
+    "format": ("--format", dict(default="text", help="how to write the marking")),
 }  # fmt: skip
 
 
@@ -237,7 +238,9 @@ def run_exercise(args):
 
 def run_check(args):
     entries, marked = api.check_answers(args.given, args.answers, args.decimals)
-    if args.json:
+    if args.format in lms.PLATFORMS:
+        print(lms.results_json(lms.RESULTS[args.format](entries)), end="")
+    elif args.json:
         print(json.dumps({"score": marked["score"], "total": marked["total"], "decimals": args.decimals,
                           "entries": [entry.to_dict() for entry in entries]}, indent=2))  # fmt: skip
     else:
@@ -245,17 +248,47 @@ def run_check(args):
     return 0 if all(entry.verdict == "right" for entry in entries) else 1
 
 
+def write_texts(directory, texts):
+    """Write {relative path: text} into ``directory`` (made if needed)."""
+    directory = files.output_dir(directory)
+    for name, text in texts.items():
+        path = directory / name
+        path.parent.mkdir(exist_ok=True)
+        files.atomic_write(path, lambda handle, text=text: handle.write(text.encode("utf-8")))
+
+
 def run_grade(args):
-    writable(args.out, args.plot)
+    if args.format == "csv" and Path(args.out).suffix.lower() != ".csv":
+        raise InputError(f"--out {args.out}: the grades' file name must end in .csv (with --format csv)")
+    writable(args.plot, *((args.out,) if args.format == "csv" else ()))
     grades, mistakes = api.grade(args.sheets, args.answers, args.decimals)
-    text = summary.grades_csv(grades)
-    files.atomic_write(args.out, lambda handle: handle.write(text.encode("utf-8")))
+    if args.format == "csv":
+        text = summary.grades_csv(grades)
+        files.atomic_write(args.out, lambda handle: handle.write(text.encode("utf-8")))
+    else:
+        results = lms.class_results(grades, args.format)
+        write_texts(args.out, {f"{name}/results.json": text for name, text in results.items()})
+    if args.feedback:
+        write_texts(args.feedback, lms.feedback_pages(grades))
     print("\n".join(summary.grade_lines(grades, mistakes, args.out)))
+    if args.feedback:
+        print(f"wrote {len(grades)} feedback pages to {args.feedback}/")
     if args.plot:
         from .figures import mistakes_figure, save
 
         save(mistakes_figure({m: c for m, (c, _) in mistakes.items()}), args.plot)
         print(f"wrote {args.plot}")
+    return 0
+
+
+def run_autograder(args):
+    from . import autograder
+
+    files.output_path(args.out)
+    names = autograder.build(args.sheets, args.platform, args.out, args.decimals)
+    sheets = [name for name in names if name.startswith("sheets/")]
+    others = ", ".join(name for name in names if name not in sheets)
+    print(f"wrote {args.out} for {args.platform}: {others} and {len(sheets)} sheets")
     return 0
 
 
@@ -379,18 +412,35 @@ def check_options(p):
     add(p, "given", given={"required": True, "metavar": "SHEET.json", "help": "the sheet's instance "
                            "(exercise_N.json)"})  # fmt: skip
     p.add_argument("answers", metavar="ANSWERS", help="the answers, .json or .csv")
-    add(p, "decimals", "json", decimals={"default": 4, "help": "answers are right within one unit of their D-th "
-                                         "decimal (default 4, the key's)"})  # fmt: skip
+    add(p, "decimals", "json", "format", decimals={"default": 4, "help": "answers are right within one unit of their "
+        "D-th decimal (default 4, the key's)"}, format={"choices": ("text", *lms.PLATFORMS), "help": "text (or "
+        "--json), or the results.json a platform reads: gradescope (points, one test per question, feedback in "
+        "Markdown) or prairielearn (score 0 to 1) (default: text)"})  # fmt: skip
     return run_check
 
 
 def grade_options(p):
     p.add_argument("--sheets", required=True, metavar="DIR", help="the folder 'exercise --out' wrote")
     p.add_argument("--answers", required=True, metavar="DIR", help="the students' answer files")
-    add(p, "out", "decimals", "plot", out={"required": True, "type": suffixed(".csv"), "metavar": "GRADES.csv",
-        "help": "the grades to write"}, decimals={"default": 4, "help": "as for check (default 4)"},
+    add(p, "out", "format", "decimals", "plot", out={"required": True, "metavar": "GRADES.csv|DIR", "help": "the "
+        "grades to write: a .csv file, or with --format gradescope or prairielearn a folder of STUDENT_N/results.json"},
+        format={"choices": lms.FORMATS, "default": "csv", "help": "csv: one row per student and sheet; gradescope, "
+        "prairielearn: one results.json per student and sheet, as the platform reads it (default: csv)"},
+        decimals={"default": 4, "help": "as for check (default 4)"},
         plot={"help": "draw how often each mistake occurred"})  # fmt: skip
+    p.add_argument("--feedback", metavar="DIR", help="also write one Markdown page per student and sheet into DIR "
+                   "(STUDENT_N.md): each answer, its verdict and why")  # fmt: skip
     return run_grade
+
+
+def autograder_options(p):
+    p.add_argument("--sheets", required=True, metavar="DIR", help="the folder 'exercise --out' wrote")
+    p.add_argument("--platform", required=True, choices=lms.PLATFORMS, help="gradescope (upload the zip as the "
+                   "assignment's autograder) or prairielearn (unzip it into an externally graded question's tests "
+                   "folder)")  # fmt: skip
+    add(p, "out", "decimals", out={"required": True, "type": suffixed(".zip"), "metavar": "AUTOGRADER.zip",
+        "help": "the zip to write"}, decimals={"default": 4, "help": "as for check (default 4)"})  # fmt: skip
+    return run_autograder
 
 
 def explore_options(p):
@@ -464,6 +514,14 @@ COMMANDS = {
         "(also STUDENT_exercise_N_answers.json, the template's name with the student's in front): N is the "
         "sheet's number, exercise_N.json in --sheets. Prints, and with --plot draws, how often each mistake "
         "occurred across the class."),
+    "autograder": (autograder_options,
+        "a ready autograder for Gradescope or PrairieLearn: this package, the sheets and the scripts, in one zip",
+        "Write a zip that marks each student's answers file on the platform as 'check' does: Gradescope's "
+        "autograder (setup.sh installs this package from the wheel in the zip; run_autograder marks the file in "
+        "/autograder/submission and writes /autograder/results/results.json) or PrairieLearn's external grader "
+        "(run.sh, as the question's tests: /grade/student to /grade/results/results.json). The root comes from "
+        "$AUTOGRADER_ROOT where set. A submission that cannot be marked scores 0 with a message saying what to "
+        "fix."),
     "explore": (explore_options,
         "the whole pass in the browser: every value and gradient, to see and change",
         "Write one self-contained HTML page (no network needed: it works from file:// and offline) that runs the "

@@ -38,26 +38,111 @@ def architecture_choices(net, pool_stride=None, padding=None):
     }
 
 
+# Integer instances: how many draws to try for one a person can work by hand, and what that means.
+INTEGER_TRIES = 200
+HAND_LIMIT = 20  # every value before the output layer within +-20
+LOGIT_SPREAD = 8  # z's largest minus smallest (|z| for one): no probability 0 or 1 to 4 decimals
+# A layer whose outputs each read more than FAN_IN inputs (the seed's 3x3 kernel reads 9) keeps about THINNED of
+# its weights per output and sets the others to 0: fewer products to do, and sums that stay small.
+FAN_IN, THINNED = 9, 5
+
+
+def integer_side(given, channels, side):
+    """``side`` if the network of ``given`` (its net and hyperparameters) fits an image of it, else the least side
+    up from it where every map is at least 2x2 (or, failing that, where it fits at all): a two-conv network does
+    not fit the 5x5 shapes."""
+    fits = {}
+    for candidate in range(side, 65):
+        try:
+            image = np.zeros((channels, candidate, candidate))
+            fits[candidate] = walkthrough.architecture_of({**given, "image": image})
+        except InputError:
+            continue
+    if side in fits or not fits:
+        return side  # an image of any size does not fit: the network's own message comes later
+    roomy = [s for s, arch in fits.items() if all(min(n.out_shape[1:] or (2,)) >= 2 for n in arch.named)]
+    return min(roomy or fits)
+
+
+def integer_image(seed, given, source):
+    """The image of an integer instance of ``given`` (its net and choices): the data's, or where the network does
+    not fit it, one of ``integer_side`` with the data's image in its corner and pixels on by chance elsewhere."""
+    image = np.asarray(walkthrough.complete_given({}, seed, source=source)["image"], dtype=float)
+    image = image if image.ndim == 3 else image[None]
+    side = integer_side(given, len(image), image.shape[-1])
+    if side == image.shape[-1]:
+        return image
+    wide = np.random.default_rng([seed, 2]).integers(0, 2, (len(image), side, side)).astype(float)
+    wide[:, : image.shape[1], : image.shape[2]] = image
+    return wide
+
+
+def _integer_draw(arch, image, rng):
+    """One draw of whole-number parameters, by each kind's ``integers``, thinned where they are many (FAN_IN)."""
+    chosen = {"image": image}
+    for named in arch.named:
+        shapes = {key: named.param_shapes[full] for key, full in named.params.items()}
+        for key, value in named.kind_of.integers(shapes, rng).items():
+            value = np.asarray(value)
+            fan_in = int(np.prod(value.shape[1:]))
+            if value.ndim > 1 and fan_in > FAN_IN:
+                value = np.where(rng.random(value.shape) < THINNED / fan_in, value, 0)
+            chosen[named.params[key]] = value
+    return chosen
+
+
+def _by_hand(pass_):
+    """How far an instance is from one a person can work by hand: 0 when every value before the output is within
+    HAND_LIMIT, z within LOGIT_SPREAD, every activation changes the gradient it passes back (a ReLU's mask stops
+    some) and no parameter's gradient is all 0."""
+    arch = pass_.arch
+    hidden = max(float(np.abs(pass_.values[n.output]).max()) for n in arch.named if not n.kind_of.is_output)
+    z = pass_.values[arch.named[-1].input]
+    spread = float(z.max() - z.min()) if z.size > 1 else float(abs(z[0]))
+    idle = sum(
+        bool(np.array_equal(pass_.grads[n.input], pass_.grads[n.output])) for n in arch.named if n.kind_of.activation
+    )
+    still = sum(not np.any(pass_.grads[name]) for name in pass_.params)
+    return max(hidden - HAND_LIMIT, 0) + max(spread - LOGIT_SPREAD, 0) + idle + still
+
+
+def integer_given(seed, drawn, kept, hyper):
+    """A whole-number instance: of INTEGER_TRIES draws, the first a person can work by hand (``_by_hand``),
+    else the nearest.  Pixels 0-3 (the drawn shape's where it has one), weights by each kind's ``integers``."""
+    arch = walkthrough.architecture_of(drawn)
+    # a separate stream keeps the image's shape from the seed
+    rng = np.random.default_rng([seed, 1])
+    best = None
+    for _ in range(INTEGER_TRIES):
+        image = np.where(drawn["image"] > 0, rng.integers(1, 4, np.shape(drawn["image"])), 0)
+        plain = {key: np.asarray(value).tolist() for key, value in _integer_draw(arch, image, rng).items()}
+        given = walkthrough.complete_given({**kept, **hyper, "label": drawn["label"], **plain}, seed)
+        distance = _by_hand(walkthrough.run(given))
+        if best is None or distance < best[0]:
+            best = (distance, given)
+        if distance == 0:
+            break
+    return best[1]
+
+
 def rounded_given(seed, decimals=2, integers=False, pool_stride=None, padding=None, net=SEED_SPEC, source="shapes"):
-    """One complete instance with values a person can compute with; the image is drawn from ``source``."""
+    """One complete instance with values a person can compute with; the image is drawn from ``source``.
+
+    With ``integers``, an image of the least side the network fits from the data's up, and whole-number
+    parameters chosen so that every value up to z is small and whole (or a short decimal after an average pool
+    or a leaky ReLU; tanh, sigmoid and batch norm give what they give)."""
     choices = architecture_choices(net, pool_stride, padding)
+    if integers:
+        choices["image"] = integer_image(seed, {"net": net, **choices}, source).tolist()
     drawn = walkthrough.complete_given({"net": net, **choices}, seed, source=source)
     arch = walkthrough.architecture_of(drawn)
     params = list(arch.param_shapes())
-    if integers:
-        # Small whole numbers, of both signs in the weights so that the ReLU and the
-        # maxima have work to do; a separate stream keeps the image's shape from the seed.
-        rng = np.random.default_rng([seed, 1])
-        chosen = {"image": np.where(drawn["image"] > 0, rng.integers(1, 4, np.shape(drawn["image"])), 0)}
-        for named in arch.named:
-            shapes = {key: np.shape(drawn[full]) for key, full in named.params.items()}
-            drawn_ints = named.kind_of.integers(shapes, rng)
-            chosen.update({named.params[key]: value for key, value in drawn_ints.items()})
-    else:
-        chosen = {key: np.round(drawn[key], decimals) for key in ("image", *params)}
-    plain = {key: np.asarray(value).tolist() for key, value in chosen.items()}
     kept = {key: drawn[key] for key in ("net", "classes") if key in drawn}
     hyper = {key: drawn[key] for key in arch.hyper()}
+    if integers:
+        return integer_given(seed, drawn, kept, hyper)
+    chosen = {key: np.round(drawn[key], decimals) for key in ("image", *params)}
+    plain = {key: np.asarray(value).tolist() for key, value in chosen.items()}
     return walkthrough.complete_given({**kept, **hyper, "label": drawn["label"], **plain}, seed)
 
 
@@ -73,8 +158,24 @@ def _network_text(given):
     )
 
 
-def sheet_document(pass_, number, decimals):
-    """The sheet of an instance (its Pass): the given values and the three questions, no answers."""
+def questions(key):
+    """The three questions of a sheet: the seed's own words for the seed network, else every quantity named,
+    layer by layer, as the answer templates have them (``key`` a check.Key)."""
+    if "net" not in key.pass_.given:
+        return QUESTIONS
+    asked = {part: [name for p, name in key.quantities() if p == part] for part in ("shapes", "forward", "backward")}
+    return [
+        f"What are the sizes of the outputs of {', '.join(asked['shapes'])}?",
+        f"What are the values of {', '.join(n for n in asked['forward'] if n not in ('output', 'loss'))} (each layer's "
+        "output, before its activation where it has one)? What are the output and the loss?",
+        f"What are {', '.join('dL/d' + n for n in asked['backward'])} (the gradients of the loss, from the output "
+        "back to the first layer)?",
+    ]
+
+
+def sheet_document(key, number, decimals):
+    """The sheet of an instance (its check.Key): the given values and the three questions, no answers."""
+    pass_ = key.pass_
     given_section = explain.sections(pass_, decimals=decimals)[0]
     return [
         ("title", f"Exercise {number}: backpropagation through a CNN"),
@@ -82,7 +183,7 @@ def sheet_document(pass_, number, decimals):
         ("heading", "Given"),
         ("pre", explain.section_text(given_section)),
         ("heading", "Find"),
-        ("pre", "\n".join(f"{i}. {question}" for i, question in enumerate(QUESTIONS, start=1))),
+        ("pre", "\n".join(f"{i}. {question}" for i, question in enumerate(questions(key), start=1))),
     ]
 
 
@@ -138,14 +239,17 @@ def write_sheets(out, count, seed=0, decimals=2, integers=False, pool_strides=(N
         for pool_stride in pool_strides:
             chosen = (("padding", padding), ("pool-stride", pool_stride))
             where = " with ".join(f"--{name} {value}" for name, value in chosen if value is not None) or "--net"
-            walkthrough.complete_given({"net": net, **architecture_choices(net, pool_stride, padding)}, 0, where)
+            given = {"net": net, **architecture_choices(net, pool_stride, padding)}
+            if integers:
+                given["image"] = integer_image(0, given, source).tolist()
+            walkthrough.complete_given(given, 0, where)
     directory = files.output_dir(out)
     givens = instances(count, seed, decimals, integers, pool_strides, paddings, net, source)
     width = len(str(count))
     for number, given in enumerate(givens, start=1):
         stem = directory / f"exercise_{number:0{width}d}"
         key = Key(given)
-        sheet, answers = sheet_document(key.pass_, number, decimals), key_document(key.pass_, number, decimals)
+        sheet, answers = sheet_document(key, number, decimals), key_document(key.pass_, number, decimals)
         for suffix in (".md", ".html"):
             write_document(sheet, stem.with_suffix(suffix))
             write_document(answers, stem.with_name(stem.name + "_key" + suffix))

@@ -141,7 +141,7 @@ def grades_csv(grades):
     """The grades, one CSV row per student and sheet."""
     out = io.StringIO()
     columns = ["student", "sheet", "q1", "q1_total", "q2", "q2_total", "q3", "q3_total", "score", "total", "mistakes"]
-    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer = csv.DictWriter(out, columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(grades)
     return out.getvalue()

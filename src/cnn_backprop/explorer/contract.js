@@ -63,9 +63,10 @@ const DEFAULTS = {
   // quiz.js, as check.py marks: each gives {mistake id: the full-shape array that mistake makes}.
   // Its output from its input: {key, entry, x, right, rerun(changes): forward on x with options changed}.
   forwardMistakes: () => ({}),
-  // dL/d(its input): {key, entry, layer (after forward(x)), x, grad (dL/d its output), shape, right}.
+  // dL/d(its input): {key, entry, layer (after forward(x)), x, grad (dL/d its output), shape, right, strideOne()
+  // ({dx, grads} of its backward as if its stride were 1: the stride-ignored mistake)}.
   backwardMistakes: () => ({}),
-  // dL/d(one of its parameters): {key, entry, param (its key), grad (the right one)}.
+  // dL/d(one of its parameters): {key, entry, param (its key), grad (the right one), strideOne()}.
   paramMistakes: () => ({}),
   // Its output's size: {mistake id: its output shape (C, H, W)}.
   shapeMistakes: () => ({}),

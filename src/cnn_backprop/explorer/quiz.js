@@ -3,7 +3,7 @@
 // each mistaken rule; the catalogue of mistakes and their explanations comes from Python, in the page's data.
 // The mistaken rules are the kinds' own (forwardMistakes, backwardMistakes, ... in kinds/).
 
-import { squeezed } from "cnn-backprop/arrays.js";
+import { squeezed, zeros } from "cnn-backprop/arrays.js";
 import { architecture, buildLayer, keepAxes, kindOf, pass, toNested, unravel } from "cnn-backprop/engine.js";
 
 const PARTS = ["shapes", "forward", "backward"];
@@ -81,15 +81,30 @@ function forwardStep(key, name, values) {
   return found;
 }
 
+// The "stride-ignored" mistake, as kinds/_kind.py's stride_one_backward: a strided layer's backward run as if its
+// stride were 1, output (i, j)'s gradient sent back through the window at rows i..i+K-1; the outputs a stride-1
+// layer has beyond those of grad get none.  Returns () => {dx, grads}, for a kind's mistakes to call.
+const strideOne = (key, entry, x, grad) => () => {
+  const layer = key.single(entry, { stride: 1 });
+  const out = layer.forward(x);
+  const [C, O] = out.shape, G = grad.shape[1], spread = zeros(out.shape);
+  for (let c = 0; c < C; c++)
+    for (let i = 0; i < G; i++)
+      for (let j = 0; j < G; j++) spread.data[(c * O + i) * O + j] = grad.data[(c * G + i) * G + j];
+  const dx = layer.backward(spread);
+  return { dx, grads: layer.grads };
+};
+
 // The right rule and each mistaken one for a gradient: of a parameter, its layer's; of a value, the reader's.
 function backwardStep(key, name, values, grads) {
   const owner = key.arch.find((e) => Object.hasOwn(e.params, name));
   if (owner) {
-    const layer = key.single(owner);
-    layer.forward(inputOf(key, values, owner));
-    layer.backward(grads[owner.output]);
+    const layer = key.single(owner), x = inputOf(key, values, owner), up = grads[owner.output];
+    layer.forward(x);
+    layer.backward(up);
     const param = name.slice(owner.name.length + 1), grad = layer.grads[param];
-    return { carried: grad, ...kindOf(owner.layer).paramMistakes({ key, entry: owner, param, grad }) };
+    const stride = strideOne(key, owner, x, up);
+    return { carried: grad, ...kindOf(owner.layer).paramMistakes({ key, entry: owner, param, grad, strideOne: stride }) };
   }
   const reader = readerOf(key, name), kind = kindOf(reader.layer);
   const shape = values[name].shape;
@@ -103,7 +118,8 @@ function backwardStep(key, name, values, grads) {
   layer.forward(x);
   const grad = grads[reader.output];
   const right = { shape, data: layer.backward(grad).data };
-  return { carried: right, ...kind.backwardMistakes({ key, entry: reader, layer, x, grad, shape, right }) };
+  const stride = strideOne(key, reader, x, grad);
+  return { carried: right, ...kind.backwardMistakes({ key, entry: reader, layer, x, grad, shape, right, strideOne: stride }) };
 }
 
 // The key of a given: its pass, its walkthrough layout (``result``), and one of its layers rebuilt (with a change).
@@ -151,20 +167,21 @@ function shapeOf(nested) {
 }
 
 function markOne(quantity, answer, expected, answerShape, shape, candidates, close, strict) {
+  const whole = { ...candidates, sign: [{ shape, data: expected.map((e) => -e) }] };
+  if (shape.length === 2) {
+    const [rows, cols] = shape;
+    whole.transposed = [{ shape: [cols, rows], data: expected.map((_, k) => expected[(k % rows) * cols + Math.floor(k / rows)]) }];
+  }
   if (answerShape.join() !== shape.join()) {
-    // A whole answer of another shape can only be a mistake that changes the shape (pool stride 2).
+    // A whole answer of another shape can only be a mistake that changes the shape (pool stride 2, a matrix of
+    // weights transposed).
     const answered = answer.some((a) => !Number.isNaN(a));
-    for (const [label, values] of Object.entries(candidates))
+    for (const [label, values] of Object.entries(whole))
       for (const v of values)
         if (answered && v.shape.join() === answerShape.join() && answer.every((a, k) => Number.isNaN(a) || close(a, v.data[k]))) {
           return answer.map((a, k) => ({ quantity, index: unravel(k, answerShape), answer: Number.isNaN(a) ? null : a, expected: null, verdict: "wrong", mistake: label }));
         }
     return answer.map((a, k) => ({ quantity, index: unravel(k, answerShape), answer: Number.isNaN(a) ? null : a, expected: null, verdict: Number.isNaN(a) ? "blank" : "wrong", mistake: null }));
-  }
-  const whole = { ...candidates, sign: [{ shape, data: expected.map((e) => -e) }] };
-  if (shape.length === 2 && shape[0] === shape[1]) {
-    const n = shape[0];
-    whole.transposed = [{ shape, data: expected.map((_, k) => expected[(k % n) * n + Math.floor(k / n)]) }];
   }
   const fits = {};
   answer.forEach((a, k) => {

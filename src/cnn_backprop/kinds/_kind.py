@@ -251,8 +251,9 @@ class Kind:
         """{mistake: dL/d(its input)} after ``layer.forward(x)``, from dL/d(its output) ``grad``."""
         return {}
 
-    def param_mistakes(self, key, named, param, grad):
-        """{mistake: dL/d(parameter ``param``)} from the right rule's ``grad``."""
+    def param_mistakes(self, key, named, param, layer, x, grad):
+        """{mistake: dL/d(parameter ``param``)}, after ``layer.forward(x)`` and ``layer.backward(grad)`` (dL/d(its
+        output)): the right rule's is ``layer.grads[param]``."""
         return {}
 
     def shape_mistakes(self, named):
@@ -320,6 +321,27 @@ def torch_square(module, attribute, refuse):
     if first != second:
         refuse(f"{attribute}={value!r}", f"the same {attribute} across and down, e.g. {attribute}={first}")
     return first
+
+
+STRIDE_IGNORED = {
+    "stride-ignored": "The backward of a strided layer was done as if its stride were 1: the gradient of output "
+    "(i, j) went back to (and for a kernel, was paired with) the window at rows i to i + K - 1; with stride S that "
+    "output read rows S*i to S*i + K - 1 (and columns S*j to S*j + K - 1), and its gradient goes back there.",
+}
+
+
+def stride_one_backward(kind, layer, params, x, grad):
+    """The ``stride-ignored`` mistake: a strided layer's backward run as if its stride were 1.
+
+    Output (i, j)'s gradient goes back through the window at rows i..i+K-1 and columns j..j+K-1 (where a
+    stride-1 layer's output (i, j) reads) instead of rows S*i..S*i+K-1; the outputs a stride-1 layer has beyond
+    those of dL/dout get none.  Returns (dL/dx, the stride-1 layer, whose ``grads`` are its parameters').
+    """
+    one = kind.build(layer.replace(stride=1), params)
+    out = one.forward(x)
+    spread = np.zeros(out.shape)
+    spread[:, :, : grad.shape[2], : grad.shape[3]] = grad
+    return one.backward(spread), one
 
 
 def size_line(named, size, stride, padding=0):

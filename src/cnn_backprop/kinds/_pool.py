@@ -17,7 +17,7 @@ from ..layers import (
 )
 from ..text import titled
 from ..validate import InputError
-from ._kind import Kind, Option, size_line, torch_fixed, torch_square
+from ._kind import Kind, Option, size_line, stride_one_backward, torch_fixed, torch_square
 
 
 class Pool2D(Module):
@@ -95,6 +95,11 @@ class Pool(Kind):
 
     def names(self, own, previous, following):
         return own, own
+
+    def backward_mistakes(self, key, named, layer, x, grad):
+        if named.layer.stride == 1:
+            return {}
+        return {"stride-ignored": stride_one_backward(self, named.layer, {}, x, grad)[0]}
 
     def parse_size(self, word, fail):
         return {"size": Option("size", "", 0, minimum=1).read(word, fail)}

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..layers import channels_first
 from ..text import factor, scalar, titled
+from ._kind import STRIDE_IGNORED
 from ._pool import Pool, Pool2D
 
 
@@ -71,6 +72,11 @@ class AvgPool(Pool):
     what = "Average"
     torch_class = "AvgPool2d"
     torch_supported = {"divisor_override": None}  # count_include_pad counts padding, which no pool of ours has
+    mistakes = {
+        "avgpool-no-divide": "Each window's whole gradient went to every entry of the window; the mean divides by "
+        "K^2, so each entry gets dL/dpool / K^2 from every window it is in.",
+        **STRIDE_IGNORED,
+    }
 
     def build(self, layer, params, input_grad=True):
         return AvgPool2D(layer.size, layer.stride)
@@ -97,6 +103,12 @@ class AvgPool(Pool):
         terms = [f"{factor(p.fmt(up), up[window])}/{size**2}" for window in self.windows_holding(named, index)]
         value = scalar(p.grad[named.input][index], p.d)
         return f"    {target} = (a share of every window it is in) {' + '.join(terms) or '0'} = {value}"
+
+    def backward_mistakes(self, key, named, layer, x, grad):
+        return {
+            **super().backward_mistakes(key, named, layer, x, grad),
+            "avgpool-no-divide": layer.average_backward(grad) * layer.size**2,
+        }
 
 
 KIND = AvgPool()

@@ -32,7 +32,17 @@ from ..layers import (
 )
 from ..text import blocks, factor, formatter, scalar, shown, titled
 from ..validate import InputError
-from ._kind import MAX_SIDE, Kind, Option, size_line, torch_fixed, torch_square, weights_and_bias
+from ._kind import (
+    MAX_SIDE,
+    STRIDE_IGNORED,
+    Kind,
+    Option,
+    size_line,
+    stride_one_backward,
+    torch_fixed,
+    torch_square,
+    weights_and_bias,
+)
 
 
 class Conv2D(Module):
@@ -279,6 +289,10 @@ class Conv(Kind):
         "flipped-kernel": "The kernel was rotated by 180 degrees (true convolution); the network computes "
         "cross-correlation: conv_pre[i, j] = sum X[i + m, j + n] * kernel[m, n], and dL/dkernel[m, n] pairs the same "
         "way.",
+        "conv-input-grad-not-flipped": "dL/dX was computed by sliding the kernel unflipped over the zero-padded "
+        "dL/dconv_pre (a full correlation); each pixel gets dL/dconv_pre[i, j] * kernel[m, n] from every window entry "
+        "(m, n) that read it, which is a full convolution, the kernel rotated by 180 degrees.",
+        **STRIDE_IGNORED,
     }
 
     def parse_size(self, word, fail):
@@ -446,8 +460,28 @@ class Conv(Kind):
             "no-bias": right - bias.reshape(1, -1, 1, 1),
         }
 
-    def param_mistakes(self, key, named, param, grad):
-        return {"flipped-kernel": grad[..., ::-1, ::-1]} if param == "kernel" else {}
+    def _params(self, key, named):
+        return {k: key.params[full] for k, full in named.params.items()}
+
+    def backward_mistakes(self, key, named, layer, x, grad):
+        # the right backward with the kernel rotated is the full correlation with the unflipped one
+        params = self._params(key, named)
+        flipped = self.build(named.layer, {**params, "kernel": params["kernel"][..., ::-1, ::-1]})
+        flipped.forward(x)
+        found = {"conv-input-grad-not-flipped": flipped.backward(grad)}
+        if named.layer.stride > 1:
+            found["stride-ignored"] = stride_one_backward(self, named.layer, params, x, grad)[0]
+        return found
+
+    def param_mistakes(self, key, named, param, layer, x, grad):
+        if param != "kernel":
+            return {}
+        found = {"flipped-kernel": layer.grads["kernel"][..., ::-1, ::-1]}
+        if named.layer.stride > 1:
+            found["stride-ignored"] = stride_one_backward(self, named.layer, self._params(key, named), x, grad)[
+                1
+            ].grads["kernel"]
+        return found
 
 
 KIND = Conv()

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..layers import channels_first, channels_last
 from ..text import scalar, titled
+from ._kind import STRIDE_IGNORED
 from ._pool import Pool, Pool2D
 
 
@@ -130,6 +131,7 @@ class MaxPool(Pool):
         "max pooling sends all of it to the window's maximum.",
         "pool-stride-2": "Pooling was done at stride 2 where the sheet says stride 1 (the notebook's 'Given'); with "
         "stride 1 the 2x2 windows overlap and a 3x3 map pools to 2x2.",
+        **STRIDE_IGNORED,
     }
 
     def build(self, layer, params, input_grad=True):
@@ -196,7 +198,12 @@ class MaxPool(Pool):
             row, col = argmax[0, c, i, j]
             overwrite[0, c, row, col] = grad[0, c, i, j]
         to_average = layer.average_backward(grad)  # 1/size^2 of each window's gradient to each of its entries
-        return {"pool-overwrite": overwrite, "pool-to-all": to_average * layer.size**2, "pool-average": to_average}
+        return {
+            **super().backward_mistakes(key, named, layer, x, grad),
+            "pool-overwrite": overwrite,
+            "pool-to-all": to_average * layer.size**2,
+            "pool-average": to_average,
+        }
 
 
 KIND = MaxPool()

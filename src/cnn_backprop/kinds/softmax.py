@@ -77,7 +77,10 @@ class Softmax(Kind):
     loss = "cross_entropy"
     torch_class = "Softmax"  # in a module from_torch reads, the loss adds it
     loss_call = "torch.nn.functional.cross_entropy(z, labels)"
-    mistakes = {}
+    mistakes = {
+        "softmax-no-minus-y": "dL/dz was taken as the output p; for cross-entropy after softmax dL/dz = p - onehot(y): "
+        "subtract 1 at the label's class.",
+    }
 
     def names(self, own, previous, following):
         return "output", "output"
@@ -131,7 +134,7 @@ class Softmax(Kind):
                 f"{scalar(value, d)}")  # fmt: skip
 
     def logit_mistakes(self, output, target):
-        return {}
+        return {"softmax-no-minus-y": output}
 
 
 KIND = Softmax()

@@ -56,4 +56,12 @@ export default kind({
     const sources = windows.map((at) => [`backward.${entry.output}`, at]);
     return { lines: [`dL/d${quantity} = ${terms.join(" + ") || "0 (no window's maximum)"} = ${fmt(value)}`], sources };
   },
+
+  backwardMistakes({ entry, right, shape, strideOne }) {
+    const area = entry.layer.size * entry.layer.size;
+    return {
+      "avgpool-no-divide": { shape, data: right.data.map((v) => v * area) },
+      ...(entry.layer.stride > 1 ? { "stride-ignored": { shape, data: strideOne().dx.data } } : {}),
+    };
+  },
 });

@@ -195,5 +195,18 @@ export default kind({
       "no-bias": { shape: right.shape, data: right.data.map((v, i) => v - bias[Math.floor(i / per)]) },
     };
   },
-  paramMistakes: ({ param, grad }) => (param === "kernel" ? { "flipped-kernel": rotated(grad) } : {}),
+  // dL/dX by the full correlation with the unflipped kernel: the right backward with the kernel rotated.
+  backwardMistakes({ key, entry, x, grad, shape, strideOne }) {
+    const flipped = key.single(entry, { flipped: true });
+    flipped.forward(x);
+    const found = { "conv-input-grad-not-flipped": { shape, data: flipped.backward(grad).data } };
+    if (entry.layer.stride > 1) found["stride-ignored"] = { shape, data: strideOne().dx.data };
+    return found;
+  },
+  paramMistakes({ entry, param, grad, strideOne }) {
+    if (param !== "kernel") return {};
+    const found = { "flipped-kernel": rotated(grad) };
+    if (entry.layer.stride > 1) found["stride-ignored"] = strideOne().grads.kernel;
+    return found;
+  },
 });

@@ -101,9 +101,10 @@ export default kind({
 
   shapeMistakes: (entry) => (entry.layer.stride === 2 ? {} : { "pool-stride-2": [entry.outShape[0], strideTwoSide(entry), strideTwoSide(entry)] }),
   forwardMistakes: ({ entry, rerun }) => (entry.layer.stride === 2 ? {} : { "pool-stride-2": rerun({ stride: 2 }) }),
-  backwardMistakes({ entry, layer, grad, shape }) {
+  backwardMistakes({ entry, layer, grad, shape, strideOne }) {
     const all = spread(layer, grad, entry.layer), area = entry.layer.size * entry.layer.size;
     return {
+      ...(entry.layer.stride > 1 ? { "stride-ignored": { shape, data: strideOne().dx.data } } : {}),
       "pool-overwrite": { shape, data: overwritten(layer, grad).data },
       "pool-to-all": { shape, data: all },
       "pool-average": { shape, data: all.map((v) => v / area) },

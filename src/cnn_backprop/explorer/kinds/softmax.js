@@ -34,6 +34,7 @@ export default kind({
     };
   },
   target: (output, label) => Array.from(output.data, (_, k) => Number(k === label)), // one-hot
+  logitMistakes: (output) => ({ "softmax-no-minus-y": output }),
 
   valueArithmetic({ entry, index, value, x }) {
     const exps = Array.from(x.data, (v) => `e^${factor(v)}`).join(" + ");
