@@ -85,7 +85,7 @@ def test_the_sdist_carries_its_tests_and_they_run(dist):
         archive.extractall(work / "unpacked", filter="data")
     (tree,) = (work / "unpacked").iterdir()
     for needed in ("tests/conftest.py", "tests/kinds/test_tanh.py", "notebooks/backprop_walkthrough.ipynb",
-                   "CHANGELOG.md", "scripts/update_docs.py"):  # fmt: skip
+                   "CHANGELOG.md", "mkdocs.yml", "docs/index.md", "scripts/doc_blocks.py"):  # fmt: skip
         assert (tree / needed).is_file(), needed
     env = {"PYTHONPATH": str(tree / "src"), "PATH": "/usr/bin:/bin"}  # the sdist's code, not this checkout's
     where = subprocess.run([sys.executable, "-c", "import cnn_backprop; print(cnn_backprop.__file__)"], cwd=tree,
