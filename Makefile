@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench docs clean
+.PHONY: demo test bench docs site clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,14 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_train_step.py
 	$(BIN)/python benchmarks/bench_page.py
 
-# Regenerate the outputs and figures shown in README.md from the current code.
+# Regenerate the outputs and figures shown in README.md and docs/ from the current code.
 docs: $(VENV)/.installed-dev
 	$(BIN)/python scripts/update_docs.py
 
+# The documentation site, into site/ (open site/index.html): every page, the --help of every command, the API
+# from its docstrings and the explorers it embeds, generated as it builds; a warning or a broken link fails it.
+site: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) figures .pytest_cache .hypothesis
+	rm -rf $(VENV) figures site dist .pytest_cache .hypothesis

@@ -3,7 +3,7 @@
 For each learning rate, trains one network per seed with every other option at
 its default for the data (the default network too, unless --net is given) and
 counts the runs that reach the accuracy bar, the runs whose ReLU died, and the
-worst and median test accuracy.  The README's tables come from
+worst and median test accuracy.  The tables in docs/any-cnn.md come from
 
     python benchmarks/seed_sweep.py --seeds 400
     python benchmarks/seed_sweep.py --seeds 200 --lr 0.1 0.5 1.0 2.0

@@ -315,7 +315,7 @@ def test_walkthrough_of_any_network_from_a_given_file(capsys, tmp_path):
     given = json.loads(out)["given"]
     assert status == 0 and given["net"].startswith("conv 32x3x3 pad 1") and np.shape(given["image"]) == (8, 8)
     (tmp_path / "one-digit.json").write_text(json.dumps(given))
-    status, out, _ = run(capsys, "walkthrough", "--given", str(tmp_path / "one-digit.json"), "--figures",
+    status, out, _ = run(capsys, "walkthrough", "--given", str(tmp_path / "one-digit.json"), "--all", "--figures",
                          str(tmp_path / "figs"))  # fmt: skip
     assert status == 0 and "conv2_pre (before ReLU):" in out and "dL/dconv1_kernel:" in out
     names = {p.stem for p in (tmp_path / "figs").iterdir()}
@@ -350,3 +350,52 @@ def test_train_json_reports_what_was_used_on_digits(capsys):
                    "--epochs", "1", "--json", "--quiet"])  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert status == 0 and (summary["train_size"], summary["test_size"], summary["init"]) == (1438, 359, "pytorch")
+
+
+def test_a_pass_too_big_to_read_prints_its_summary_and_says_how_to_get_everything(capsys):
+    status, out, _ = run(capsys, "walkthrough", "--data", "digits")
+    lines = out.splitlines()
+    assert status == 0 and len(lines) < 60
+    assert "  conv2_kernel     64x32x3x3" in lines and "1. OUTPUT SIZES" in lines
+    assert re.search(r"^  conv1_pre +32x8x8 +from -\d\.\d{4} to \d\.\d{4}$", out, re.M)
+    assert re.search(r"^  dL/dconv1_kernel 32x1x3x3 +largest \|entry\| \d\.\d{4}$", out, re.M)
+    assert lines[-1] == ("(a summary: this pass has 57,266 numbers. --all prints every one, --json writes them as "
+                         "JSON, --explain NAME[i,j,...] shows how one was computed)")  # fmt: skip
+    status, out, _ = run(capsys, "walkthrough", "--data", "digits", "--all")
+    assert status == 0 and len(out.splitlines()) > 19000 and "conv2_pre (before ReLU):" in out
+    status, out, _ = run(capsys, "walkthrough")  # the seed's 135 numbers are printed whole unasked
+    assert status == 0 and "dL/dconv_pre = dL/dconv_relu * [conv_pre > 0]:" in out and "summary" not in out
+
+
+def test_explain_takes_the_name_the_text_prints(capsys):
+    _, text, _ = run(capsys, "walkthrough")
+    assert "  dL/dkernel:" in text  # the seed's one kernel, as the notebook names it
+    status, out, _ = run(capsys, "walkthrough", "--explain", "dL/dkernel[0,0]")
+    assert status == 0 and out == run(capsys, "walkthrough", "--explain", "dL/dconv_kernel[0,0]")[1]
+    assert out.startswith("dL/dkernel[0,0] = ") and out.rstrip().endswith("= -1.217e-03")
+    status, out, err = run(capsys, "walkthrough", "--data", "digits", "--explain", "kernel[0,0,0,0]")
+    assert status == 2 and out == ""
+    assert err == "cnn-backprop: error: --explain: 'kernel' is one of conv1_kernel, conv2_kernel; name which\n"
+
+
+def test_counts_are_plural_only_when_more_than_one(capsys, tmp_path):
+    status, out, _ = run(capsys, "exercise", "--count", "1", "--out", str(tmp_path / "sheets"))
+    assert status == 0 and out.startswith("wrote 1 exercise (0 crosses, 1 rectangle) to ")
+    status, out, _ = run(capsys, "dataset", "--count", "3", "--out", str(tmp_path / "d.npz"))
+    assert status == 0 and out == f"wrote 3 images (1 cross, 2 rectangles) to {tmp_path / 'd.npz'}\n"
+
+
+def test_nets_prints_plain_text(capsys):
+    status, out, _ = run(capsys, "nets")
+    assert status == 0 and "`" not in out and "NAME_kernel and\nNAME_bias (conv)" in out
+
+
+def test_explore_without_a_browser_says_where_the_page_is(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("webbrowser.open", lambda uri: False)
+    page = tmp_path / "page.html"
+    status, out, _ = run(capsys, "explore", "--out", str(page))
+    assert status == 0 and page.is_file()
+    assert out.splitlines()[1] == (f"found no browser to open it: open {page.as_uri()} in one, or copy {page} to a "
+                                   "machine that has one (the page needs no network)")  # fmt: skip
+    monkeypatch.setattr("webbrowser.open", lambda uri: True)
+    assert run(capsys, "explore", "--out", str(page))[1].count("\n") == 1

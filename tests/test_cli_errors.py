@@ -96,6 +96,7 @@ CASES = [
     (["walkthrough", "--explain", "conv_pre[9,9]"], "--explain conv_pre[9,9]: conv_pre is 3x3; give 2 indices"),
     (["walkthrough", "--explain", "conv_kernal[0,0]"], "no quantity 'conv_kernal' (did you mean \"conv_kernel\"?)"),
     (["walkthrough", "--explain", "conv_pre(1)"], "--explain 'conv_pre(1)': write NAME[i,j,...]"),
+    (["walkthrough", "--data", "digits", "--explain", "bias[0]"], "'bias' is one of conv1_bias, conv2_bias, fc_bias"),
     (["gradcheck", "--given", "g_fc.json"], "fc_weights needs 1 value, got 4"),
     # network specs
     (

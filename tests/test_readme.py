@@ -1,38 +1,55 @@
-"""Every command output shown in the README is what that command prints now.
+"""Every command in README.md and the docs pages works as written, and every output they show is what it prints.
 
-Numbers below 1e-8 in scientific notation (the relative errors of gradcheck)
-are rounding noise: their digits change with the order of floating-point sums,
-which the CPU's BLAS chooses, so they are compared as "some tiny number".
+The runner is scripts/doc_blocks.py (it says what runs and how a block is marked); scripts/update_docs.py
+rewrites the shown outputs with the same runner.  Each document runs in a temporary directory of its own.
 """
 
-import re
-import shlex
+import sys
 from pathlib import Path
 
 import pytest
 
-from cnn_backprop.cli import main
-from cnn_backprop.kinds import grammar_table
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCKS = re.findall(r"<!-- output: cnn-backprop (.*?) -->\n```text\n(.*?)\n```", README.read_text(), re.S)
+import doc_blocks  # noqa: E402
 
+from cnn_backprop.kinds import grammar_table  # noqa: E402
 
-def test_readme_shows_outputs():
-    assert len(BLOCKS) >= 2
-
-
-@pytest.mark.parametrize("args,shown", BLOCKS, ids=[args for args, _ in BLOCKS])
-def test_readme_output_is_current(capsys, args, shown):
-    main(shlex.split(args))
-    printed = capsys.readouterr()
-    assert without_noise((printed.out + printed.err).rstrip("\n")) == without_noise(shown)
+DOCUMENTS = doc_blocks.documents()
+NAMES = [str(path.relative_to(doc_blocks.ROOT)) for path in DOCUMENTS]
 
 
-def test_readme_grammar_table_is_the_registrys():
-    table = re.search(r"<!-- grammar: .*? -->\n(.*?)\n<!-- /grammar -->", README.read_text(), re.S).group(1)
+@pytest.mark.parametrize("path", DOCUMENTS, ids=NAMES)
+def test_every_block_runs_as_written_and_prints_what_the_page_shows(path, tmp_path):
+    doc_blocks.run_document(path, tmp_path)
+
+
+def test_a_block_left_out_says_why_and_a_shown_output_names_its_command():
+    runs = 0
+    for path in DOCUMENTS:
+        for block in doc_blocks.blocks(path):
+            assert block.marker in ("", "output", "example", "not run", "in the tests"), block.where
+            if block.marker == "not run":
+                assert len(block.argument) > 10, f"{block.where}: 'not run' says why"
+            if block.marker in ("output", "example"):
+                assert block.language == "text" and block.command.startswith("cnn-backprop "), block.where
+            runs += block.runs
+    assert runs >= 10
+
+
+def test_the_runner_catches_a_wrong_output_and_a_failing_command(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- output: cnn-backprop walkthrough -->\n```text\nGIVEN\n```\n")
+    (block,) = doc_blocks.blocks(page)
+    assert not doc_blocks.agrees(block, doc_blocks.run(block, tmp_path))
+    page.write_text("```sh\ncnn-backprop walkthrough --seed x\n```\n")
+    with pytest.raises(doc_blocks.Failed, match="exit status 2"):
+        doc_blocks.run(doc_blocks.blocks(page)[0], tmp_path)
+
+
+@pytest.mark.parametrize("path", [p for p in DOCUMENTS if "<!-- grammar:" in p.read_text()])
+def test_the_grammar_table_is_the_registrys(path):
+    import re
+
+    table = re.search(r"<!-- grammar: .*? -->\n(.*?)\n<!-- /grammar -->", path.read_text(), re.S).group(1)
     assert table == grammar_table()
-
-
-def without_noise(text):
-    return re.sub(r"\d\.\d+e-(09|[1-9]\d)", "<below 1e-8>", text)

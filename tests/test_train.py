@@ -172,7 +172,7 @@ def test_cosine_decay_falls_from_lr_to_zero_along_half_a_cosine():
 
 
 def test_digits_defaults_reach_98_percent():
-    # The README's sweep holds for seeds 0-19; the suite trains one (about 15 s).
+    # The sweep in docs/any-cnn.md holds for seeds 0-19; the suite trains one (about 15 s).
     from cnn_backprop.architecture import default_spec
     from cnn_backprop.train import schedule
 

@@ -17,12 +17,22 @@ message the command prints::
     trained = cb.fit("conv 8x3x3 pad 1, relu, maxpool 2, dense 10, softmax", "digits", epochs=5)
     cb.evaluate_model(trained["model"])["accuracy"]
 
-A network is a spec of layers (``cb.grammar()``); each kind of layer is one
-module of ``cnn_backprop.kinds`` (``cb.KINDS``).  ``cnn-backprop --help`` lists
-the commands.
+The main entry points:
+
+- one pass: ``run`` (the seed exercise, or any network on any data), ``pass_of`` (a network you built, an
+  image you have), ``explain_value``, ``check_gradients``, ``to_json``, ``overview_figure``;
+- networks: ``build``, ``Architecture``, ``grammar()`` (how to write a spec), ``KINDS`` (one module of
+  ``cnn_backprop.kinds`` per kind of layer);
+- training: ``fit``, ``TrainOptions``, ``evaluate_model``, ``predict``, ``save_model``, ``load_model``,
+  ``load_data``, ``learning_curves``;
+- teaching: ``write_sheets``, ``check_answers``, ``grade``, ``explorer_page``, ``export_source`` (PyTorch).
+
+The command line, ``cnn-backprop COMMAND`` (``cnn-backprop --help``, and ``--help`` of each command):
+walkthrough, gradcheck, train, evaluate, predict, dataset, exercise, check, grade, explore, export, nets.
+The documentation site (``make site``, from docs/) has a page for each, and the reference.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place; pyproject.toml reads it
 
 from .api import (
     GradcheckReport,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__, api, explain, files, gradcheck, lms, summary, walkthrough
 from .architecture import DIGITS_SPEC, SEED_SPEC, grammar
+from .text import counted
 from .train import CHOICES, COMMAND_LINE, option_error, schedule
 from .validate import InputError
 
@@ -134,8 +135,14 @@ def run_walkthrough(args):
         print(walkthrough.to_json(pass_))
     elif isinstance(args.explain, str):
         print("\n".join(api.explain_value(pass_, args.explain, args.decimals)))
-    else:
+    elif args.all or explain.count_numbers(pass_) <= explain.WHOLE_LIMIT:
         print(explain.format_walkthrough(pass_, explain=args.explain, decimals=args.decimals))
+    else:
+        print(explain.format_summary(pass_, args.decimals))
+        print(
+            f"\n(a summary: this pass has {explain.count_numbers(pass_):,} numbers. --all prints every one, "
+            "--json writes them as JSON, --explain NAME[i,j,...] shows how one was computed)"
+        )
     if directory is not None:
         from .figures import walkthrough_figures  # Matplotlib loads only when figures are asked for
 
@@ -210,7 +217,8 @@ def run_dataset(args):
     writable(args.out, args.plot)
     images, labels, classes = api.dataset(args.data, args.count, args.seed)
     files.save_dataset(args.out, images, labels, classes)
-    print(f"wrote {len(images)} images ({summary.class_counts(args.data == 'shapes', classes, labels)}) to {args.out}")
+    counts = summary.class_counts(args.data == "shapes", classes, labels)
+    print(f"wrote {counted(len(images), 'image')} ({counts}) to {args.out}")
     if args.plot:
         from .figures import dataset_grid, save
 
@@ -226,10 +234,11 @@ def run_exercise(args):
     givens, directory = write_sheets(args.out, args.count, args.seed, args.decimals, args.integers, args.pool_stride,
                                      args.padding, net, args.data)  # fmt: skip
     counts = label_counts(givens)
-    shown = (f"{counts.get('cross', 0)} crosses, {counts.get('rectangle', 0)} rectangles" if "net" not in givens[0]
+    shown = (f"{counted(counts.get('cross', 0), 'cross')}, {counted(counts.get('rectangle', 0), 'rectangle')}"
+             if "net" not in givens[0]
              else ", ".join(f"{n} x class {name}" for name, n in sorted(counts.items())))  # fmt: skip
     print(
-        f"wrote {args.count} exercises ({shown}) to {directory}/: exercise_N.md/.html (sheets), "
+        f"wrote {counted(args.count, 'exercise')} ({shown}) to {directory}/: exercise_N.md/.html (sheets), "
         "exercise_N_key.md/.html (answer keys), exercise_N.json (the instance), "
         "exercise_N_answers.json/.csv (blank answers for 'check')"
     )
@@ -301,8 +310,9 @@ def run_explore(args):
     text = api.explorer_page(args.given, args.seed, args.net, args.data, args.model)
     files.atomic_write(out, lambda handle: handle.write(text.encode("utf-8")))
     print(f"wrote {out} ({len(text.encode()) // 1024} KB)")
-    if not args.no_open:
-        webbrowser.open(Path(out).resolve().as_uri())
+    if not args.no_open and not webbrowser.open(Path(out).resolve().as_uri()):
+        print(f"found no browser to open it: open {Path(out).resolve().as_uri()} in one, or copy {out} to a "
+              "machine that has one (the page needs no network)")  # fmt: skip
     return 0
 
 
@@ -327,6 +337,8 @@ def walkthrough_options(p):
                         "alone")  # fmt: skip
     add(p, "decimals", "json", decimals={"default": 4, "help": "decimals shown in text (default: 4; --json always "
                                          "has every digit)"})  # fmt: skip
+    p.add_argument("--all", action="store_true", help=f"print every number even of a pass of more than "
+                   f"{explain.WHOLE_LIMIT} (without it, such a pass prints a summary)")  # fmt: skip
     p.add_argument("--figures", metavar="DIR", help="write PNG figures of the pass into DIR")
     p.add_argument("--report", type=suffixed(".md", ".html"), metavar="FILE",
                    help="write the whole walkthrough with its arithmetic and figures as one document: FILE.md "

@@ -7,7 +7,8 @@ tests.  Each layer's lines come from its kind (``kinds/``); this module lays
 them out.  ``sections`` gives the text as structured data, one ``Section`` per
 part of the exercise (the report and the exercise sheets lay them out);
 ``format_walkthrough`` joins them.  ``value_arithmetic`` explains one value,
-forward or backward, for a network too big to explain whole.
+forward or backward, for a network too big to explain whole, and
+``format_summary`` reads such a pass in a screenful.
 """
 
 import re
@@ -15,12 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .text import blocks, formatter, matrix, scalar, titled
+from .text import blocks, formatter, matrix, scalar, shown, titled
 from .validate import InputError, nearest
 
 __all__ = [
+    "WHOLE_LIMIT",
     "Section",
     "Text",
+    "count_numbers",
+    "format_summary",
     "format_walkthrough",
     "matrix",
     "section_text",
@@ -28,6 +32,10 @@ __all__ = [
     "terms",
     "value_arithmetic",
 ]
+
+# The most numbers a walkthrough is printed whole with unasked: the digits network's pass has 57,266, some
+# 20,000 lines, and a reader who did not ask for them wants its summary first.
+WHOLE_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,60 @@ def format_walkthrough(pass_, explain=False, decimals=4):
     return "\n\n".join(f"{s.heading}\n{section_text(s)}" for s in sections(pass_, explain, decimals))
 
 
+def count_numbers(pass_):
+    """How many numbers the whole walkthrough of ``pass_`` shows: every value and every gradient."""
+    return sum(np.size(v) for v in pass_.values.values()) + sum(np.size(v) for v in pass_.grads.values())
+
+
+def format_summary(pass_, decimals=4):
+    """A pass too big to read whole, in a screenful: what was given (shapes), answer 1 in full, each value's
+    shape and its values or range, the loss, and each gradient's shape and largest magnitude.  Shapes are
+    those of the ``--json`` layout, which ``--explain NAME[i,j,...]`` indexes."""
+    p = Text(pass_, decimals)
+    params = p.arch.param_shapes()
+    width = max(len(name) for name in pass_.grads) + len("dL/d")
+
+    def row(name, value, described):
+        side = "x".join(map(str, np.shape(value))) or "1"
+        return f"  {name:<{width}} {side:<10} {described}"
+
+    given = [row("image", pass_.shown("image"), f"class {p.label} = {p.classes[p.label]}")]
+    given += [row(name, pass_.shown(name), "").rstrip() for name in params]
+    forward = []
+    for name in pass_.values:
+        if name in params or name == "image":
+            continue
+        value = pass_.shown(name)
+        write = p.fmt(value)
+        inline = shown(value, decimals) if np.size(value) <= 10 else None
+        forward.append(row(name, value, f"= {inline}" if inline else f"from {write(np.min(value))} to "
+                           f"{write(np.max(value))}"))  # fmt: skip
+    forward.append(row("loss", pass_.loss, f"= {scalar(pass_.loss, decimals)}"))
+    backward = [
+        row(f"dL/d{name}", pass_.shown(name, grad=True), f"largest |entry| {scalar(np.max(np.abs(grad)), decimals)}")
+        for name, grad in pass_.grads.items()
+    ]
+    parts = [
+        ("GIVEN (shapes)", given),
+        ("1. OUTPUT SIZES", _sizes(p)),
+        ("2. FORWARD PASS (each layer's output: its shape, and its values or their range)", forward),
+        ("3. BACKWARD PASS (each gradient: its shape and largest magnitude)", backward),
+    ]
+    return "\n\n".join(heading + "\n" + "\n".join(lines) for heading, lines in parts)
+
+
 PATTERN = re.compile(r"^(dL/d)?([A-Za-z_][A-Za-z0-9_]*)(?:\[([\d\s,]*)\])?$")
+
+
+def _named_by_its_end(name, names):
+    """The quantity the text calls ``name`` (it writes dL/dkernel for the seed's one conv_kernel): the one
+    quantity whose name ends in _``name``; several or none raise InputError naming the candidates."""
+    ending = [full for full in names if full.endswith(f"_{name}")]
+    if len(ending) == 1:
+        return ending[0]
+    if ending:
+        raise InputError(f"--explain: {name!r} is one of {', '.join(ending)}; name which")
+    raise InputError(f"--explain: no quantity {name!r}{nearest(name, names)}; quantities: {', '.join(names)}")
 
 
 def value_arithmetic(pass_, which, decimals=4):
@@ -171,7 +232,7 @@ def value_arithmetic(pass_, which, decimals=4):
         raise InputError(f"--explain {which!r}: write NAME[i,j,...], e.g. {names[0]}[0,0], or dL/dNAME[...]")
     gradient_only, name, text = match.group(1), match.group(2), match.group(3)
     if name not in p.value and name != "loss":
-        raise InputError(f"--explain: no quantity {name!r}{nearest(name, names)}; quantities: {', '.join(names)}")
+        name = _named_by_its_end(name, names)
     if name == "loss":
         return [f"    loss = {scalar(pass_.loss, decimals)}"]
     kept = tuple(int(v) for v in text.split(",") if v.strip()) if text else ()

@@ -3,6 +3,9 @@
 Built with Matplotlib's object API (``Figure``), not pyplot: no backend, no
 display and no global state are involved, so the same code writes files from
 the command line and shows inline in a notebook (a returned Figure displays).
+Every figure is laid out by Matplotlib's constrained layout, which keeps
+titles, labels and tick labels inside the canvas and apart (of subfigures too,
+which ``tight_layout`` ignores).
 """
 
 import io
@@ -15,6 +18,8 @@ from matplotlib.patches import Rectangle
 from . import files
 from .explain import Text
 from .text import formatter, scalar
+
+LAYOUT = "constrained"
 
 
 def draw_matrix(ax, array, title, decimals=2, marks=()):
@@ -75,16 +80,27 @@ def draw(fig, array, title, decimals=2, marks=(), limit=32):
     fig.suptitle(title.replace("\n", " ") + more, fontsize=11)
 
 
+def walkthrough_decimals(pass_):
+    """Decimals written on the cells: 4 on the seed's 5x5 image, 2 on bigger ones (wider cells would not fit)."""
+    return 4 if np.shape(pass_["given"]["image"])[-1] <= 5 else 2
+
+
+def panel_figure(array, title, decimals=2, marks=()):
+    """One panel (``panels``) as its own figure, sized to its small multiples."""
+    tiles = int(np.prod(np.shape(array)[:-2]))
+    size = (4, 4) if tiles <= 1 else (2 * min(tiles, 8), 2.2 * -(-min(tiles, 32) // 8) + 0.6)
+    fig = Figure(figsize=size, layout=LAYOUT)
+    draw(fig, array, title, decimals, marks)
+    return fig
+
+
 def walkthrough_pngs(pass_, names=None):
     """{name: (section, caption, PNG bytes)} for each panel (or just ``names``) and the overview of the whole pass."""
-    decimals = 4 if np.shape(pass_["given"]["image"])[-1] <= 5 else 2
+    decimals = walkthrough_decimals(pass_)
     pngs = {}
     for name, (section, title, array, marks) in panels(pass_).items():
         if names is None or name in names:
-            tiles = int(np.prod(np.shape(array)[:-2]))
-            fig = Figure(figsize=(4, 4) if tiles <= 1 else (2 * min(tiles, 8), 2.2 * -(-min(tiles, 32) // 8) + 0.6))
-            draw(fig, array, title, decimals, marks)
-            pngs[name] = (section, title.replace("\n", " "), _png(fig))
+            pngs[name] = (section, title.replace("\n", " "), _png(panel_figure(array, title, decimals, marks)))
     if names is None or "overview" in names:
         pngs["overview"] = (None, "The whole pass", _png(overview(pass_, decimals)))
     return pngs
@@ -103,7 +119,7 @@ def overview(pass_, decimals=3):
     """Every panel of one forward and backward pass in one figure (the first map of each), with the loss."""
     chosen = panels(pass_)
     columns = 3
-    fig = Figure(figsize=(12, 4 * -(-len(chosen) // columns)))
+    fig = Figure(figsize=(12, 4 * -(-len(chosen) // columns)), layout=LAYOUT)
     axes = fig.subplots(-(-len(chosen) // columns), columns, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -123,20 +139,20 @@ def overview(pass_, decimals=3):
                 f"dL/dconv_bias = {scalar(bwd['conv_bias'], 4)}")  # fmt: skip
     else:
         head = f"loss = {scalar(fwd['loss'], 4)}"
-    fig.suptitle(f"One forward and backward pass: {head}\n(red outlines: the positions max pooling chose)", fontsize=11)
+    outlined = any(len(marks) for _, _, _, marks in chosen.values())
+    note = "\n(red outlines: the positions max pooling chose)" if outlined else ""
+    fig.suptitle(f"One forward and backward pass: {head}{note}", fontsize=11)
     return fig
 
 
 def _png(fig):
     buffer = io.BytesIO()
-    fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
 
 
 def save(fig, path):
     """Write the figure atomically, in the format its file name says (.png, .svg or .pdf)."""
-    fig.tight_layout()
     files.atomic_write(path, lambda handle: fig.savefig(handle, format=Path(path).suffix[1:], dpi=100))
     return path
 
@@ -144,12 +160,12 @@ def save(fig, path):
 def learning_curves(history):
     """Loss and accuracy per epoch, train and test, side by side."""
     epochs = [row["epoch"] for row in history]
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4), layout=LAYOUT)
     loss_ax, acc_ax = fig.subplots(1, 2)
     for split, style in (("train", "-"), ("test", "--")):
         loss_ax.plot(epochs, [row[f"{split}_loss"] for row in history], style, label=split)
         acc_ax.plot(epochs, [100 * row[f"{split}_accuracy"] for row in history], style, label=split)
-    loss_ax.set(xlabel="epoch", ylabel="mean BCE loss", title="Loss", yscale="log")
+    loss_ax.set(xlabel="epoch", ylabel="mean cross-entropy loss", title="Loss", yscale="log")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     acc_ax.axhline(99, color="grey", linewidth=0.8, linestyle=":")
     for ax in (loss_ax, acc_ax):
@@ -166,7 +182,7 @@ def image_grid(images, titles, suptitle, columns=8, fig=None):
     count = max(len(images), 1)
     rows = -(-count // columns)
     if fig is None:
-        fig = Figure(figsize=(1.6 * min(columns, count), 1.8 * rows + 0.6))
+        fig = Figure(figsize=(1.6 * min(columns, count), 1.8 * rows + 0.6), layout=LAYOUT)
     axes = fig.subplots(rows, min(columns, count), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -187,12 +203,13 @@ def dataset_grid(images, labels, classes, count=32):
 
 def evaluation_figure(images, labels, predicted, probabilities, confusion, classes, count=24):
     """The confusion matrix (counts; rows true, columns predicted) beside the first misclassified images."""
-    fig = Figure(figsize=(14, 6))
+    fig = Figure(figsize=(14, 6), layout=LAYOUT)
     left, right = fig.subfigures(1, 2, width_ratios=[1, 1.4])
     ax = left.subplots()
     ax.imshow(confusion, cmap="Blues")
     ticks = range(len(classes))
-    ax.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true", title="Confusion matrix")
+    ax.set(xticks=ticks, yticks=ticks, xlabel="predicted class", ylabel="true class",
+           title="Confusion matrix (images of each true class, by prediction)")  # fmt: skip
     ax.set_xticklabels(classes, rotation=45 if max(map(len, classes)) > 2 else 0)
     ax.set_yticklabels(classes)
     for (i, j), value in np.ndenumerate(confusion):
@@ -207,11 +224,12 @@ def evaluation_figure(images, labels, predicted, probabilities, confusion, class
 
 def mistakes_figure(counts):
     """How often each known mistake occurred across a class, most frequent first."""
-    fig = Figure(figsize=(8, 0.5 * max(len(counts), 1) + 1.5))
+    fig = Figure(figsize=(8, 0.5 * max(len(counts), 1) + 1.5), layout=LAYOUT)
     ax = fig.subplots()
     ordered = sorted(counts.items(), key=lambda item: item[1])
     ax.barh([name for name, _ in ordered], [count for _, count in ordered], color="tab:red")
     ax.set(xlabel="answers showing the mistake", title="Mistakes across the class")
     if not counts:
+        ax.set(xticks=[], yticks=[])  # no bars: the axes' numbers would mean nothing
         ax.text(0.5, 0.5, "no known mistakes", ha="center", va="center", transform=ax.transAxes)
     return fig

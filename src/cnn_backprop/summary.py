@@ -12,6 +12,7 @@ import numpy as np
 
 from .check import MISTAKES
 from .gradcheck import STEP, TOLERANCE
+from .text import counted
 
 
 def gradcheck_lines(report):
@@ -162,7 +163,7 @@ def grade_lines(grades, mistakes, out):
 def class_counts(shapes, classes, labels):
     """How many images of each class: "N crosses, M rectangles" on the shapes, "N 0, M 1, ..." otherwise."""
     if shapes:
-        return f"{int((labels == 0).sum())} crosses, {int(labels.sum())} rectangles"
+        return f"{counted(int((labels == 0).sum()), 'cross')}, {counted(int(labels.sum()), 'rectangle')}"
     return ", ".join(f"{int((labels == k).sum())} {name}" for k, name in enumerate(classes))
 
 

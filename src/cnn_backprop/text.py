@@ -84,3 +84,8 @@ def titled(title, value, decimals):
     """``title = value`` on one line for a number or vector, else ``title:`` and the matrices."""
     inline = shown(value, decimals)
     return [f"  {title} = {inline}"] if inline is not None else [f"  {title}:", *blocks(value, decimals)]
+
+
+def counted(n, noun):
+    """``n`` and ``noun``, plural unless n is 1: "1 cross", "2 crosses", "0 rectangles"."""
+    return f"{n} {noun if n == 1 else noun + ('es' if noun.endswith(('s', 'x', 'ch', 'sh')) else 's')}"

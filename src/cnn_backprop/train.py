@@ -6,7 +6,7 @@ after every epoch.  Everything random comes from one seed, so the same options
 give the same model, bit for bit.
 
 Why the defaults for the seed's shapes (measured by benchmarks/seed_sweep.py,
-see the README): the seed's initialisation makes every weight positive, so at
+see docs/any-cnn.md): the seed's initialisation makes every weight positive, so at
 the start the network calls every image a rectangle with z around 7.  The
 crosses then send large gradients that push the conv kernel and bias down;
 with a large step (lr 1, or any lr with momentum) they overshoot until
