@@ -25,10 +25,12 @@ The main entry points:
   ``cnn_backprop.kinds`` per kind of layer);
 - training: ``fit``, ``TrainOptions``, ``evaluate_model``, ``predict``, ``save_model``, ``load_model``,
   ``load_data``, ``learning_curves``;
-- teaching: ``write_sheets``, ``check_answers``, ``grade``, ``explorer_page``, ``export_source`` (PyTorch).
+- teaching: ``write_sheets``, ``check_answers``, ``grade``, ``explorer_page``;
+- PyTorch: ``export_source`` (a network as a module), ``from_torch`` (a ``torch.nn.Sequential`` of your own in).
 
 The command line, ``cnn-backprop COMMAND`` (``cnn-backprop --help``, and ``--help`` of each command):
-walkthrough, gradcheck, train, evaluate, predict, dataset, exercise, check, grade, explore, export, nets.
+walkthrough, gradcheck, train, evaluate, predict, dataset, exercise, check, grade, autograder, explore, export,
+nets.
 The documentation site (``make site``, from docs/) has a page for each, and the reference.
 """
 
