@@ -56,19 +56,6 @@ def test_a_network_and_a_pass_show_themselves_in_a_notebook():
     assert "z = fc_pre = fc_weights . pool + fc_bias = 7.3361" in page
 
 
-def test_the_readmes_own_pytorch_model_example_runs(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("torch")
-    section = README.read_text().split("## Your own PyTorch model", 1)[1].split("\n## ", 1)[0]
-    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
-    monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {})
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == "conv 4x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
-    assert out[1].startswith("dL/dfc_bias[3] = ")
-    assert out[2] == "layer 1 (0): Conv2d with dilation=(2, 2): cnn-backprop supports dilation=(1, 1)"
-    assert str(cb.load_model(tmp_path / "mine.npz").arch) == "conv 4x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
-
-
 def test_an_explained_number_and_a_training_history_show_themselves_in_a_notebook():
     from cnn_backprop.explain import terms
 
