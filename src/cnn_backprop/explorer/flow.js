@@ -224,7 +224,9 @@ export class ArrayView {
     if (heading !== undefined) this.title.textContent = heading;
     this.node.classList.toggle("hidden", array === null);
     if (array === null) {
-      for (const { cell, input } of this.cells) {
+      for (const shown of this.cells) {
+        const { cell, input } = shown;
+        Object.assign(shown, { quantity: null, value: null });
         cell.removeAttribute("data-value");
         cell.removeAttribute("data-quantity");
         cell.style.background = "";
@@ -234,18 +236,24 @@ export class ArrayView {
       if (this.canvas) this.canvas.getContext("2d").clearRect(0, 0, this.canvas.width, this.canvas.height);
       return;
     }
-    const limit = largest(array.data);
+    const limit = largest(array.data), rescaled = limit !== this.limit;
     this.limit = limit;
-    for (const { cell, full, offset, input } of this.cells) {
-      const value = array.data[offset];
-      cell.dataset.quantity = quantity;
-      cell.dataset.index = this.jsonIndex(full);
+    // Only what changed is written: a DOM write costs more than the arithmetic behind it.
+    for (const shown of this.cells) {
+      const { cell, full, offset, input } = shown, value = array.data[offset];
+      if (shown.quantity !== quantity) {
+        cell.dataset.quantity = quantity;
+        cell.dataset.index = this.jsonIndex(full);
+        if (input) {
+          input.readOnly = quantity !== this.name;
+          input.tabIndex = input.readOnly ? -1 : 0; // a gradient is read, not typed: Tab goes number to number
+        }
+      } else if (Object.is(shown.value, value) && !rescaled) continue;
+      Object.assign(shown, { quantity, value });
       cell.dataset.value = String(value);
       cell.style.background = css(value, limit);
       if (input) {
         if (input !== document.activeElement || !input.hasAttribute("aria-invalid")) input.value = String(+value.toFixed(6));
-        input.readOnly = quantity !== this.name;
-        input.tabIndex = input.readOnly ? -1 : 0; // a gradient is read, not typed: Tab goes number to number
       } else cell.textContent = fmt(value);
     }
     if (this.canvas) this.paint(array.data, limit);

@@ -1,6 +1,6 @@
 // Gradient descent on the page: one SGD step shown entry by entry (every entry, a page of rows at a time), and
-// training on the page's data set in slices of SLICE_MS, so that the page answers (Stop, hover) between them, and
-// shown every SHOW_MS.
+// training on the page's data set in a Web Worker (on another core; Stop ends it at once), or where there is none
+// in slices of SLICE_MS so that the page answers between them; either way shown every SHOW_MS.
 
 import { squeezed, toNested, unravel } from "cnn-backprop/arrays.js";
 import { keepAxes, pass } from "cnn-backprop/engine.js";
@@ -10,6 +10,51 @@ const SLICE_MS = 12;
 const SHOW_MS = 250; // while training, the page shows the network this often: a redraw costs more than an image
 const ROWS = 20; // rows of the step table on one page
 const POINT = 16; // images a point of the loss curve averages
+
+// SGD on job's images, one at a time from job.position, for ``ms``: job.params change in place; returns the images
+// seen and the loss points completed.  A worker runs it, or the page between its frames.
+export function descend(job, ms) {
+  const until = performance.now() + ms, losses = [];
+  let seen = 0;
+  while (performance.now() < until) {
+    const k = job.position;
+    const result = pass({ ...job.given, image: job.images[k], label: job.labels[k] }, { arch: job.arch, params: job.params });
+    for (const [key, array] of Object.entries(job.params)) {
+      const grad = result.grads[key].data, data = array.data;
+      for (let i = 0; i < data.length; i++) data[i] -= job.lr * grad[i];
+    }
+    job.total += result.loss;
+    if (++job.count === POINT) {
+      losses.push(job.total / POINT);
+      job.total = job.count = 0;
+    }
+    job.position = (k + 1) % job.images.length;
+    seen += 1;
+  }
+  return { seen, losses };
+}
+
+// A module worker that trains: this module and what it imports as data: URLs, each import rewritten to its URL (a
+// worker has no import map; and a page from file:// may not start a worker from a blob:); null where the page has
+// no import map (in a notebook widget).
+function workerURL() {
+  const map = document.querySelector('script[type="importmap"]');
+  if (!map || !window.Worker) return null;
+  const imports = JSON.parse(map.textContent).imports, urls = {};
+  const load = (name) => {
+    if (!urls[name]) {
+      const text = decodeURIComponent(imports[name].slice(imports[name].indexOf(",") + 1));
+      const linked = text.replace(/(from\s*)"(cnn-backprop\/[^"]+)"/g, (_, from, dependency) => from + JSON.stringify(load(dependency)));
+      urls[name] = `data:text/javascript,${encodeURIComponent(linked)}`;
+    }
+    return urls[name];
+  };
+  const source = `import { descend } from ${JSON.stringify(load("cnn-backprop/train.js"))};
+let job = null;
+const work = () => { postMessage({ params: job.params, ...descend(job, ${SHOW_MS}) }); setTimeout(work, 0); };
+onmessage = ({ data }) => { job = data; work(); };`;
+  return `data:text/javascript,${encodeURIComponent(source)}`;
+}
 
 export class Trainer {
   constructor(app) {
@@ -62,42 +107,44 @@ export class Trainer {
   toggle() {
     if (this.running) {
       this.running = false;
+      this.worker?.terminate(); // at once: the page keeps the parameters the worker last sent
+      this.worker = null;
       this.app.update();
       return;
     }
     this.running = true;
     const app = this.app, keep = keepAxes(app.arch);
-    const { images, labels } = app.training;
     const params = Object.fromEntries(Object.entries(app.current.params).map(([k, a]) => [k, { shape: a.shape, data: Float64Array.from(a.data) }]));
-    let position = 0, total = 0, count = 0, shown = performance.now();
-    const publish = () => {
-      for (const [key, array] of Object.entries(params)) app.given[key] = toNested(array, keep[key]);
+    const job = { given: app.given, arch: app.arch, params, ...app.training, lr: this.lr, position: 0, total: 0, count: 0 };
+    const show = ({ params: trained, losses, seen }) => {
+      for (const [key, array] of Object.entries(trained)) app.given[key] = toNested(array, keep[key]);
+      this.losses.push(...losses);
+      this.seen += seen;
       app.schedule();
-      shown = performance.now();
     };
-    const slice = () => {
-      if (!this.running) return publish();
-      const until = performance.now() + SLICE_MS;
-      while (performance.now() < until) {
-        const example = { ...app.given, image: images[position], label: labels[position] };
-        const result = pass(example, { arch: app.arch, params });
-        for (const [key, array] of Object.entries(params)) {
-          const grad = result.grads[key].data, data = array.data;
-          for (let i = 0; i < data.length; i++) data[i] -= this.lr * grad[i];
+    const url = workerURL();
+    if (url) {
+      // On another core: the page only shows what it sends, every SHOW_MS.
+      this.worker = new Worker(url, { type: "module" });
+      this.worker.onmessage = ({ data }) => this.running && show(data);
+      this.worker.postMessage(job);
+    } else {
+      // In slices of the page's own time (a notebook's page has no import map to start a worker from).
+      let done = { seen: 0, losses: [] }, shown = performance.now();
+      const slice = () => {
+        if (!this.running) return;
+        const step = descend(job, SLICE_MS);
+        done = { seen: done.seen + step.seen, losses: [...done.losses, ...step.losses] };
+        if (performance.now() - shown > SHOW_MS) {
+          show({ params, ...done });
+          done = { seen: 0, losses: [] };
+          shown = performance.now();
         }
-        total += result.loss;
-        this.seen += 1;
-        position = (position + 1) % images.length;
-        if (++count === POINT) {
-          this.losses.push(total / POINT);
-          total = count = 0;
-        }
-      }
-      if (performance.now() - shown > SHOW_MS) publish();
+        setTimeout(slice, 0);
+      };
       setTimeout(slice, 0);
-    };
+    }
     app.update();
-    setTimeout(slice, 0);
   }
 
   update() {
