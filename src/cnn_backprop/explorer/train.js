@@ -67,6 +67,8 @@ export class Trainer {
     this.report = el("div", { id: "step-report" });
     this.curve = el("div", { id: "curve" });
     this.node = el("section", { class: "panel training", "aria-label": "gradient descent" }, this.report, this.curve);
+    // The worker's modules, linked while the page is idle, so that Train starts at once.
+    if (app.training) (window.requestIdleCallback || setTimeout)(() => (this.url ??= workerURL()));
   }
 
   controls() {
@@ -115,14 +117,16 @@ export class Trainer {
     this.running = true;
     const app = this.app, keep = keepAxes(app.arch);
     const params = Object.fromEntries(Object.entries(app.current.params).map(([k, a]) => [k, { shape: a.shape, data: Float64Array.from(a.data) }]));
-    const job = { given: app.given, arch: app.arch, params, ...app.training, lr: this.lr, position: 0, total: 0, count: 0 };
+    // The given without its parameters (the job's own, as flat arrays, are what it trains): quick to send.
+    const given = Object.fromEntries(Object.entries(app.given).filter(([key]) => !(key in params)));
+    const job = { given, arch: app.arch, params, ...app.training, lr: this.lr, position: 0, total: 0, count: 0 };
     const show = ({ params: trained, losses, seen }) => {
       for (const [key, array] of Object.entries(trained)) app.given[key] = toNested(array, keep[key]);
       this.losses.push(...losses);
       this.seen += seen;
       app.schedule();
     };
-    const url = workerURL();
+    const url = (this.url ??= workerURL());
     if (url) {
       // On another core: the page only shows what it sends, every SHOW_MS.
       this.worker = new Worker(url, { type: "module" });

@@ -42,50 +42,54 @@ export default kind({
   build(layer, { kernel: given, bias }) {
     const { stride, padding } = layer;
     const kernel = layer.flipped ? rotated(given) : given;
-    const [F, C, K] = kernel.shape;
-    let x, padded, side; // the input with its zero border, so that no loop below tests an edge
+    const [F, C, K] = kernel.shape, Q = C * K * K;
+    // Each window's Q = C*K*K inputs laid out in a row (cols, P rows: one per output position), read from the input
+    // with its zero border: every sum below is then one long contiguous loop, the same for every kernel size.
+    let x, side, O, P, cols;
+    const windows = (visit) => {
+      for (let i = 0; i < O; i++)
+        for (let j = 0; j < O; j++)
+          for (let c = 0, q = 0; c < C; c++)
+            for (let m = 0; m < K; m++)
+              for (let n = 0; n < K; n++, q++) visit((i * O + j) * Q + q, (c * side + stride * i + m) * side + stride * j + n);
+    };
     return {
       params: { kernel, bias },
       forward(input) {
         x = input;
         const [, H] = input.shape;
         side = H + 2 * padding;
-        padded = new Float64Array(C * side * side);
+        O = outSide(H, K, stride, padding);
+        P = O * O;
+        const padded = new Float64Array(C * side * side);
         for (let c = 0; c < C; c++)
           for (let r = 0; r < H; r++) padded.set(x.data.subarray((c * H + r) * H, (c * H + r + 1) * H), (c * side + r + padding) * side + padding);
-        const O = outSide(H, K, stride, padding), w = kernel.data;
-        const out = zeros([F, O, O]);
+        cols = new Float64Array(P * Q);
+        windows((at, from) => (cols[at] = padded[from]));
+        const w = kernel.data, out = zeros([F, O, O]);
         for (let f = 0; f < F; f++)
-          for (let i = 0; i < O; i++)
-            for (let j = 0; j < O; j++) {
-              let total = bias.data[f];
-              for (let c = 0; c < C; c++)
-                for (let m = 0; m < K; m++) {
-                  const row = (c * side + stride * i + m) * side + stride * j, at = ((f * C + c) * K + m) * K;
-                  for (let n = 0; n < K; n++) total += padded[row + n] * w[at + n];
-                }
-              out.data[(f * O + i) * O + j] = total;
-            }
+          for (let p = 0; p < P; p++) {
+            let total = bias.data[f];
+            for (let q = 0, a = f * Q, b = p * Q; q < Q; q++) total += w[a + q] * cols[b + q];
+            out.data[f * P + p] = total;
+          }
         return out;
       },
       backward(grad) {
-        const H = x.shape[1], O = grad.shape[1], w = kernel.data;
-        const dKernel = zeros(kernel.shape), dBias = zeros(bias.shape), dPadded = new Float64Array(padded.length);
+        const H = x.shape[1], w = kernel.data;
+        const dKernel = zeros(kernel.shape), dBias = zeros(bias.shape), dCols = new Float64Array(P * Q), dk = dKernel.data;
         for (let f = 0; f < F; f++)
-          for (let i = 0; i < O; i++)
-            for (let j = 0; j < O; j++) {
-              const g = grad.data[(f * O + i) * O + j];
-              if (g === 0) continue; // a ReLU's zero: nothing to add
-              dBias.data[f] += g;
-              for (let c = 0; c < C; c++)
-                for (let m = 0; m < K; m++) {
-                  const row = (c * side + stride * i + m) * side + stride * j, at = ((f * C + c) * K + m) * K;
-                  for (let n = 0; n < K; n++) {
-                    dKernel.data[at + n] += g * padded[row + n];
-                    dPadded[row + n] += g * w[at + n];
-                  }
-                }
+          for (let p = 0; p < P; p++) {
+            const g = grad.data[f * P + p];
+            if (g === 0) continue; // a ReLU's zero: nothing to add
+            dBias.data[f] += g;
+            for (let q = 0, a = f * Q, b = p * Q; q < Q; q++) {
+              dk[a + q] += g * cols[b + q];
+              dCols[b + q] += g * w[a + q];
             }
+          }
+        const dPadded = new Float64Array(C * side * side);
+        windows((at, to) => (dPadded[to] += dCols[at]));
         const dx = zeros(x.shape);
         for (let c = 0; c < C; c++)
           for (let r = 0; r < H; r++) dx.data.set(dPadded.subarray((c * side + r + padding) * side + padding, (c * side + r + padding) * side + padding + H), (c * H + r) * H);
