@@ -315,6 +315,39 @@ def test_explore_starts_from_a_trained_model(capsys, tmp_path):
     np.testing.assert_allclose(start["given"]["fc_weights"], model.params["fc_weights"][0], atol=1e-5)
 
 
+def test_draw_a_digit_on_a_trained_model_and_watch_its_prediction(browser, tmp_path, capsys):
+    net = "conv 4x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
+    model, out = str(tmp_path / "d.npz"), tmp_path / "d.html"
+    assert main(["train", "--data", "digits", "--net", net, "--epochs", "3", "--quiet", "--out", model]) == 0
+    assert main(["explore", "--no-open", "--model", model, "--out", str(out)]) == 0
+    tab = browser.new_page(viewport={"width": 1280, "height": 800})
+    tab.goto(out.as_uri())
+    tab.wait_for_selector("#loss")
+    given = tab.evaluate("window.cnnBackprop.explorer.given")
+    before = [
+        float(v)
+        for v in tab.eval_on_selector_all("[data-quantity='probability']", "(ns) => ns.map((n) => n.dataset.value)")
+    ]
+    # A stroke down a column, with the mouse, from a blank pixel (a press on ink would erase): the bars follow it.
+    column = next(j for j in range(8) if given["image"][1][j] < 0.5)
+    top, bottom = (tab.locator(f'td[data-quantity="image"][data-index="{i},{column}"]').bounding_box() for i in (1, 6))
+    tab.mouse.move(top["x"] + 5, top["y"] + 5)
+    tab.mouse.down()
+    tab.mouse.move(bottom["x"] + 5, bottom["y"] + 5, steps=12)
+    tab.mouse.up()
+    tab.wait_for_timeout(50)
+    drawn = tab.evaluate("window.cnnBackprop.explorer.given")
+    assert [row[column] for row in drawn["image"][1:7]] == [1] * 6
+    after = [
+        float(v)
+        for v in tab.eval_on_selector_all("[data-quantity='probability']", "(ns) => ns.map((n) => n.dataset.value)")
+    ]
+    assert len(after) == 10 and after != before and sum(after) == pytest.approx(1)
+    assert_page_is(tab, drawn)
+    tab.check("#gradients")  # which pixels push toward the true class: dL/dX on the image
+    assert_page_is(tab, drawn, backward=True)
+
+
 def test_the_quiz_marks_as_check_does_on_checks_own_cases(browser, tmp_path):
     from test_check import DECIMALS, SEED_MISTAKES, instances, key_answers, mistaken
 
