@@ -58,6 +58,8 @@ export const outSide = (side, kernel, stride, padding = 0) => Math.floor((side -
 // A number in the arithmetic `--explain` writes: whole numbers as they are, others to 4 decimals; a factor in brackets when negative.
 export const fmt = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(4));
 export const factor = (v) => (v < 0 ? `(${fmt(v)})` : fmt(v));
+// The terms of a sum left out of its text, counted: "(1 term with a zero pixel)", "(9 terms ...)".
+export const skipped = (count, what) => `(${count} ${count === 1 ? what.replace(/s\b/, "") : what})`;
 
 // A given's entry as the page holds it: nested lists; explore.py packs a big array as {float32: base64 of its
 // little-endian float32 bytes, shape}, to keep the page small.

@@ -92,7 +92,7 @@ export class Explorer {
     this.root.replaceChildren(
       el("header", {}, el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${spec}`), controls, this.message, this.legend),
       el("div", { class: "layout" }, this.flow, this.explanation),
-      this.quiz.node, this.stepper.node, this.trainer.node, this.mistakes?.node,
+      ...[this.quiz.node, this.stepper.node, this.trainer.node, this.mistakes?.node].filter(Boolean),
     );
   }
 

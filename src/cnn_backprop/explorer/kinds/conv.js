@@ -1,7 +1,7 @@
 // conv FxKxK [stride S] [pad P]: F filters of C x K x K slid over the zero-padded map (cross-correlation, as PyTorch).
 // Named conv (conv1, conv2, ...), its output NAME_pre (before the activation); parameters NAME_kernel and NAME_bias.
 
-import { factor, fmt, get, outSide, zeros } from "cnn-backprop/arrays.js";
+import { factor, fmt, get, outSide, skipped, zeros } from "cnn-backprop/arrays.js";
 import { kind } from "cnn-backprop/contract.js";
 
 // The kernel rotated by 180 degrees in each K x K: true convolution, the "flipped-kernel" mistake.
@@ -119,7 +119,7 @@ export default kind({
         }
       channels.push({ c, terms, zeros, subtotal });
     }
-    const written = ({ terms, zeros }) => [...terms, zeros ? `(${zeros} terms with a zero pixel)` : null].filter(Boolean).join(" + ") || "0";
+    const written = ({ terms, zeros }) => [...terms, zeros ? skipped(zeros, "terms with a zero pixel") : null].filter(Boolean).join(" + ") || "0";
     const lines = [
       `${quantity} = b[f] + sum over c, m, n of X[c, ${layer.stride}i+m-${layer.padding}, ${layer.stride}j+n-${layer.padding}] * K[f, c, m, n]`,
       `  X = ${input} (the pixels), K = ${name}_kernel (the weights), b = ${name}_bias; f=${f}, i=${i}, j=${j}`,
@@ -154,7 +154,7 @@ export default kind({
         if (pixel === 0 || get(up, [f, i, j]) === 0) zeros += 1;
         else terms.push(`${factor(get(up, [f, i, j]))}*${factor(pixel)}`);
       }
-    if (zeros) terms.push(`(${zeros} terms with a zero factor)`);
+    if (zeros) terms.push(skipped(zeros, "terms with a zero factor"));
     return {
       lines: [
         `dL/d${quantity} = sum over i, j of dL/dZ[f, i, j] * X[c, ${layer.stride}i+m-${layer.padding}, ${layer.stride}j+n-${layer.padding}]`,
@@ -180,7 +180,7 @@ export default kind({
           if (g === 0) zeros += 1;
           else terms.push(`${factor(g)}*${factor(w)}`);
         }
-    if (zeros) terms.push(`(${zeros} windows with a zero gradient)`);
+    if (zeros) terms.push(skipped(zeros, "windows with a zero gradient"));
     return {
       lines: [
         `dL/d${quantity} = sum over f and the windows (i, j) holding this pixel of dL/dZ[f, i, j] * K[f, c, m, n]`,

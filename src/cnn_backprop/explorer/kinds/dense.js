@@ -1,7 +1,7 @@
 // dense O: a fully connected layer, z = W x + b with O outputs.  Named fc (fc1, fc2, ...), its output NAME_pre;
 // parameters NAME_weights (O x D) and NAME_bias.
 
-import { factor, fmt, unravel, zeros } from "cnn-backprop/arrays.js";
+import { factor, fmt, skipped, unravel, zeros } from "cnn-backprop/arrays.js";
 import { kind } from "cnn-backprop/contract.js";
 
 // The seed notebook's backward: dL/dweights (dL/dz * x, one output) sent back as dL/dx instead of dL/dz * weights.
@@ -67,7 +67,7 @@ export default kind({
       if (x.data[d] === 0) zeros += 1;
       else terms.push(`${factor(x.data[d])}*${factor(weights.data[o * D + d])}`);
     }
-    if (zeros) terms.push(`(${zeros} terms with a zero input)`);
+    if (zeros) terms.push(skipped(zeros, "terms with a zero input"));
     return {
       lines: [
         `${quantity} = sum over d of x[d] * W[o, d] + b[o]   (x = ${input} flattened, W = ${name}_weights, b = ${name}_bias; o=${o})`,
