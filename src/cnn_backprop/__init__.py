@@ -24,6 +24,8 @@ the commands.
 
 __version__ = "0.1.0"
 
+# The page's module first: imported after, it would take the name cb.explore from the function of that name.
+from . import explore as _page  # noqa: F401  isort: skip
 from .api import (
     GradcheckReport,
     build,
@@ -34,6 +36,7 @@ from .api import (
     draw_matrix,
     evaluate_model,
     explain_value,
+    explore,
     explorer_page,
     export_source,
     fit,
@@ -76,6 +79,7 @@ __all__ = [
     "draw_matrix",
     "evaluate_model",
     "explain_value",
+    "explore",
     "explorer_page",
     "export_source",
     "fit",
