@@ -267,11 +267,14 @@ def output_of(tab, index, containing, timeout=60):
     raise AssertionError(f"cell {index} did not print {containing!r}; it shows {' '.join(output.all_inner_texts())!r}")
 
 
+LAB_NET = "conv 8x3x3 pad 1, relu, maxpool 2, dense 10, softmax"  # its 1,280 dense weights go as a binary buffer
 LAB_CELLS = [
-    "import json\nfrom pathlib import Path\nimport cnn_backprop as cb\nw = cb.explore(seed=1)\nw",
-    'print("kernel", json.dumps(w.given["conv_kernel"][0][0]))',
-    'w.given = {**w.given, "conv_kernel": [[0.25, 0.5, -0.125], [1.5, -2.0, 0.75], [0.0, 0.3, 0.6]]}',
-    'Path("pass.json").write_text(cb.to_json(w.pass_))\nprint("written")',
+    f"import json, time\nfrom pathlib import Path\nimport numpy as np\nimport cnn_backprop as cb\n"
+    f"w = cb.explore(net={LAB_NET!r}, source='digits', seed=1)\nw",
+    'print("kernel", json.dumps(w.given["conv_kernel"][0][0][0][0]))',
+    'k = np.array(w.given["conv_kernel"])\nk[0, 0, 1, 1] = -2.0\nw.given = {**w.given, "conv_kernel": k.tolist()}',
+    'times = []\nw.observe(lambda change: times.append(time.monotonic()), names="given")\nprint("listening")',
+    'Path("pass.json").write_text(cb.to_json(w.pass_))\nprint("changes", len(times))',
 ]
 
 
@@ -287,29 +290,44 @@ def test_in_jupyterlab_the_explorer_talks_to_python_both_ways(browser, jupyterla
     run_cell(tab, 0)
     tab.wait_for_selector(".cnn-backprop #loss", state="attached", timeout=60_000)  # the explorer, in the output
     # Type a kernel value on the page; the next cell prints it from Python.
-    field = tab.get_by_label("conv_kernel[0,0]")
+    field = tab.get_by_label("conv_kernel[0,0,0,0]")
     field.click()
     tab.keyboard.press("Control+A")
     tab.keyboard.type("-0.75")
     tab.keyboard.press("Enter")
-    tab.wait_for_function("() => window.cnnBackprop.explorer.given.conv_kernel[0][0] === -0.75")  # Enter took it
+    tab.wait_for_function("() => window.cnnBackprop.explorer.given.conv_kernel[0][0][0][0] === -0.75")  # Enter took it
     time.sleep(0.5)  # the page sends at most every 200 ms
     run_cell(tab, 1)
     assert "kernel -0.75" in output_of(tab, 1, "kernel ")
-    # Set the kernel from Python: the page shows it.
+    # Set a kernel value from Python: the page shows it.
     run_cell(tab, 2)
     tab.wait_for_function(
-        """() => document.querySelector('.cnn-backprop input[aria-label="conv_kernel[1,1]"]')?.value === "-2" """,
-        timeout=30_000,
+        """() => document.querySelector('.cnn-backprop input[aria-label="conv_kernel[0,0,1,1]"]')?.value === "-2" """
     )
-    # Every number the page shows is the Python pass's.
+    # An SGD step and a second of training on the page reach Python, at most every 200 ms.
     run_cell(tab, 3)
-    output_of(tab, 3, "written")
+    output_of(tab, 3, "listening")
+    began = time.monotonic()
+    tab.click(".cnn-backprop #step")
+    tab.click(".cnn-backprop #train")
+    time.sleep(1.5)
+    tab.click(".cnn-backprop #train")
+    time.sleep(0.6)
+    elapsed = time.monotonic() - began
+    run_cell(tab, 4)
+    changes = int(output_of(tab, 4, "changes ").split()[-1])
+    assert 3 <= changes <= elapsed / 0.2 + 1
+    # Python's instance is the page's to the last bit, and every number the page shows is the Python pass's.
     result = json.loads((folder / "pass.json").read_text())
+    ours = tab.evaluate("() => window.cnnBackprop.explorer.given")
+    assert set(ours) == set(result["given"])
+    for key, value in result["given"].items():
+        assert ours[key] == value, key
+    start = api.explorer_start(net=LAB_NET, source="digits", seed=1)[0]
+    assert np.abs(np.asarray(result["given"]["fc_weights"]) - start["fc_weights"]).max() > 0.01  # trained
     shown = every_number_shown(tab)
     assert len(shown) > 10
     for quantity, index, value in shown:
         assert value == pytest.approx(expected_value(result, result["given"], quantity, index), abs=1e-12)
-    assert result["given"]["conv_kernel"][1][1] == -2.0
     assert errors == []
     tab.close()
