@@ -10,6 +10,7 @@ message the command prints::
     p.values["conv_pre"], p.grads["conv_kernel"]  # every value and gradient, in full shape, by name
     cb.explain_value(p, "dL/dconv_kernel[0,0]")  # the arithmetic of one number
     cb.check_gradients(p).passed                # every gradient against finite differences
+    w = cb.explore(p)                           # in a notebook: the explorer inline; w.given, w.pass_ follow the page
 
     net = cb.build("conv 8x3x3 pad 1, relu, maxpool 2, dense 10, softmax", input_shape=(1, 8, 8))
     digits = cb.load_data("digits")

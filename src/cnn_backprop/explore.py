@@ -130,8 +130,7 @@ def page(given, training=None, title="cnn-backprop explorer"):
         f"cnn-backprop/{name}": "data:text/javascript," + quote(source, safe=SAFE)
         for name, source in modules().items()
     }
-    layers = [str(layer) for layer in walkthrough.architecture_of(given).layers]  # as a spec writes each
-    start = {"given": _packed(starting_given(given)), "training": training, "mistakes": MISTAKES, "layers": layers}
+    start = {"given": _packed(starting_given(given)), **beside_the_instance(given, training)}
     data = json.dumps(_whole_numbers(start), separators=(",", ":")).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -152,6 +151,13 @@ start(JSON.parse(document.getElementById("start").textContent));
 </body>
 </html>
 """
+
+
+def beside_the_instance(given, training=None):
+    """What the page starts from besides the instance: ``training`` (see ``page``), the notebook's mistakes, and
+    each layer as a spec writes it."""
+    layers = [str(layer) for layer in walkthrough.architecture_of(given).layers]
+    return {"training": training, "mistakes": MISTAKES, "layers": layers}
 
 
 def training_set(source="shapes", seed=0, count=100):

@@ -18,8 +18,7 @@ import numpy as np
 import traitlets
 
 from . import walkthrough
-from .check import MISTAKES
-from .explore import PACKED, SCOPE, page, scoped_css, widget_module
+from .explore import PACKED, SCOPE, beside_the_instance, page, scoped_css, widget_module
 from .validate import InputError
 
 FALLBACK_HEIGHT = 900  # px: the iframe of the static page shows the flow, the arithmetic and the panels below
@@ -64,17 +63,13 @@ class Explorer(anywidget.AnyWidget):
     _css = traitlets.Unicode().tag(sync=True)
     # the page sends its instance; echoing it back to every front end would double the traffic of training
     given = traitlets.Dict().tag(sync=True, to_json=to_wire, from_json=from_wire, echo_update=False)
-    # what the page needs besides the instance: the Train button's data, the notebook's mistakes, each layer's spec
-    start = traitlets.Dict().tag(sync=True)
+    # what the page starts from besides the instance (explore.beside_the_instance)
+    _start = traitlets.Dict().tag(sync=True)
 
     def __init__(self, given, training=None):
         self._net = str(walkthrough.architecture_of(given))
-        layers = [str(layer) for layer in walkthrough.architecture_of(given).layers]
         super().__init__(
-            _esm=_esm(),
-            _css=scoped_css(f".{SCOPE}"),
-            given=layout(given),
-            start={"training": training, "mistakes": MISTAKES, "layers": layers},
+            _esm=_esm(), _css=scoped_css(f".{SCOPE}"), given=layout(given), _start=beside_the_instance(given, training)
         )
 
     @traitlets.validate("given")
@@ -96,7 +91,7 @@ class Explorer(anywidget.AnyWidget):
         """anywidget's bundle (the live view, for a front end with a kernel), and the page itself in an iframe as
         text/html, which a notebook saved as HTML shows instead."""
         data, metadata = super()._repr_mimebundle_(**kwargs)
-        text = page(walkthrough.complete_given(self.given), self.start["training"])
+        text = page(walkthrough.complete_given(self.given), self._start["training"])
         data["text/html"] = (f'<iframe srcdoc="{html.escape(text)}" title="cnn-backprop explorer" '
                              f'style="width: 100%; height: {FALLBACK_HEIGHT}px; border: 0"></iframe>')  # fmt: skip
         return data, metadata

@@ -62,7 +62,7 @@ function render({ model, el }) {
   const changed = () => {
     if (!quiet && !timer) timer = setTimeout(send, SEND_EVERY);
   };
-  const explorer = start({ ...model.get("start"), given: fromWire(model.get("given")) }, root, changed);
+  const explorer = start({ ...model.get("_start"), given: fromWire(model.get("given")) }, root, changed);
   // A given set in Python is shown in place, and not sent back.
   const show = () => {
     if (quiet) return;
