@@ -18,7 +18,7 @@ import numpy as np
 import traitlets
 
 from . import walkthrough
-from .explore import PACKED, SCOPE, beside_the_instance, page, scoped_css, widget_module
+from .explore import PACKED, beside_the_instance, page, scoped_css, widget_module
 from .validate import InputError
 
 FALLBACK_HEIGHT = 900  # px: the iframe of the static page shows the flow, the arithmetic and the panels below
@@ -36,7 +36,8 @@ def layout(given):
 
 def to_wire(given, widget=None):
     """``given`` as the widget sends it: each array of more than ``PACKED`` numbers as {"float64": its bytes,
-    "shape"}, a binary buffer (a digits network's weights: 170 KB, exact, where their JSON is 490 KB)."""
+    "shape"}, a binary buffer (a digits network's weights: 170 KB, exact, where their JSON is 490 KB).  ipywidgets
+    calls it with the widget, as it does ``from_wire``."""
     return {
         key: {"float64": np.asarray(value, dtype="<f8").tobytes(), "shape": list(np.shape(value))}
         if np.size(value) > PACKED
@@ -69,7 +70,7 @@ class Explorer(anywidget.AnyWidget):
     def __init__(self, given, training=None):
         self._net = str(walkthrough.architecture_of(given))
         super().__init__(
-            _esm=_esm(), _css=scoped_css(f".{SCOPE}"), given=layout(given), _start=beside_the_instance(given, training)
+            _esm=_esm(), _css=scoped_css(), given=layout(given), _start=beside_the_instance(given, training)
         )
 
     @traitlets.validate("given")
