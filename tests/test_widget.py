@@ -288,7 +288,7 @@ def test_in_jupyterlab_the_explorer_talks_to_python_both_ways(browser, jupyterla
     tab.goto(f"{url}/lab/tree/explore.ipynb?token={token}")
     tab.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=60_000)
     run_cell(tab, 0)
-    tab.wait_for_selector(".cnn-backprop #loss", state="attached", timeout=60_000)  # the explorer, in the output
+    tab.wait_for_selector(".jp-OutputArea-output .cnn-backprop h1 >> text=cnn-backprop explorer", timeout=60_000)
     # Type a kernel value on the page; the next cell prints it from Python.
     field = tab.get_by_label("conv_kernel[0,0,0,0]")
     field.click()
@@ -304,10 +304,12 @@ def test_in_jupyterlab_the_explorer_talks_to_python_both_ways(browser, jupyterla
     tab.wait_for_function(
         """() => document.querySelector('.cnn-backprop input[aria-label="conv_kernel[0,0,1,1]"]')?.value === "-2" """
     )
-    # An SGD step and a second of training on the page reach Python, at most every 200 ms.
+    # A drawn pixel, the label, an SGD step and a second of training on the page reach Python, at most every 200 ms.
     run_cell(tab, 3)
     output_of(tab, 3, "listening")
     began = time.monotonic()
+    tab.click('.cnn-backprop td[data-quantity="image"][data-index="2,2"]')
+    tab.click(".cnn-backprop #flip")
     tab.click(".cnn-backprop #step")
     tab.click(".cnn-backprop #train")
     time.sleep(1.5)
@@ -324,6 +326,8 @@ def test_in_jupyterlab_the_explorer_talks_to_python_both_ways(browser, jupyterla
     for key, value in result["given"].items():
         assert ours[key] == value, key
     start = api.explorer_start(net=LAB_NET, source="digits", seed=1)[0]
+    assert result["given"]["label"] == (start["label"] + 1) % 10
+    assert result["given"]["image"][2][2] == (0 if start["image"][2][2] > 0.5 else 1)
     assert np.abs(np.asarray(result["given"]["fc_weights"]) - start["fc_weights"]).max() > 0.01  # trained
     shown = every_number_shown(tab)
     assert len(shown) > 10
