@@ -10,6 +10,7 @@ message the command prints::
     p.values["conv_pre"], p.grads["conv_kernel"]  # every value and gradient, in full shape, by name
     cb.explain_value(p, "dL/dconv_kernel[0,0]")  # the arithmetic of one number
     cb.check_gradients(p).passed                # every gradient against finite differences
+    w = cb.explore(p)                           # in a notebook: the explorer inline; w.given, w.pass_ follow the page
 
     net = cb.build("conv 8x3x3 pad 1, relu, maxpool 2, dense 10, softmax", input_shape=(1, 8, 8))
     digits = cb.load_data("digits")
@@ -36,6 +37,8 @@ The documentation site (``make site``, from docs/) has a page for each, and the 
 
 __version__ = "0.1.0"  # the one place; pyproject.toml reads it
 
+# The page's module first: imported after, it would take the name cb.explore from the function of that name.
+from . import explore as _page  # noqa: F401  isort: skip
 from .api import (
     GradcheckReport,
     build,
@@ -46,6 +49,7 @@ from .api import (
     draw_matrix,
     evaluate_model,
     explain_value,
+    explore,
     explorer_page,
     export_source,
     fit,
@@ -88,6 +92,7 @@ __all__ = [
     "draw_matrix",
     "evaluate_model",
     "explain_value",
+    "explore",
     "explorer_page",
     "export_source",
     "fit",

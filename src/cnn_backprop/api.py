@@ -6,6 +6,7 @@ command line prints; nothing here prints.
 """
 
 import html
+import importlib.util
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -266,17 +267,36 @@ def check_answers(sheet, answers, decimals=4):
     return entries, report(entries, decimals)
 
 
-def explorer_page(given=None, seed=0, net=None, source="shapes", model=None):
-    """The explorer's HTML text, starting from an instance (see ``given_for``) or from a trained model's network
-    and parameters (``model``: see ``model_instance``), its Train button on ``source`` (a model's own data unless
-    given)."""
-    from .explore import page, training_set
+def explorer_start(given=None, seed=0, net=None, source="shapes", model=None):
+    """(The complete instance the explorer starts from, its Train button's data): an instance (see ``given_for``) or
+    a trained model's network and parameters (``model``: see ``model_instance``), training on ``source`` (a model's
+    own data unless given)."""
+    from .explore import training_set
 
     if model is not None:
         given, source = model_instance(model, seed, source)
     else:
         given = given_for(given, seed, net, source)
-    return page(given, training_set(source, seed))
+    return given, training_set(source, seed)
+
+
+def explorer_page(given=None, seed=0, net=None, source="shapes", model=None):
+    """The explorer's HTML text, starting where ``explorer_start`` says."""
+    from .explore import page
+
+    return page(*explorer_start(given, seed, net, source, model))
+
+
+def explore(given=None, seed=0, net=None, source="shapes", model=None):
+    """The explorer in a notebook, starting where ``explorer_start`` says: a widget whose ``given`` (the instance in
+    the ``--given`` layout) and ``pass_`` (its Pass) follow every change made on the page, and which redraws when
+    ``given`` is set.  Needs anywidget (pip install 'cnn-backprop[notebook]')."""
+    if importlib.util.find_spec("anywidget") is None:
+        raise InputError("cb.explore needs anywidget, which is not installed; install it with: "
+                         "pip install 'cnn-backprop[notebook]'")  # fmt: skip
+    from .widget import Explorer
+
+    return Explorer(*explorer_start(given, seed, net, source, model))
 
 
 def export_source(model=None, net=None, source="shapes", out_dir="."):

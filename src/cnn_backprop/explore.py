@@ -15,6 +15,8 @@ import base64
 import html
 import json
 import math
+import re
+from graphlib import TopologicalSorter
 from importlib import resources
 from urllib.parse import quote
 
@@ -72,6 +74,46 @@ def compact(source):
     return "\n".join("" if line.lstrip().startswith("//") else line.strip() for line in lines)
 
 
+IMPORTED = re.compile(r'"cnn-backprop/([^"]+)"')
+
+
+def in_import_order():
+    """[(module name, source)] of ``modules()``, each after every module it imports: the order a loader without an
+    import map (the notebook widget's) must create them in, to name each one's imports by their URLs."""
+    found = modules()
+    graph = {name: {dep for dep in IMPORTED.findall(source) if dep in found} for name, source in found.items()}
+    return [(name, found[name]) for name in TopologicalSorter(graph).static_order()]
+
+
+def widget_module():
+    """The ES module of the notebook widget (anywidget's ``_esm``): the page's modules in import order as JSON, then
+    ``explorer/widget/widget.js``, which loads them from blob: URLs and draws the explorer in the output cell."""
+    modules_json = json.dumps(in_import_order(), separators=(",", ":"))
+    return f"const MODULES = {modules_json};\n" + _source("widget/widget.js")
+
+
+SCOPE = "cnn-backprop"  # the class of the element a notebook widget draws into
+BRACE = re.compile(r"[{}]")
+
+
+def scoped_css(scope=f".{SCOPE}"):
+    """The page's style sheet with every rule held to the element ``scope`` (a notebook keeps its own look):
+    ``body`` becomes the element itself, every other selector one inside it, @media blocks scoped within."""
+    css, out, at = _source("style.css"), [], 0
+    while brace := BRACE.search(css, at):
+        head = css[at : brace.start()].strip()
+        if brace.group() == "}" or head.startswith("@"):
+            out.append(f"{head} {brace.group()}\n")
+            at = brace.end()
+            continue
+        end = css.index("}", brace.end())
+        selectors = (part.strip() for part in head.split(","))
+        out.append(", ".join(scope if part == "body" else f"{scope} {part}" for part in selectors))
+        out.append(f" {{{css[brace.end() : end]}}}\n")
+        at = end + 1
+    return "".join(out)
+
+
 DECIMALS = 5  # the starting instance's numbers, rounded so that the page stays small...
 PACKED = 1000  # ...but an array of more numbers than this is float32, packed in base64: 5.3 characters a number
 
@@ -88,8 +130,7 @@ def page(given, training=None, title="cnn-backprop explorer"):
         f"cnn-backprop/{name}": "data:text/javascript," + quote(source, safe=SAFE)
         for name, source in modules().items()
     }
-    layers = [str(layer) for layer in walkthrough.architecture_of(given).layers]  # as a spec writes each
-    start = {"given": _packed(starting_given(given)), "training": training, "mistakes": MISTAKES, "layers": layers}
+    start = {"given": _packed(starting_given(given)), **beside_the_instance(given, training)}
     data = json.dumps(_whole_numbers(start), separators=(",", ":")).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -110,6 +151,13 @@ start(JSON.parse(document.getElementById("start").textContent));
 </body>
 </html>
 """
+
+
+def beside_the_instance(given, training=None):
+    """What the page starts from besides the instance: ``training`` (see ``page``), the notebook's mistakes, and
+    each layer as a spec writes it."""
+    layers = [str(layer) for layer in walkthrough.architecture_of(given).layers]
+    return {"training": training, "mistakes": MISTAKES, "layers": layers}
 
 
 def training_set(source="shapes", seed=0, count=100):
