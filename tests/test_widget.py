@@ -125,7 +125,7 @@ def test_the_widget_loads_every_module_of_the_page_after_those_it_imports():
     order = [name for name, _ in in_import_order()]
     assert order[-1] == "page.js" and set(order) >= {"engine.js", "kinds.js", "kinds/conv.js"}
     for position, (_, source) in enumerate(in_import_order()):
-        for dep in re.findall(r'"cnn-backprop/([^"]+)"', source):
+        for dep in re.findall(r'from\s*"cnn-backprop/([^"]+)"', source):
             assert order.index(dep) < position
     esm = cb.explore()._esm
     for _, source in in_import_order():

@@ -74,7 +74,9 @@ def compact(source):
     return "\n".join("" if line.lstrip().startswith("//") else line.strip() for line in lines)
 
 
-IMPORTED = re.compile(r'"cnn-backprop/([^"]+)"')
+# What a module imports: the names after "from" (a module may name another in a string of its own: train.js names
+# itself to start a worker), as the loaders in widget.js and train.js rewrite them.
+IMPORTED = re.compile(r'from\s*"cnn-backprop/([^"]+)"')
 
 
 def in_import_order():

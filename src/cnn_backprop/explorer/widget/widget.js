@@ -7,7 +7,7 @@ const SEND_EVERY = 200; // ms: training changes the instance 60 times a second; 
 
 const urls = {};
 for (const [name, source] of MODULES) {
-  const linked = source.replace(/"cnn-backprop\/([^"]+)"/g, (found, dep) => (dep in urls ? JSON.stringify(urls[dep]) : found));
+  const linked = source.replace(/(from\s*)"cnn-backprop\/([^"]+)"/g, (found, from, dep) => (dep in urls ? from + JSON.stringify(urls[dep]) : found));
   urls[name] = URL.createObjectURL(new Blob([linked], { type: "text/javascript" }));
 }
 const { start } = await import(urls["page.js"]);
