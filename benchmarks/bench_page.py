@@ -14,7 +14,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from cnn_backprop import walkthrough
-from cnn_backprop.explore import page, training_set
+from cnn_backprop.page import page, training_set
 
 REPEATS = 10
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 from conftest import torch_module, torch_pass
-from test_explore import CHROMIUM, assert_same, browser, open_page, python_result  # noqa: F401 - the fixture
+from test_page import CHROMIUM, assert_same, browser, open_page, python_result  # noqa: F401 - the fixture
 
 from cnn_backprop import explain, files, reference, walkthrough
 from cnn_backprop.architecture import Architecture

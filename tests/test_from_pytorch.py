@@ -11,7 +11,7 @@ import pytest
 from conftest import module_pass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_explore import CHROMIUM, assert_same, browser, open_page  # noqa: F401 - the fixture
+from test_page import CHROMIUM, assert_same, browser, open_page  # noqa: F401 - the fixture
 
 import cnn_backprop as cb
 from cnn_backprop.cli import main

@@ -16,18 +16,18 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-import test_explore
+import test_page
 from ipywidgets.widgets.widget import _put_buffers, _remove_buffers
-from test_explore import CHROMIUM, assert_page_is, every_number_shown, expected_value
+from test_page import CHROMIUM, assert_page_is, every_number_shown, expected_value
 
 import cnn_backprop as cb
 from cnn_backprop import api, walkthrough
 from cnn_backprop.architecture import DIGITS_SPEC
-from cnn_backprop.explore import in_import_order, page, scoped_css, starting_given, training_set
+from cnn_backprop.page import in_import_order, page, scoped_css, starting_given, training_set
 from cnn_backprop.validate import InputError
 from cnn_backprop.widget import from_wire, to_wire
 
-browser = test_explore.browser  # the explorer's tests' Chromium, one per module
+browser = test_page.browser  # the explorer's tests' Chromium, one per module
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it where it can)"

@@ -37,8 +37,6 @@ The documentation site (``make site``, from docs/) has a page for each, and the 
 
 __version__ = "0.1.0"  # the one place; pyproject.toml reads it
 
-# The page's module first: imported after, it would take the name cb.explore from the function of that name.
-from . import explore as _page  # noqa: F401  isort: skip
 from .api import (
     GradcheckReport,
     build,

@@ -271,7 +271,7 @@ def explorer_start(given=None, seed=0, net=None, source="shapes", model=None):
     """(The complete instance the explorer starts from, its Train button's data): an instance (see ``given_for``) or
     a trained model's network and parameters (``model``: see ``model_instance``), training on ``source`` (a model's
     own data unless given)."""
-    from .explore import training_set
+    from .page import training_set
 
     if model is not None:
         given, source = model_instance(model, seed, source)
@@ -282,7 +282,7 @@ def explorer_start(given=None, seed=0, net=None, source="shapes", model=None):
 
 def explorer_page(given=None, seed=0, net=None, source="shapes", model=None):
     """The explorer's HTML text, starting where ``explorer_start`` says."""
-    from .explore import page
+    from .page import page
 
     return page(*explorer_start(given, seed, net, source, model))
 

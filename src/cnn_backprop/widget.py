@@ -18,7 +18,7 @@ import numpy as np
 import traitlets
 
 from . import walkthrough
-from .explore import PACKED, beside_the_instance, page, scoped_css, widget_module
+from .page import PACKED, beside_the_instance, page, scoped_css, widget_module
 from .validate import InputError
 
 FALLBACK_HEIGHT = 900  # px: the iframe of the static page shows the flow, the arithmetic and the panels below
@@ -59,13 +59,13 @@ def from_wire(given, widget=None):
 
 class Explorer(anywidget.AnyWidget):
     """The explorer in a notebook output cell, started from a complete instance ``given`` (see ``api.given_for``);
-    ``training`` is the Train button's data ({"images", "labels"}, as ``explore.training_set`` gives it)."""
+    ``training`` is the Train button's data ({"images", "labels"}, as ``page.training_set`` gives it)."""
 
     _esm = traitlets.Unicode().tag(sync=True)
     _css = traitlets.Unicode().tag(sync=True)
     # the page sends its instance; echoing it back to every front end would double the traffic of training
     given = traitlets.Dict().tag(sync=True, to_json=to_wire, from_json=from_wire, echo_update=False)
-    # what the page starts from besides the instance (explore.beside_the_instance)
+    # what the page starts from besides the instance (page.beside_the_instance)
     _start = traitlets.Dict().tag(sync=True)
 
     def __init__(self, given, training=None):

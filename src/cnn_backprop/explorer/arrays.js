@@ -61,7 +61,7 @@ export const factor = (v) => (v < 0 ? `(${fmt(v)})` : fmt(v));
 // The terms of a sum left out of its text, counted: "(1 term with a zero pixel)", "(9 terms ...)".
 export const skipped = (count, what) => `(${count} ${count === 1 ? what.replace(/s\b/, "") : what})`;
 
-// A given's entry as the page holds it: nested lists; explore.py packs a big array as {float32: base64 of its
+// A given's entry as the page holds it: nested lists; page.py packs a big array as {float32: base64 of its
 // little-endian float32 bytes, shape}, to keep the page small.
 export function unpacked(value) {
   if (!value?.float32) return value;

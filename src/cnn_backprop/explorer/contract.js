@@ -1,6 +1,6 @@
 // The contract of a layer kind on the page: every field a module in kinds/ may set, with the default most kinds keep.
 // A kind is everything the page knows about it; engine, explain, quiz and page ask it (KINDS[layer.kind]) and never
-// compare its name.  explore.py inlines every kinds/NAME.js and a module "cnn-backprop/kinds.js" that registers them
+// compare its name.  page.py inlines every kinds/NAME.js and a module "cnn-backprop/kinds.js" that registers them
 // all (see registry below), so adding a kind is adding one file.  The Python side's contract is kinds/_kind.py.
 //
 // The pieces the methods take: ``layer`` is a spec item ({kind, ...its options}); ``entry`` a layer placed in an

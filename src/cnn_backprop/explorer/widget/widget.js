@@ -1,5 +1,5 @@
 // The explorer as a notebook widget (anywidget): the page's own modules, drawn in the output cell and kept in step
-// with Python's ``widget.given``.  explore.widget_module() puts MODULES ([name, source] in import order) above this.
+// with Python's ``widget.given``.  page.widget_module() puts MODULES ([name, source] in import order) above this.
 // A notebook has no import map for the names the modules import each other by ("cnn-backprop/engine.js"), so each
 // module is loaded from a blob: URL, its imports rewritten to the URLs of the modules made before it.
 

@@ -9,7 +9,7 @@ from conftest import SMALL_DIGITS_SPEC, seed_family
 
 from cnn_backprop import walkthrough
 from cnn_backprop.cli import main
-from cnn_backprop.explore import page, starting_given, training_set
+from cnn_backprop.page import page, starting_given, training_set
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
