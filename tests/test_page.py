@@ -421,7 +421,9 @@ def test_a_quiz_question_hides_every_answer_and_starts_where_zero_does_not_score
     probabilities = np.concatenate([1 - p, p]) if p.size == 1 else p
     assert np.argmax(probabilities) != given["label"] and result["forward"]["loss"] > 0.5
     # Nothing outside the quiz shows an answer: no number's data, no text, no hover text.
-    outside = "(nodes) => nodes.filter((n) => !n.closest('#quiz-panel')).map((n) => n.dataset.quantity)"
+    outside = (
+        "(ns) => ns.filter((n) => !n.closest('#quiz-panel')).map((n) => n.closest('[data-quantity]').dataset.quantity)"
+    )
     quantities = set(tab.eval_on_selector_all(SHOWN, outside))
     if part == "shapes":
         assert all(q in given for q in quantities) and tab.locator(".flow .shape:has-text('@')").count() == 1
@@ -436,6 +438,7 @@ def test_a_quiz_question_hides_every_answer_and_starts_where_zero_does_not_score
         visible = {f"{v:.4f}" for _, _, v in tab.eval_on_selector_all(SHOWN, DATA)}
         leaked = [number for number in answers_of(result, part) - visible if number in text]
         assert not leaked, leaked
+    assert not {"undefined", "null", "NaN"} & set(tab.inner_text("body").split())
     # Zeros in every blank score only where the answer is 0.
     blanks = tab.locator("#quiz-panel input")
     for k in range(blanks.count()):
@@ -507,3 +510,30 @@ def test_the_quiz_marks_as_check_does_every_mistake_at_every_layer(browser, tmp_
         named |= {mistake for *_, mistake in theirs}
     assert named - {None} == set(check.MISTAKES)  # each named somewhere, by both
     assert not tab.errors
+
+
+def test_step_through_a_convolution_and_a_pooling(browser, tmp_path):
+    given = starting_given(walkthrough.complete_given(seed=1))
+    result = python_result(given)
+    tab = open_page(browser, tmp_path, given)
+    for _ in range(3):
+        tab.click("#stepper-step")
+    # Forward: the window has moved to [1,0]; four outputs are shown, each Python's, and the arithmetic of the last.
+    shown = tab.eval_on_selector_all(
+        ".stepper table:last-of-type td[data-value]", "(ns) => ns.map((n) => Number(n.dataset.value))"
+    )
+    assert shown == pytest.approx(np.ravel(result["forward"]["conv_pre"])[:4], abs=1e-12)
+    assert tab.inner_text("#stepper-text").startswith("window 4 of 9: [1,0]")
+    # Backward: after every window, what they sent back is dL/dimage (one filter, one channel).
+    tab.check("#gradients")
+    tab.click("#stepper-reset")
+    for _ in range(8):
+        tab.click("#stepper-step")
+    sent = tab.eval_on_selector_all(
+        ".stepper table:first-of-type td[data-value]", "(ns) => ns.map((n) => Number(n.dataset.value))"
+    )
+    assert sent == pytest.approx(np.ravel(result["backward"]["image"]), abs=1e-12)
+    # A pooling's channel is its input's: one picker.
+    tab.select_option("#stepper-layer", "1")
+    assert tab.locator("#stepper-c").count() == 0
+    assert not {"undefined", "null", "NaN"} & set(tab.inner_text("body").split()) and tab.errors == []

@@ -45,12 +45,15 @@ export function toNested(array, keep) {
   return build(0, 0);
 }
 
-// The entry of ``array`` at the full index ``index``.
-export function get(array, index) {
+// Where the full index ``index`` lies in the data of an array of ``shape`` (row-major): unravel's inverse.
+export function offsetOf(shape, index) {
   let offset = 0;
-  for (let axis = 0; axis < index.length; axis++) offset = offset * array.shape[axis] + index[axis];
-  return array.data[offset];
+  for (let axis = 0; axis < index.length; axis++) offset = offset * shape[axis] + index[axis];
+  return offset;
 }
+
+// The entry of ``array`` at the full index ``index``.
+export const get = (array, index) => array.data[offsetOf(array.shape, index)];
 
 // The side of a sliding window's output: (W - K + 2P) / S + 1, rounded down.
 export const outSide = (side, kernel, stride, padding = 0) => Math.floor((side - kernel + 2 * padding) / stride) + 1;

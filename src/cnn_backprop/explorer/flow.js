@@ -6,7 +6,7 @@
 // of them around the selected entry, below it.  Every number cell carries data-quantity (its JSON name, backward.NAME
 // for a gradient), data-index (its index in the `--json` layout) and data-value (full precision).
 
-import { size, squeezed, unravel } from "cnn-backprop/arrays.js";
+import { offsetOf, size, squeezed, unravel } from "cnn-backprop/arrays.js";
 
 export const SMALL = 256;
 const WINDOW = 8;
@@ -194,7 +194,7 @@ export class ArrayView {
     }
     cell.addEventListener("mouseenter", () => this.hooks.focus(this, full, cell));
     cell.addEventListener("focus", () => this.hooks.focus(this, full, cell));
-    this.cells.push({ cell, full, offset: this.offsetOf(full), input: cell.firstChild });
+    this.cells.push({ cell, full, offset: offsetOf(this.shape, full), input: cell.firstChild });
     return cell;
   }
 
@@ -209,12 +209,6 @@ export class ArrayView {
 
   jsonIndex(full) {
     return full.slice(full.length - this.jsonRank).join(",");
-  }
-
-  offsetOf(full) {
-    let offset = 0;
-    for (let axis = 0; axis < full.length; axis++) offset = offset * this.shape[axis] + full[axis];
-    return offset;
   }
 
   // Shows ``array`` ({shape, data}) as ``quantity`` (the name, or backward.NAME); hidden (a quiz's answer) if null.

@@ -3,7 +3,7 @@
 // of a convolution, a quiz that hides its answers, and training in slices that keep the page responsive.
 // start(data, root) draws into ``root``: the page's <main>, or a notebook widget's element.
 
-import { unpacked } from "cnn-backprop/arrays.js";
+import { get, offsetOf, unpacked } from "cnn-backprop/arrays.js";
 import { KINDS, SEED_SPEC, architecture, keepAxes, kindOf, pass, run, toArray, toNested } from "cnn-backprop/engine.js";
 import { backwardArithmetic, forwardArithmetic } from "cnn-backprop/explain.js";
 import { ArrayView, el, parseNumber } from "cnn-backprop/flow.js";
@@ -234,22 +234,19 @@ export class Explorer {
     this.message.textContent = text;
   }
 
-  offset(name, full) {
-    const shape = (this.current.params[name] || this.current.values[name]).shape;
-    let offset = 0;
-    for (let axis = 0; axis < full.length; axis++) offset = offset * shape[axis] + full[axis];
-    return { shape, offset };
+  // A parameter or the image, as the pass holds it.
+  arrayOf(name) {
+    return this.current.params[name] || this.current.values[name];
   }
 
   getEntry(name, full) {
-    const { offset } = this.offset(name, full);
-    return (this.current.params[name] || this.current.values[name]).data[offset];
+    return get(this.arrayOf(name), full);
   }
 
   setEntry(name, full, number) {
-    const { shape, offset } = this.offset(name, full);
+    const { shape } = this.arrayOf(name);
     const array = toArray(this.given[name], shape.length);
-    array.data[offset] = number;
+    array.data[offsetOf(shape, full)] = number;
     this.given[name] = toNested(array, keepAxes(this.arch)[name]);
   }
 

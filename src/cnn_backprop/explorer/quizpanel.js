@@ -70,11 +70,11 @@ export class QuizPanel {
     });
     this.score = el("p", { id: "quiz-score", role: "status" });
     this.named = el("ul", { id: "quiz-mistakes" });
+    const note = this.note ? [el("p", { id: "quiz-note" }, this.note)] : [];
     this.node.replaceChildren(
       el("h3", {}, `Quiz: ${QuizPanel.QUESTIONS[part]}`),
       el("p", {}, `Answers to ${DECIMALS} decimals; a number under 0.0001 to 4 significant digits (1.234e-5).`),
-      this.note ? el("p", { id: "quiz-note" }, this.note) : null,
-      el("div", { class: "maps" }, ...grids), this.score, this.named,
+      ...note, el("div", { class: "maps" }, ...grids), this.score, this.named,
     );
   }
 

@@ -21,20 +21,12 @@ export class Stepper {
       return;
     }
     Object.assign(this, { entry: this.entries[0], f: 0, c: 0, t: 0, timer: null });
-    const choose = (label, id, options, set) => {
-      const select = el("select", { id }, ...options.map(([value, text]) => el("option", { value }, text)));
-      select.addEventListener("change", () => {
-        set(Number(select.value));
-        this.reset();
-      });
-      return el("label", {}, `${label} `, select);
-    };
     this.pickers = el("span");
     this.play = el("button", { type: "button", id: "stepper-play", onclick: () => this.toggle() }, "Play");
     this.node.append(
       el("h3", {}, "Step through a layer"),
       el("p", { class: "controls" },
-        choose("layer", "stepper-layer", this.entries.map((e, i) => [i, `${e.name}`]), (i) => {
+        this.picker("layer", "stepper-layer", this.entries.map((e) => e.name), (i) => {
           this.entry = this.entries[i];
           this.f = this.c = 0;
           this.drawPickers();
@@ -48,19 +40,23 @@ export class Stepper {
     this.drawPickers();
   }
 
+  // A labelled choice of ``texts``; set(position of the one chosen), then the step-through starts again.
+  picker(label, id, texts, set) {
+    const node = el("select", { id }, ...texts.map((text, k) => el("option", { value: k }, text)));
+    node.addEventListener("change", () => {
+      set(Number(node.value));
+      this.reset();
+    });
+    return el("label", {}, ` ${label} `, node);
+  }
+
   drawPickers() {
+    const numbers = (count) => Array.from({ length: count }, (_, k) => String(k));
     const [F] = this.entry.outShape, [C] = this.entry.inShape;
-    const select = (label, id, count, set) => {
-      const node = el("select", { id }, ...Array.from({ length: count }, (_, k) => el("option", { value: k }, String(k))));
-      node.addEventListener("change", () => {
-        set(Number(node.value));
-        this.reset();
-      });
-      return el("label", {}, ` ${label} `, node);
-    };
+    const own = this.ownChannels();
     this.pickers.replaceChildren(
-      select(this.ownChannels() ? "channel" : "output channel", "stepper-f", F, (v) => (this.f = v)),
-      this.ownChannels() ? null : select("input channel", "stepper-c", C, (v) => (this.c = v)),
+      this.picker(own ? "channel" : "output channel", "stepper-f", numbers(F), (v) => (this.f = v)),
+      ...(own ? [] : [this.picker("input channel", "stepper-c", numbers(C), (v) => (this.c = v))]),
     );
     this.reset();
   }
@@ -106,16 +102,17 @@ export class Stepper {
     const input = backward ? this.sentBack(i * P + j) : x;
     const out = backward ? state.grads[entry.output] : state.values[entry.output];
     const hideOut = hidden.has(backward ? `backward.${entry.output}` : entry.output);
-    const hideIn = backward && hidden.has(`backward.${entry.input}`);
-    const grid = (title, rows, cols, value, lightAt, hide) => {
-      const table = el("table", { class: "grid" }, el("caption", {}, title));
+    const hideIn = hidden.has(backward ? `backward.${entry.input}` : entry.input);
+    // ``quantity`` as the flow names it (data-quantity): the partial sums sent back are none of the pass's.
+    const grid = (title, quantity, rows, cols, value, lightAt, hide) => {
+      const table = el("table", { class: "grid", "data-quantity": quantity }, el("caption", {}, title));
       let limit = 0;
       for (let r = 0; r < rows; r++) for (let s = 0; s < cols; s++) limit = Math.max(limit, Math.abs(value(r, s) ?? 0));
       for (let r = 0; r < rows; r++) {
         const tr = el("tr");
         for (let s = 0; s < cols; s++) {
           const v = hide ? null : value(r, s);
-          const cell = el("td", { class: lightAt(r, s) ? "source" : "" }, v === null ? "\u00b7" : fmt(v));
+          const cell = el("td", { class: lightAt(r, s) ? "source" : "", ...(v === null ? {} : { "data-value": String(v) }) }, v === null ? "\u00b7" : fmt(v));
           if (v !== null) cell.style.background = `rgb(${rgb(v, limit).map(Math.round).join(",")})`;
           tr.append(cell);
         }
@@ -124,15 +121,15 @@ export class Stepper {
       return table;
     };
     const tables = [
-      grid(backward ? `dL/d${entry.input}[${c}] sent back so far` : `${entry.input}[${c}]`, H, W, (r, s) => input.data[(c * H + r) * W + s], (r, s) => lit.has(`${r},${s}`), hideIn),
+      grid(backward ? `dL/d${entry.input}[${c}] sent back so far` : `${entry.input}[${c}]`, backward ? "stepper.sent" : entry.input, H, W, (r, s) => input.data[(c * H + r) * W + s], (r, s) => lit.has(`${r},${s}`), hideIn),
     ];
     const kernelKey = Object.keys(entry.params).find((key) => entry.params[key].length === 4);
     if (kernelKey) {
       const kernel = state.params[kernelKey], [, C, K] = kernel.shape;
-      tables.push(grid(`${kernelKey}[${f},${c}]`, K, K, (m, n) => kernel.data[((f * C + c) * K + m) * K + n], () => true, false));
+      tables.push(grid(`${kernelKey}[${f},${c}]`, kernelKey, K, K, (m, n) => kernel.data[((f * C + c) * K + m) * K + n], () => true, false));
     }
     const shownUpTo = (r, s) => backward || r * P + s <= this.t;
-    tables.push(grid(backward ? `dL/d${entry.output}[${f}]` : `${entry.output}[${f}]`, O, P, (r, s) => (shownUpTo(r, s) ? out.data[(f * O + r) * P + s] : null), (r, s) => r === i && s === j, hideOut));
+    tables.push(grid(backward ? `dL/d${entry.output}[${f}]` : `${entry.output}[${f}]`, backward ? `backward.${entry.output}` : entry.output, O, P, (r, s) => (shownUpTo(r, s) ? out.data[(f * O + r) * P + s] : null), (r, s) => r === i && s === j, hideOut));
     this.grids.replaceChildren(...tables);
     const where = `window ${this.t + 1} of ${O * P}: [${i},${j}]`;
     if (backward)
