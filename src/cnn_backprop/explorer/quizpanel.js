@@ -55,10 +55,16 @@ export class QuizPanel {
       const shape = [];
       for (let item = expected; Array.isArray(item); item = item[0]) shape.push(item.length);
       if (size(shape) > SMALL) return el("p", { class: "hint" }, `${quantity}: ${size(shape)} numbers, left out of the quiz`);
-      const cols = shape.length ? shape.at(-1) : 1, table = el("table", { class: "grid quiz" });
+      // A table per map (channel, or kernel [f, c]), as the flow shows them.
+      const cols = shape.length ? shape.at(-1) : 1, per = shape.length > 1 ? shape.at(-2) * cols : cols;
+      const tables = [];
       let row = null;
       for (let k = 0; k < size(shape); k++) {
-        if (k % cols === 0) table.append((row = el("tr")));
+        if (k % per === 0) {
+          const lead = shape.slice(0, -2), caption = lead.length ? [el("caption", {}, `[${unravel(k / per, lead).join(",")}]`)] : [];
+          tables.push(el("table", { class: "grid quiz" }, ...caption));
+        }
+        if (k % cols === 0) tables.at(-1).append((row = el("tr")));
         const index = shape.length ? unravel(k, shape) : [];
         const input = el("input", { type: "text", size: "7", inputmode: "decimal", "aria-label": `${quantity}[${index.join(",")}]`, "data-quantity": `quiz.${quantity}`, "data-index": index.join(",") });
         const cell = el("td", {}, input);
@@ -66,7 +72,7 @@ export class QuizPanel {
         row.append(cell);
         this.fields.push({ quantity, k, cell, input });
       }
-      return el("div", {}, el("h4", {}, part === "backward" ? `dL/d${name}` : name), table);
+      return el("div", {}, el("h4", {}, part === "backward" ? `dL/d${name}` : name), el("div", { class: "maps" }, ...tables));
     });
     this.score = el("p", { id: "quiz-score", role: "status" });
     this.named = el("ul", { id: "quiz-mistakes" });
