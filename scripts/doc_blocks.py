@@ -233,11 +233,12 @@ def write_answers_with_a_carried_mistake(sheet, path):
 
 
 def a_student_who_carried_a_mistake():
-    """docs/instructors.md marks Ben's answers to sheet 1 of an --integers set: they are made here."""
+    """docs/instructors.md marks Ben's answers to sheet 1 of an --integers set: they are made here.  Seed 1's
+    sheet, where his mistake carries down to dL/dkernel (on seed 0's, the ReLU's mask zeroes it on the way)."""
     from cnn_backprop.cli import main
 
     with contextlib.redirect_stdout(io.StringIO()):
-        main(["exercise", "--count", "1", "--integers", "--out", "ben_sheets"])
+        main(["exercise", "--count", "1", "--integers", "--seed", "1", "--out", "ben_sheets"])
     write_answers_with_a_carried_mistake("ben_sheets/exercise_1.json", "ben_1.json")
 
 
