@@ -34,8 +34,9 @@ const DEFAULTS = {
   // {option: value} from the words after the kind's name; option(word, fallback) reads a "word value" pair.
   parse: () => ({}),
   // [layer name, output name]: own is its numbered name, previous the name of the layer before, following the
-  // numbered name of the next layer that has one.
+  // numbered name of the next layer that has one.  The output kind's is output.
   names(own, previous) {
+    if (this.isOutput) return ["output", "output"];
     if (this.activation) return [`${previous}_${this.name}`, `${previous}_${this.name}`];
     return [own, `${own}_pre`];
   },

@@ -28,8 +28,8 @@ def _overrides(kind, method):
 # The pieces every kind must have, each a test of the kind: what makes it a kind that works in every view.
 PIECES = {
     "grammar (name, summary, example_net)": lambda kind: bool(kind.name and kind.summary and kind.example_net),
-    "names (base, or activation, or its own names())": lambda kind: bool(
-        kind.base or kind.activation or _overrides(kind, "names")
+    "names (base, activation, is_output, or its own names())": lambda kind: bool(
+        kind.base or kind.activation or kind.is_output or _overrides(kind, "names")
     ),
     "parameters (keep, written, torch_keys for each)": lambda kind: all(
         key in kind.keep and key in kind.written and key in kind.torch_keys for key in kind.param_keys

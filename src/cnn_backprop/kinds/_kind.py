@@ -146,7 +146,9 @@ class Kind:
 
     def names(self, own, previous, following):
         """(layer name, output name): ``own`` is its numbered name, ``previous`` the name of the layer before,
-        ``following`` the numbered name of the next layer that has one."""
+        ``following`` the numbered name of the next layer that has one.  The output kind's is output."""
+        if self.is_output:
+            return "output", "output"
         if self.activation:
             name = f"{previous}_{self.name}"
             return name, name

@@ -94,9 +94,6 @@ class Sigmoid(Kind):
         "for cross-entropy after a sigmoid the output's derivative cancels and dL/dz = output - y.",
     }
 
-    def names(self, own, previous, following):
-        return "output", "output"
-
     def shapes(self, layer, name, in_shape, before):
         if in_shape != (1,):
             raise InputError(

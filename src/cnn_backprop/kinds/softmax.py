@@ -82,9 +82,6 @@ class Softmax(Kind):
         "subtract 1 at the label's class.",
     }
 
-    def names(self, own, previous, following):
-        return "output", "output"
-
     def shapes(self, layer, name, in_shape, before):
         if in_shape[0] < 2:
             raise InputError(

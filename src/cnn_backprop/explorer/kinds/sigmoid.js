@@ -8,7 +8,6 @@ export default kind({
   name: "sigmoid",
   isOutput: true,
   reads: "vector",
-  names: () => ["output", "output"],
   notebook: {}, // the notebook's output: one number, so its FC mistake sends back dL/dz * input
 
   build() {

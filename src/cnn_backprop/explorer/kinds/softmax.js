@@ -8,7 +8,6 @@ export default kind({
   name: "softmax",
   isOutput: true,
   reads: "vector",
-  names: () => ["output", "output"],
 
   build() {
     let z;
