@@ -143,7 +143,7 @@ def mark_one_mistake(net, part, name, mistaken, seed=1, then=None):
     for (p, n), value in [((part, name), wrong), *later.items()]:
         answers[(p, n)] = key.layout(n, value if n in key.owner else value[None])
     decimals = 8
-    entries = check.mark(given, answers, decimals)
+    entries = check.mark(given, answers, decimals).entries
     tolerance = check.tolerance(decimals)
 
     def differing(quantities):

@@ -348,7 +348,7 @@ def test_each_mistake_is_found_at_every_layer_of_its_kind(network, layer, mistak
         pass_ = walkthrough.run(given)
         named = next(n for n in pass_.arch.named if n.name == layer)
         part, name, value = how(pass_, named)
-        entries = check.mark(given, answers_carried(given, part, name, value), DECIMALS)
+        entries = check.mark(given, answers_carried(given, part, name, value), DECIMALS).entries
         quantity = f"{part}.{name}"
         changed = [e for e in entries if e.quantity == quantity and differs(e)]
         if not changed:

@@ -366,7 +366,7 @@ def test_the_quiz_marks_as_check_does_on_checks_own_cases(browser, tmp_path):
             answers[("forward", "pool")].flat[0] = np.nan  # a blank, too
             js = {f"{part}.{name}": np.where(np.isnan(v), None, v).tolist() for (part, name), v in answers.items()}
             cases.append([plain(given), js])
-            marked = check.mark(given, answers, DECIMALS)
+            marked = check.mark(given, answers, DECIMALS).entries
             expected.append([(e.quantity, list(e.index), e.verdict, e.mistake) for e in marked])
     results = tab.evaluate("(cases) => cases.map(([g, a]) => window.cnnBackprop.mark(g, a, 4))", cases)
     assert len(results) == len(expected) == 6 * 13
@@ -501,7 +501,7 @@ def test_the_quiz_marks_as_check_does_every_mistake_at_every_layer(browser, tmp_
         answers = {where: value for where, value in answers.items() if where[1] not in extras}
         sheets.append([plain(given), {f"{part}.{name}": np.asarray(v).tolist() for (part, name), v in answers.items()}])
         expected.append(
-            [(e.quantity, list(e.index), e.verdict, e.mistake) for e in check.mark(given, answers, DECIMALS)]
+            [(e.quantity, list(e.index), e.verdict, e.mistake) for e in check.mark(given, answers, DECIMALS).entries]
         )
     results = tab.evaluate(f"(cases) => cases.map(([g, a]) => window.cnnBackprop.mark(g, a, {DECIMALS}))", sheets)
     named = set()

@@ -236,35 +236,60 @@ def predict(model, images):
     return Network(arch, model.params, buffers=model.buffers).eval().predict_proba(np.asarray(images, dtype=float))
 
 
-def grade(sheets, answers, decimals=4):
-    """Mark every answers file in the folder ``answers`` against its sheet in the folder ``sheets``:
-    (rows, mistakes) as ``check.grade_class`` gives them."""
+def grade(sheets, answers, decimals=4, points=None, roster=None):
+    """Mark every answers file in the folder ``answers`` against its sheet in the folder ``sheets``: the sheet its
+    name says, or with a ``roster`` (a student,sheet CSV) the student's own.  ``points`` is a JSON file or dict of
+    points per quantity or part (``check.points_of``).  Returns (rows, mistakes, problems) as ``check.grade_class``
+    gives them, with ``problems`` [(file, why)] of the files that are not answer files; a file that cannot be
+    marked is a row of 0 with its problem, and never stops the others."""
     from .check import Key, grade_class
 
     numbered = files.numbered_files(sheets, r"exercise_0*(\d+)\.json", "exercise_N.json sheets")
-    submissions = files.student_files(answers)
-    keys = {}
-    for _, number, path in submissions:
+    points = points_file(points)
+    assigned = files.read_roster(roster) if roster is not None else None
+    submissions, problems = files.student_files(answers)
+    keys, marked = {}, []
+    for student, number, path in submissions:
+        if assigned is not None:
+            if student not in assigned:
+                problems.append((path, f"{student} is not on the roster {roster}"))
+                continue
+            number = assigned[student]
         if number not in numbered:
-            raise InputError(
-                f"{path}: sheet {number} is not in {sheets} (it has {', '.join(map(str, sorted(numbered)))})"
-            )
+            problems.append((path, f"sheet {number} is not in {sheets} (it has "
+                                   f"{', '.join(map(str, sorted(numbered)))})"))  # fmt: skip
+            continue
         if number not in keys:
             given = walkthrough.complete_given(files.read_json(numbered[number]), where=str(numbered[number]))
             keys[number] = (given, Key(given))
-    return grade_class(submissions, keys, decimals)
+        marked.append((student, number, path))
+    rows, mistakes = grade_class(marked, keys, decimals, points)
+    return rows, mistakes, problems
 
 
-def check_answers(sheet, answers, decimals=4):
+def points_file(points):
+    """Points per quantity or part: a dict as it is, a JSON file's object, or None (one point a quantity)."""
+    if points is None or isinstance(points, dict):
+        return points
+    value = files.read_json(points)
+    if not isinstance(value, dict) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value.values()
+    ):
+        raise InputError(f"{points}: points must be a JSON object of quantity or part: points (numbers, at least 0)")
+    return value
+
+
+def check_answers(sheet, answers, decimals=4, points=None):
     """Mark an answers file (``answers``: .json or .csv) against a sheet (``sheet``: its instance, a path or a
-    dict): (entries, report) as ``check.mark`` and ``check.report`` give them."""
+    dict): (marking, report) as ``check.mark`` and ``check.report`` give them."""
     from .check import Key, mark, read_answers, report
 
     where = str(sheet) if isinstance(sheet, (str, Path)) else "the given values"
     given = walkthrough.given_of(files.read_json(sheet)) if isinstance(sheet, (str, Path)) else sheet
     given = walkthrough.complete_given(given, where=where)
-    entries = mark(given, read_answers(answers, Key(given)), decimals)
-    return entries, report(entries, decimals)
+    key = Key(given)
+    marking = mark(key, read_answers(answers, key), decimals, points_file(points))
+    return marking, report(marking, decimals)
 
 
 def explorer_start(given=None, seed=0, net=None, source="shapes", model=None):

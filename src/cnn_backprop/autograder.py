@@ -8,8 +8,10 @@ dependencies), and for each submission runs ``run_autograder``, which marks the 
 
 PrairieLearn's external grader mounts a question's ``tests`` folder (the zip's contents) at ``/grade/tests``, the
 student's files at ``/grade/student``, and reads ``/grade/results/results.json``; its entrypoint is
-``/grade/tests/run.sh``, which installs the wheel (without its dependencies: the grading image has NumPy,
-Matplotlib and scikit-learn, and no network) and marks.
+``/grade/tests/run.sh``, which runs this package from the wheel as it is (a zip on PYTHONPATH: the grading image
+has NumPy and Matplotlib, no network and no pip) and marks.  The student's sheet comes from the platform where it
+can tell (Gradescope's ``submission_metadata.json`` and the roster given to ``autograder --roster``; the
+``sheet`` of PrairieLearn's ``data.json`` params), else from the answers file's name.
 
 Both take the root (``/autograder``, ``/grade``) from the environment variable AUTOGRADER_ROOT, and the Python
 from PYTHON (default python3).  A submission that cannot be marked (no answers file, bad JSON, an unknown
@@ -79,14 +81,17 @@ PYTHON="${PYTHON:-python3}"
 "$PYTHON" -m pip --version > /dev/null 2>&1 || (apt-get update && apt-get install -y python3 python3-pip)
 PIP_BREAK_SYSTEM_PACKAGES=1 "$PYTHON" -m pip install --quiet "$HERE"/cnn_backprop-*.whl
 """
-# PrairieLearn's grader has no network: the wheel alone (the image has its dependencies), or results saying why.
+# PrairieLearn's grader has no network, and its grader-python image builds its venv with uv, without pip: the
+# package is pure Python, so it runs from the wheel itself (a zip on PYTHONPATH), nothing installed.  Where it
+# cannot, results say the real cause: the last line of Python's own error.
 PRAIRIELEARN_INSTALL = """if ! "$PYTHON" -c "import cnn_backprop" 2> /dev/null; then
   WHEEL=$(ls "$AUTOGRADER_ROOT"/tests/cnn_backprop-*.whl)
-  export PIP_BREAK_SYSTEM_PACKAGES=1
-  if ! "$PYTHON" -m pip install --quiet --no-deps --no-index "$WHEEL" > "$RESULTS"/install.log 2>&1; then
+  export PYTHONPATH="$WHEEL${PYTHONPATH:+:$PYTHONPATH}"
+  if ! CAUSE=$("$PYTHON" -c "import cnn_backprop.check" 2>&1); then
     SKIP=1
-    WHY="The grader could not install cnn-backprop (see install.log): it needs Python 3.10+, NumPy, Matplotlib and"
-    WHY="$WHY scikit-learn."
+    CAUSE=$(printf '%s\\n' "$CAUSE" | tail -n 1)
+    WHY="The grader cannot run cnn-backprop from its wheel: ${CAUSE//\\"/\\'}. It needs Python 3.10+ with NumPy and"
+    WHY="$WHY Matplotlib; tell your instructor."
   fi
 fi
 """
@@ -146,12 +151,20 @@ def sheets_of(directory):
     return {n: walkthrough.complete_given(files.read_json(path), where=str(path)) for n, path in numbered.items()}
 
 
-def build(sheets, platform, out, decimals=4):
+def build(sheets, platform, out, decimals=4, points=None, roster=None):
     """Write the autograder zip for ``platform`` to ``out``: its scripts, this package's wheel, the sheets of the
-    folder ``sheets`` (exercise_N.json) and the marking's settings.  Returns the names in the zip."""
+    folder ``sheets`` (exercise_N.json), the marking's settings (decimals, ``points`` as ``api.points_file`` reads
+    them) and a ``roster`` (student,sheet CSV) where given.  Returns the names in the zip."""
+    from .api import points_file
+
     given = sheets_of(sheets)
+    assigned = files.read_roster(roster) if roster is not None else {}
+    stray = sorted({n for n in assigned.values() if n not in given})
+    if stray:
+        raise InputError(f"{roster}: sheets {', '.join(map(str, stray))} are on the roster but not in {sheets}")
     name, data = wheel()
-    members = {name: data, "autograder.json": json.dumps({"platform": platform, "decimals": decimals}).encode()}
+    settings = {"platform": platform, "decimals": decimals, "points": points_file(points), "roster": assigned}
+    members = {name: data, "autograder.json": json.dumps(settings).encode()}
     members.update({f"sheets/exercise_{n}.json": given_json(g).encode() for n, g in given.items()})
 
     def write(handle):
@@ -208,21 +221,52 @@ def sheet_for(path, sheets):
                      f"your sheet's number ({', '.join(map(str, sorted(sheets)))})")  # fmt: skip
 
 
-def mark_submission(source, submission, platform):
+def assigned_sheet(root, platform, roster):
+    """The sheet number the platform says this student has, or None: Gradescope's submission_metadata.json names
+    the students (a roster maps their email, student id or name to a sheet); PrairieLearn's data.json carries the
+    question's params, where a question sets its variant's ``sheet``."""
+    if platform == "prairielearn":
+        data = _json_or_none(Path(root) / "data" / "data.json")
+        sheet = ((data or {}).get("params") or {}).get("sheet")
+        return int(sheet) if isinstance(sheet, (int, str)) and str(sheet).isdigit() else None
+    metadata = _json_or_none(Path(root) / "submission_metadata.json") or {}
+    for user in metadata.get("users") or []:
+        for field in ("email", "sid", "name"):
+            if isinstance(user, dict) and user.get(field) in roster:
+                return roster[user[field]]
+    return None
+
+
+def _json_or_none(path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return None
+
+
+def mark_submission(source, submission, platform, root=None):
     """The results (a dict, as ``lms``) of the answers in the folder ``submission`` against the sheets in the
-    folder ``source`` (the zip's contents).  Whatever goes wrong ends in score 0 and a message."""
-    from .check import Key, mark, read_answers
+    folder ``source`` (the zip's contents): the student's own sheet where the platform and the roster tell it, else
+    the one the file names.  Whatever goes wrong ends in score 0 and a message."""
+    from .check import ForeignSheet, Key, mark, read_answers
 
     try:
         settings = json.loads((Path(source) / "autograder.json").read_text())
         sheets = sheets_of(Path(source) / "sheets")
         path = answers_file(submission)
-        given = sheets[sheet_for(path, sheets)]
+        roster = {student: int(n) for student, n in (settings.get("roster") or {}).items()}
+        number = assigned_sheet(root or Path(source).parent, platform, roster)
+        if roster and number is None:
+            raise InputError("you are not on this assignment's roster, so your sheet is unknown; tell your instructor")
+        given = sheets[number if number in sheets else sheet_for(path, sheets)]
         try:
-            entries = mark(given, read_answers(path, Key(given)), settings["decimals"])
+            key = Key(given)
+            marking = mark(key, read_answers(path, key), settings["decimals"], settings.get("points"))
         except InputError as error:  # check's message starts with the full path, which the student never saw
-            raise InputError(str(error).replace(str(path), path.name)) from None
-        return lms.RESULTS[platform](entries)
+            raise type(error)(str(error).replace(str(path), path.name)) from None
+        return lms.RESULTS[platform](marking)
+    except ForeignSheet as error:
+        return lms.zero(platform, f"Your submission scores 0: {error}")
     except InputError as error:
         return lms.unreadable(platform, f"Your submission could not be marked: {error}")
     except Exception as error:  # noqa: BLE001 - the student gets a results file whatever happens
@@ -239,7 +283,7 @@ def main(argv=None):
         print(f"usage: python -m cnn_backprop.autograder {{{','.join(PLATFORMS)}}}", file=sys.stderr)
         return 2
     root = Path(os.environ.get(ROOT_VARIABLE) or platform.root)
-    results = mark_submission(root / platform.source, root / platform.submission, argv[0])
+    results = mark_submission(root / platform.source, root / platform.submission, argv[0], root)
     (root / "results").mkdir(parents=True, exist_ok=True)
     (root / "results" / "results.json").write_text(lms.results_json(results))
     return 0

@@ -4,7 +4,9 @@ An answer is one number at one place of the ``walkthrough --json`` layout: a
 ``quantity`` (``shapes.conv``, ``forward.conv_pre``, ``backward.conv_kernel``)
 and an ``index`` into it.  Each answer is
 
-- ``right``: within ``tolerance(decimals)`` of the key;
+- ``right``: within ``tolerance(decimals)`` of the key, or what the right rule
+  gives from the student's own answers where those are all right (rounding as
+  they go);
 - ``carried``: wrong, but exactly what the right rule gives from the student's
   own earlier (wrong) answers, as a fair marker gives credit for method;
 - ``wrong`` with a ``mistake``: what one of the known mistakes (``MISTAKES``)
@@ -17,12 +19,31 @@ the student's answers for its inputs where they gave them, with the right rule
 and with each mistaken rule of that step, so mistakes compose: a ReLU mask left
 out upstream and a right kernel-gradient rule downstream give ``no-relu-mask``
 on dL/dconv_pre and ``carried`` on dL/dkernel.
+
+The marks (``credit``) follow one rule, in pass order: right and carried
+answers earn, except that nothing earns that did not take work.
+
+- A quantity answered with one number everywhere (all zeros, all ones) where
+  the key's numbers differ earns nothing, and neither does a file whose every
+  number is the same.
+- A carried answer earns only if each earlier quantity its step read is the
+  student's own work on this sheet: blank (the key stands in), or mostly right,
+  carried or a named mistake (a slip in a single number whose own inputs are
+  sound counts as work too).  So one genuine mistake costs little, while a
+  chain of zeros, ones or another sheet's numbers, consistent with itself
+  (relu(0) = 0, pool(0) = 0), earns nothing past its first step.
+
+Each quantity of the sheet is worth its ``points`` (1 each by default, or as an
+instructor sets them): earned in proportion to its entries that earn, so one
+wrong quantity costs the same whether it has 4 or 400 numbers.
 """
 
 import csv
+import hashlib
 import io
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,6 +64,7 @@ GENERAL_MISTAKES = {
 # Each known mistake: its id and what a marker would write beside it, the wrong rule and the right one.
 MISTAKES = {**{mistake: text for kind in KINDS.values() for mistake, text in kind.mistakes.items()}, **GENERAL_MISTAKES}
 PARTS = ("shapes", "forward", "backward")
+WHAT_SIZES = "(W - K + 2P) / S + 1 for each side of a conv or pooling layer's output."
 
 
 def tolerance(decimals):
@@ -50,9 +72,20 @@ def tolerance(decimals):
     return 10.0**-decimals
 
 
+# Why an answer that is right or carried by its value earns nothing (``Entry.void``), as a marker would say it.
+VOID = {
+    "constant": "One number everywhere is no work: the key's numbers here differ, so no entry of it earns.",
+    "zero": "0 is what a blank would give: a 0 where the key has 0 earns only beside work in the same quantity, "
+    "and here the rest of it is not.",
+    "no-work": "Carried from earlier answers that are not work on this sheet (one number everywhere, or wrong with no "
+    "known mistake behind them): credit is carried only from your own work.",
+}
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One answer and its marking."""
+    """One answer and its marking: its verdict, the mistake behind it, and whether it earns (``credit``); ``void``
+    says why a right or carried answer earns nothing, ``step`` what a wrong one should have been computed from."""
 
     quantity: str
     index: tuple
@@ -60,11 +93,21 @@ class Entry:
     expected: float
     verdict: str
     mistake: str | None = None
+    void: str | None = None
+    step: str | None = None
+
+    @property
+    def credit(self):
+        return self.verdict in ("right", "carried") and self.void is None
 
     @property
     def explanation(self):
+        if self.void:
+            return VOID[self.void]
         if self.verdict == "carried":
             return "Wrong only because an earlier answer was: computed correctly from your own earlier values."
+        if self.verdict == "wrong" and not self.mistake:
+            return self.step or ""
         return MISTAKES.get(self.mistake, "")
 
     def to_dict(self):
@@ -75,8 +118,16 @@ class Entry:
             "expected": self.expected,
             "verdict": self.verdict,
             "mistake": self.mistake,
+            "credit": self.credit,
             "explanation": self.explanation,
         }
+
+
+def sheet_id(given):
+    """A short fingerprint of an instance: the answer template carries it, so answers are marked against their own
+    sheet only."""
+    plain = json.loads(walkthrough.to_json({"given": given}))["given"]
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:10]
 
 
 class Key:
@@ -96,6 +147,7 @@ class Key:
         self.values = {name: value if name in self.params else value[None] for name, value in batch.items()}
         self.grads = {name: value if name in self.params else value[None] for name, value in self.pass_.grads.items()}
         self.keep = self.pass_.keep
+        self.sheet_id = sheet_id(self.pass_.given)
         self.made_by = {n.output: n for n in self.arch.named}
         self.read_by = {n.input: n for n in self.arch.named}
         self.owner = self.arch.owners()
@@ -138,23 +190,68 @@ class Key:
             return values[source.input].reshape(1, -1)
         return values[named.input]
 
-    def candidates(self, part, name, values, grads):
+    def candidates(self, part, name, stores):
         """{"carried" or a mistake id: [values in the JSON layout]} for (part, name).
 
-        "carried" is the right rule on the student's ``values`` and ``grads`` (full
-        shape, theirs where they answered, the key's elsewhere); each mistaken rule
-        is run on those and on the key's own values, since a student who rounds as
-        they go may have made the mistake on either.
+        "carried" is the right rule on each of ``stores`` [(values, grads)] (full shape: the student's where they
+        answered, the key's, or the key's rounded, elsewhere); each mistaken rule is run on those and on the key's
+        own values, since a student who rounds as they go may have made the mistake on either.
         """
         if part == "shapes":
             return {label: [value] for label, value in self._shape_step(name).items()}
         step = self._forward_step if part == "forward" else self._backward_step
         found = {}
-        for inputs in ((values, grads), (self.values, self.grads)):
+        for inputs in (*stores, (self.values, self.grads)):
             for label, value in step(name, *inputs).items():
                 found.setdefault(label, []).append(self.layout(name, value))
-        found["carried"] = found["carried"][:1]
+        found["carried"] = found["carried"][: len(stores)]
         return found
+
+    def inputs_of(self, part, name):
+        """The answerable (part, name)s the step making ``part.name`` reads: a value's layer input, and for a
+        gradient the upstream gradient too (none for a size: it follows from the network alone)."""
+
+        def value(named):  # what a layer reads, through the flatten before a dense layer
+            source = self.made_by.get(named.input)
+            return source.input if source is not None and source.kind_of.reshapes else named.input
+
+        if part == "shapes":
+            return []
+        if part == "forward":
+            if name == "loss":
+                return [("forward", "output")]
+            named = self.pass_.extra_owners[name][0] if name in self.pass_.extras else self.made_by[name]
+            read = [("forward", value(named))]
+        elif name in self.owner:
+            named = self.owner[name][0]
+            read = [("forward", value(named)), ("backward", named.output)]
+        else:
+            reader = self.read_by[name]
+            reader = self.read_by[reader.output] if reader.kind_of.reshapes else reader
+            read = [("forward", "output")] if reader.kind_of.is_output else [("forward", value(reader)),
+                                                                             ("backward", reader.output)]  # fmt: skip
+        asked = set(self.answerable())
+        return [where for where in read if where in asked]
+
+    def step_text(self, part, name):
+        """What the step making ``part.name`` computes, and from which of the student's own answers."""
+        read = " and ".join(f"{p}.{n}" for p, n in self.inputs_of(part, name)) or "the given values"
+        if part == "shapes":
+            return f"The size follows from the network: {WHAT_SIZES}"
+        if name == "loss":
+            return f"The loss is -log p(label) from your {read}."
+        if part == "forward":
+            named = self.pass_.extra_owners[name][0] if name in self.pass_.extras else self.made_by[name]
+            return f"It is the {named.name} layer's forward ({named.kind_of.write(named.layer)}) of your {read}."
+        if name in self.owner:
+            named = self.owner[name][0]
+            return (
+                f"It is the {named.name} layer's parameter gradient ({named.kind_of.write(named.layer)}) from "
+                f"your {read}."
+            )
+        reader = self.read_by[name]
+        reader = self.read_by[reader.output] if reader.kind_of.reshapes else reader
+        return f"It is the {reader.name} layer's backward ({reader.kind_of.write(reader.layer)}) from your {read}."
 
     def _forward_step(self, name, values, grads):
         if name == "loss":
@@ -211,21 +308,138 @@ class Key:
         }
 
 
-def mark(given, answers, decimals=4):
-    """Every answer marked: ``answers`` maps (part, name) to an array in the JSON layout, NaN where blank."""
-    key = Key(given)
+@dataclass(frozen=True)
+class Marking:
+    """One sheet marked: every answer (``entries``, in the order answered) and each asked quantity's
+    (earned, points) in ``points``, in the order of the sheet."""
+
+    entries: list
+    points: dict
+
+    @property
+    def score(self):
+        return sum(earned for earned, _ in self.points.values())
+
+    @property
+    def total(self):
+        return sum(points for _, points in self.points.values())
+
+    def of(self, part):
+        """The same marking for one question (a part: shapes, forward, backward)."""
+        prefix = part + "."
+        return Marking([e for e in self.entries if e.quantity.startswith(prefix)],
+                       {q: p for q, p in self.points.items() if q.startswith(prefix)})  # fmt: skip
+
+
+def mark(given, answers, decimals=4, points=None):
+    """Every answer marked, as a ``Marking`` (``given`` an instance or its ``Key``): ``answers`` maps (part, name)
+    to an array in the JSON layout, NaN where blank; ``points`` {quantity or part: points} as ``points_of`` reads
+    them (default 1 a quantity)."""
+    key = given if isinstance(given, Key) else Key(given)
+    tol = tolerance(decimals)
     values, grads = dict(key.values), dict(key.grads)
+    # the student who rounds as they go: their answers where given, the key rounded to the marking's decimals else
+    asked = {name for part, name in key.answerable() if part == "forward"}
+    rounded_values = {name: np.round(v, decimals) if name in asked else v for name, v in values.items()}
+    rounded_grads = {name: np.round(v, decimals) for name, v in grads.items()}
     for (part, name), answer in answers.items():
-        store = {"forward": values, "backward": grads}.get(part)
-        full = key.full(name, answer) if store is not None and name != "loss" else None
-        if full is not None:
+        full = key.full(name, answer) if part in ("forward", "backward") and name != "loss" else None
+        if full is None:
+            continue
+        for store in (values, rounded_values) if part == "forward" else (grads, rounded_grads):
             store[name] = np.where(np.isnan(full), store[name], full)
-    entries = []
+    stores = [(values, grads), (rounded_values, rounded_grads)]
+    marked = {}
     for (part, name), answer in answers.items():
-        candidates = key.candidates(part, name, values, grads)
-        entries += _mark_one(f"{part}.{name}", np.asarray(answer, dtype=float), key.expected(part, name), candidates,
-                             tolerance(decimals))  # fmt: skip
-    return entries
+        candidates = key.candidates(part, name, stores)
+        marked[(part, name)] = _mark_one(f"{part}.{name}", np.asarray(answer, dtype=float),
+                                         key.expected(part, name), candidates, tol)  # fmt: skip
+    marked = credit(key, marked, answers, tol)
+    entries = [entry for (part, name) in answers for entry in marked[(part, name)]]
+    shares = points_of(key, points)
+    earned = {}
+    for (part, name), worth in shares.items():
+        rows = marked.get((part, name), [])
+        earned[f"{part}.{name}"] = (worth * sum(e.credit for e in rows) / len(rows) if rows else 0.0, worth)
+    return Marking(entries, earned)
+
+
+def _constant(array, tol=0.0):
+    """Whether every number of ``array`` (NaN for blanks, ignored) is the same to ``tol``, two or more of them."""
+    answered = array[~np.isnan(array)]
+    return answered.size > 1 and bool(np.ptp(answered) <= tol)
+
+
+def _zero(entry, tol):
+    return entry.expected is not None and abs(entry.expected) <= tol and abs(entry.answer) <= tol
+
+
+def credit(key, marked, answers, tol):
+    """``marked`` {(part, name): entries} with the answers that took no work voided (the rule in this module's
+    docstring), in pass order: a quantity's carried answers earn only where what its step read is sound."""
+    numbers = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in answers.values()] or [np.zeros(0)])
+    all_one = _constant(numbers)
+    sound, out = {}, {}
+    for part, name in key.answerable():
+        if (part, name) not in marked:
+            continue
+        rows, answer = marked[(part, name)], np.asarray(answers[(part, name)], dtype=float)
+        expected = key.expected(part, name)
+        constant = all_one or (_constant(answer) and answer.shape == expected.shape and not _constant(expected, tol))
+        read = key.inputs_of(part, name)
+        unsound = [where for where in read if not sound.get(where, True)]
+        all_right = all(e.verdict in ("right", "blank") for where in read for e in marked.get(where, []))
+        step = key.step_text(part, name)
+        mended = []
+        for e in rows:
+            verdict = e.verdict
+            if verdict == "carried" and all_right:
+                verdict = "right"  # from the student's own right (rounded) answers: rounding as they go
+            void = None
+            if verdict in ("right", "carried") and constant:
+                void = "constant"
+            elif verdict == "carried" and unsound:
+                void = "no-work"
+            mended.append(Entry(e.quantity, e.index, e.answer, e.expected, verdict, e.mistake, void,
+                                step if verdict == "wrong" and not e.mistake else None))  # fmt: skip
+        # a mistake is made over a whole quantity: one that explains a few entries by chance is no sign of work
+        wrong = [e.mistake for e in mended if e.verdict == "wrong"]
+        made = {m for m in wrong if m is not None and 2 * wrong.count(m) >= len(wrong)}
+        # a 0 where the key has 0 is what a blank gives: no sign of work, and it earns only beside work
+        informative = [e for e in mended if e.verdict != "blank" and not (e.credit and _zero(e, tol))]
+        good = sum(e.credit or e.mistake in made for e in informative)
+        bad = len(informative) - good
+        slip = len(mended) == 1 and not unsound  # one number wrong from sound inputs: a slip, still their work
+        sound[(part, name)] = not constant and (good >= bad or slip) and (good > 0 or bad == 0)
+        if good < bad or (good == 0 and bad > 0):
+            mended = [replace(e, void="zero") if e.credit and _zero(e, tol) else e for e in mended]
+        out[(part, name)] = mended
+    return out
+
+
+def points_of(key, points=None):
+    """{(part, name): points} of every asked quantity: ``points`` maps a quantity ("forward.conv_pre") or a part
+    ("backward") to points; a part's are shared equally by its quantities not named; any other, 1."""
+    points = points or {}
+    asked = key.quantities()
+    known = {f"{part}.{name}" for part, name in asked} | set(PARTS)
+    unknown = sorted(set(points) - known)
+    if unknown:
+        raise InputError(f"points for {', '.join(unknown)}: not a quantity or part of this sheet; they are "
+                         f"{', '.join(sorted(known))}")  # fmt: skip
+    shares = {}
+    for part in PARTS:
+        mine = [(p, n) for p, n in asked if p == part]
+        named = {where: float(points[f"{part}.{name}"]) for where in mine if (name := where[1]) and
+                 f"{part}.{name}" in points}  # fmt: skip
+        rest = [where for where in mine if where not in named]
+        left = float(points[part]) - sum(named.values()) if part in points else None
+        if left is not None and (left < 0 or (left > 0 and not rest)):
+            raise InputError(f"points: {part} is {points[part]:g}, but its quantities named add up to "
+                             f"{sum(named.values()):g}")  # fmt: skip
+        for where in mine:
+            shares[where] = named.get(where, 1.0 if left is None else left / len(rest) if rest else 0.0)
+    return shares
 
 
 def _close(a, b, tol):
@@ -235,9 +449,11 @@ def _close(a, b, tol):
 def _mark_one(quantity, answer, expected, candidates, tol):
     """The entries of one answered quantity; ``candidates`` is {label: [values]}."""
     answered = ~np.isnan(answer)
-    whole = {**candidates, "sign": [-expected]}
+    carried = candidates.get("carried", [])
+    # the general mistakes, on the key and on what the student's own earlier answers give
+    whole = {**candidates, "sign": [-expected, *(-v for v in carried)]}
     if expected.ndim == 2:
-        whole["transposed"] = [expected.T]
+        whole["transposed"] = [expected.T, *(v.T for v in carried if v.ndim == 2)]
     if answer.shape != expected.shape:
         # A whole answer of another shape can only be a mistake that changes the shape (pool stride 2, a
         # matrix of weights transposed).
@@ -289,9 +505,14 @@ QUESTION = {"shapes": "1. Output sizes", "forward": "2. Forward pass", "backward
 IGNORED = ("given", "torch")  # what a full `walkthrough --json` also holds: read past, never marked
 
 
-def template(key):
-    """Every answerable quantity, blank: {part: {name: nested lists of None}}, in the JSON layout."""
-    blank = {part: {} for part in PARTS}
+SHEET = re.compile(r"(\d+)-([0-9a-f]{10})")  # the template's "sheet": its number and the instance's sheet_id
+
+
+def template(key, number=None):
+    """Every answerable quantity, blank: {part: {name: nested lists of None}}, in the JSON layout; with the sheet's
+    ``number``, its ``sheet`` field first ("N-id"), which ties the answers to the sheet."""
+    blank = {"sheet": f"{number}-{key.sheet_id}"} if number is not None else {}
+    blank.update({part: {} for part in PARTS})
     for part, name in key.quantities():
         blank[part][name] = (
             np.full(key.expected(part, name).shape, None).tolist() if key.expected(part, name).ndim else None
@@ -299,15 +520,31 @@ def template(key):
     return blank
 
 
-def template_csv(key):
-    """The same blanks as CSV rows: quantity,index,answer."""
+def template_csv(key, number=None):
+    """The same blanks as CSV rows: quantity,index,answer (the sheet's row first, as ``template``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["quantity", "index", "answer"])
+    if number is not None:
+        writer.writerow(["sheet", "", f"{number}-{key.sheet_id}"])
     for part, name in key.quantities():
         for index in np.ndindex(key.expected(part, name).shape):
             writer.writerow([f"{part}.{name}", ",".join(map(str, index)), ""])
     return out.getvalue()
+
+
+class ForeignSheet(InputError):
+    """Answers for another sheet than the one they are marked against: they score 0."""
+
+
+def _check_sheet(path, sheet, key):
+    """The template's ``sheet`` must be this sheet's: another sheet's answers are not marked here."""
+    found = SHEET.fullmatch(sheet.strip()) if isinstance(sheet, str) else None
+    if found is None:
+        raise InputError(f'{path}: sheet must be the answer template\'s "N-id" as it was written, got {sheet!r:.40}')
+    if found.group(2) != key.sheet_id:
+        raise ForeignSheet(f"{path}: these answers are for sheet {found.group(1)} (sheet {sheet.strip()}), not "
+                           "this one; mark them against their own sheet, or answer this sheet's template")  # fmt: skip
 
 
 def _check_given(path, given, key):
@@ -347,8 +584,10 @@ def read_answers(path, key):
     answers = {}
     asked = set(key.answerable())
     _check_given(path, value.get("given"), key)
+    if "sheet" in value:
+        _check_sheet(path, value["sheet"], key)
     for part, names in value.items():
-        if part in IGNORED:
+        if part in IGNORED or part == "sheet":
             continue
         if part not in PARTS:
             raise InputError(f"{path}: unknown part {part!r}; answers have {', '.join(PARTS)}")
@@ -384,9 +623,15 @@ def _numbers(value, where):
     return np.array(walk(value), dtype=float)
 
 
+HEADER = ["quantity", "index", "answer"]
+
+
 def _read_csv(path, key, text):
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or [cell.strip() for cell in rows[0]] != ["quantity", "index", "answer"]:
+    first = text.split("\n", 1)[0]
+    # Excel saves with ';' between cells where ',' is the decimal comma of the locale
+    delimiter = ";" if [c.strip().strip('"') for c in first.split(";")] == HEADER else ","
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    if not rows or [cell.strip() for cell in rows[0]] != HEADER:
         raise InputError(f"{path}: the first line must be the header quantity,index,answer")
     asked = set(key.answerable())
     answers, seen = {}, set()
@@ -396,6 +641,9 @@ def _read_csv(path, key, text):
         if len(row) != 3:
             raise InputError(f"{path}: line {number}: expected quantity,index,answer, got {len(row)} cells")
         quantity, index_text, answer = (cell.strip() for cell in row)
+        if quantity == "sheet":
+            _check_sheet(f"{path}: line {number}", answer, key)
+            continue
         part, _, name = quantity.partition(".")
         if (part, name) not in asked:
             raise InputError(f"{path}: line {number}: " + _where(path, key, part, name).split(": ", 1)[1])
@@ -422,43 +670,45 @@ def _read_csv(path, key, text):
     return answers
 
 
-def score(entries):
-    """(score, total): right and carried answers earn their mark; blanks and wrong ones do not."""
-    return sum(e.verdict in ("right", "carried") for e in entries), len(entries)
+def score(marking):
+    """(points earned, points in all) of a ``Marking``."""
+    return marking.score, marking.total
 
 
-def report(entries, decimals):
-    """The marking as data for a view: per question its rows, then the mistakes met and the score."""
+def report(marking, decimals):
+    """The marking as data for a view: per question its rows and points, then the mistakes met and the score."""
     questions = {}
-    for entry in entries:
+    for entry in marking.entries:
         questions.setdefault(QUESTION[entry.quantity.split(".")[0]], []).append(entry)
-    got, total = score(entries)
     mistakes = {}
-    for entry in entries:
+    for entry in marking.entries:
         if entry.mistake:
             mistakes[entry.mistake] = mistakes.get(entry.mistake, 0) + 1
-    return {"questions": questions, "mistakes": mistakes, "score": got, "total": total, "decimals": decimals}
+    return {"questions": questions, "points": marking.points, "mistakes": mistakes, "score": marking.score,
+            "total": marking.total, "decimals": decimals}  # fmt: skip
 
 
-def grade_class(submissions, keys, decimals=4):
-    """Mark every (student, sheet number, answers path) against ``keys`` {number: (given, Key)}.
+def grade_class(submissions, keys, decimals=4, points=None):
+    """Mark every (student, sheet number, answers path) against ``keys`` {number: (given, Key)}; a file that cannot
+    be marked (unreadable, another sheet's) scores 0 with its ``problem`` said, and the others are marked all the same.
 
-    Returns (rows, mistakes): one dict per submission with the score per question
-    (q1..q3, right and carried answers) and in all, its entries, and {mistake: (answers, students)}.
+    Returns (rows, mistakes): one dict per submission with the points per question (q1..q3) and in all, its
+    ``marking`` (or None) and ``problem`` (or ""), and {mistake: (answers, students)}.
     """
     rows, mistakes = [], {}
     for student, number, path in submissions:
-        given, key = keys[number]
-        entries = mark(given, read_answers(path, key), decimals)
-        row = {"student": student, "sheet": number}
+        row = {"student": student, "sheet": number, "problem": ""}
+        key = keys[number][1]
+        try:
+            marking = mark(key, read_answers(path, key), decimals, points)
+        except InputError as error:
+            marking, row["problem"] = mark(key, {}, decimals, points), str(error)
         for question, part in enumerate(PARTS, start=1):
-            mine = [e for e in entries if e.quantity.startswith(part + ".")]
-            row[f"q{question}"], row[f"q{question}_total"] = score(mine)
-        row["score"], row["total"] = score(entries)
-        found = sorted({e.mistake for e in entries if e.mistake})
-        row["mistakes"] = " ".join(found)
-        row["entries"] = entries  # for the platforms' results and the feedback pages; the CSV leaves them out
-        for entry in entries:
+            row[f"q{question}"], row[f"q{question}_total"] = score(marking.of(part))
+        row["score"], row["total"] = score(marking)
+        row["mistakes"] = " ".join(sorted({e.mistake for e in marking.entries if e.mistake}))
+        row["marking"] = marking  # for the platforms' results and the feedback pages; the CSV leaves it out
+        for entry in marking.entries:
             if entry.mistake:
                 count, students = mistakes.get(entry.mistake, (0, set()))
                 mistakes[entry.mistake] = (count + 1, students | {student})

@@ -246,15 +246,16 @@ def run_exercise(args):
 
 
 def run_check(args):
-    entries, marked = api.check_answers(args.given, args.answers, args.decimals)
+    marking, marked = api.check_answers(args.given, args.answers, args.decimals, args.points)
     if args.format in lms.PLATFORMS:
-        print(lms.results_json(lms.RESULTS[args.format](entries)), end="")
+        print(lms.results_json(lms.RESULTS[args.format](marking)), end="")
     elif args.json:
-        print(json.dumps({"score": marked["score"], "total": marked["total"], "decimals": args.decimals,
-                          "entries": [entry.to_dict() for entry in entries]}, indent=2))  # fmt: skip
+        print(json.dumps({"score": round(marking.score, 6), "total": marking.total, "decimals": args.decimals,
+                          "points": {q: {"earned": round(e, 6), "of": t} for q, (e, t) in marking.points.items()},
+                          "entries": [entry.to_dict() for entry in marking.entries]}, indent=2))  # fmt: skip
     else:
         print("\n".join(summary.check_lines(marked)))
-    return 0 if all(entry.verdict == "right" for entry in entries) else 1
+    return 0 if marking.score == marking.total else 1
 
 
 def write_texts(directory, texts):
@@ -270,7 +271,7 @@ def run_grade(args):
     if args.format == "csv" and Path(args.out).suffix.lower() != ".csv":
         raise InputError(f"--out {args.out}: the grades' file name must end in .csv (with --format csv)")
     writable(args.plot, *((args.out,) if args.format == "csv" else ()))
-    grades, mistakes = api.grade(args.sheets, args.answers, args.decimals)
+    grades, mistakes, problems = api.grade(args.sheets, args.answers, args.decimals, args.points, args.roster)
     if args.format == "csv":
         text = summary.grades_csv(grades)
         files.atomic_write(args.out, lambda handle: handle.write(text.encode("utf-8")))
@@ -279,7 +280,7 @@ def run_grade(args):
         write_texts(args.out, {f"{name}/results.json": text for name, text in results.items()})
     if args.feedback:
         write_texts(args.feedback, lms.feedback_pages(grades))
-    print("\n".join(summary.grade_lines(grades, mistakes, args.out)))
+    print("\n".join(summary.grade_lines(grades, mistakes, args.out, problems)))
     if args.feedback:
         print(f"wrote {len(grades)} feedback pages to {args.feedback}/")
     if args.plot:
@@ -294,7 +295,7 @@ def run_autograder(args):
     from . import autograder
 
     files.output_path(args.out)
-    names = autograder.build(args.sheets, args.platform, args.out, args.decimals)
+    names = autograder.build(args.sheets, args.platform, args.out, args.decimals, args.points, args.roster)
     sheets = [name for name in names if name.startswith("sheets/")]
     others = ", ".join(name for name in names if name not in sheets)
     print(f"wrote {args.out} for {args.platform}: {others} and {len(sheets)} sheets")
@@ -428,7 +429,14 @@ def check_options(p):
         "D-th decimal (default 4, the key's)"}, format={"choices": ("text", *lms.PLATFORMS), "help": "text (or "
         "--json), or the results.json a platform reads: gradescope (points, one test per question, feedback in "
         "Markdown) or prairielearn (score 0 to 1) (default: text)"})  # fmt: skip
+    points_option(p)
     return run_check
+
+
+def points_option(p):
+    p.add_argument("--points", metavar="POINTS.json", help="points per quantity or question, e.g. {\"shapes\": 2, "
+                   "\"backward.conv_kernel\": 3}: a question's points are shared by its quantities not named "
+                   "(default: 1 point a quantity)")  # fmt: skip
 
 
 def grade_options(p):
@@ -441,7 +449,10 @@ def grade_options(p):
         decimals={"default": 4, "help": "as for check (default 4)"},
         plot={"help": "draw how often each mistake occurred"})  # fmt: skip
     p.add_argument("--feedback", metavar="DIR", help="also write one Markdown page per student and sheet into DIR "
-                   "(STUDENT_N.md): each answer, its verdict and why")  # fmt: skip
+                   "(STUDENT_N.md): a line a quantity, and where and why for what did not earn")  # fmt: skip
+    p.add_argument("--roster", metavar="ROSTER.csv", help="student,sheet: each student's own sheet, which their file "
+                   "is marked against whatever its name says")  # fmt: skip
+    points_option(p)
     return run_grade
 
 
@@ -452,6 +463,10 @@ def autograder_options(p):
                    "folder)")  # fmt: skip
     add(p, "out", "decimals", out={"required": True, "type": suffixed(".zip"), "metavar": "AUTOGRADER.zip",
         "help": "the zip to write"}, decimals={"default": 4, "help": "as for check (default 4)"})  # fmt: skip
+    p.add_argument("--roster", metavar="ROSTER.csv", help="student,sheet: each student's sheet, the student named "
+                   "as Gradescope's submission metadata has them (email, student id or name); a file is marked "
+                   "against its student's sheet, and another sheet's answers score 0")  # fmt: skip
+    points_option(p)
     return run_autograder
 
 

@@ -255,8 +255,8 @@ def write_sheets(out, count, seed=0, decimals=2, integers=False, pool_strides=(N
             write_document(answers, stem.with_name(stem.name + "_key" + suffix))
         blank = {
             ".json": given_json(given),
-            "_answers.json": walkthrough.to_json(template(key)) + "\n",
-            "_answers.csv": template_csv(key),
+            "_answers.json": walkthrough.to_json(template(key, number)) + "\n",
+            "_answers.csv": template_csv(key, number),
         }
         for suffix, text in blank.items():
             path = stem.with_name(stem.name + suffix)

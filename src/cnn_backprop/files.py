@@ -5,6 +5,8 @@ the target only once complete, so a failure never leaves half a file behind
 and never damages a file that was there before.
 """
 
+import csv
+import io
 import json
 import os
 import re
@@ -74,7 +76,8 @@ def read_text(path):
     """The text of ``path``, or an InputError saying why it cannot be read."""
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Excel, Notepad) is read past
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -473,20 +476,40 @@ ANSWER_NAME = re.compile(r"(?P<student>.+?)[_-](?:exercise_)?0*(?P<number>\d+)(?
 
 
 def student_files(folder):
-    """[(student, sheet number, path)] of the answer files in ``folder``: STUDENT_N.json or .csv
-    (or STUDENT_exercise_N_answers.json, the template's name with the student's in front)."""
+    """([(student, sheet number, path)], [(path, problem)]) of the files in ``folder``: the answer files
+    STUDENT_N.json or .csv (or STUDENT_exercise_N_answers.json, the template's name with the student's in front),
+    and every other file with why it is not one (so one stray file never stops a class)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder, expected answer files STUDENT_N.json or STUDENT_N.csv")
-    found = []
+    found, others = [], []
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or not path.is_file():
             continue
         match = ANSWER_NAME.fullmatch(path.name)
-        if not match:
-            raise InputError(f"{path}: cannot tell the student and the sheet from the name; "
-                             "name answer files STUDENT_N.json or STUDENT_N.csv, N the sheet's number")  # fmt: skip
-        found.append((match.group("student"), int(match.group("number")), path))
+        if match:
+            found.append((match.group("student"), int(match.group("number")), path))
+        else:
+            others.append((path, "cannot tell the student and the sheet from the name; name answer files "
+                                 "STUDENT_N.json or STUDENT_N.csv, N the sheet's number"))  # fmt: skip
     if not found:
         raise InputError(f"{folder}: no answer files in it (STUDENT_N.json or STUDENT_N.csv)")
-    return found
+    return found, others
+
+
+def read_roster(path):
+    """{student: sheet number} from a CSV of columns student,sheet (a header line first), checked."""
+    rows = list(csv.reader(io.StringIO(read_text(path))))
+    if not rows or [cell.strip().lower() for cell in rows[0][:2]] != ["student", "sheet"]:
+        raise InputError(f"{path}: a roster's first line must be the header student,sheet")
+    roster = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 2 or not row[0].strip() or not row[1].strip().isdigit():
+            raise InputError(f"{path}: line {number}: expected a student and a sheet number, got {','.join(row)!r}")
+        student = row[0].strip()
+        if student in roster:
+            raise InputError(f"{path}: line {number}: {student} is on the roster twice")
+        roster[student] = int(row[1])
+    return roster

@@ -4,83 +4,100 @@
   question (sizes, forward, backward) with its ``score``, ``max_score``, ``output`` (the feedback, in Markdown)
   and ``visibility``.
 - PrairieLearn's external grader ``results.json``: ``gradable``, ``score`` (a fraction, 0 to 1), ``message`` and
-  ``tests``, one per question with its ``points``, ``max_points``, ``message`` and ``output``; at most 1 MB.
+  ``tests``, one per question with its ``points``, ``max_points``, ``message`` and ``output`` (plain text: the
+  platform shows it as it is); at most 1 MB.
 
-One answer is one point, earned when it is right or carried, so the points are ``check.score``'s and add up to
-the CSV of ``grade``.  The feedback says which answers are wrong, the mistake behind each and what was carried,
-never the key's numbers: a student may submit again.
+The points are the marking's (``check.Marking``: each quantity its share), the same as ``grade``'s CSV.  The
+feedback says, a line a quantity, what earned and what did not, and for each wrong or carried group of answers
+the mistake behind it once, never the key's numbers: a student may submit again.
 """
 
 import json
 
-from .check import MISTAKES, PARTS, QUESTION, score
+from .check import PARTS, QUESTION, score
+from .text import points
 
 PLATFORMS = ("gradescope", "prairielearn")
 FORMATS = ("csv", *PLATFORMS)  # grade's: csv, today's table, or one results.json per student and sheet
 PRAIRIELEARN_LIMIT = 1_000_000  # bytes: PrairieLearn refuses a larger results.json
-CARRIED = "carried: wrong only because an earlier answer was; computed correctly from your own values, so it counts"
+CARRIED = "computed correctly from your own earlier answers (wrong only because an earlier one was), so it counts"
+SHOWN = 6  # indices listed for a group of answers, then "and N more"
 
 
-def by_question(entries):
-    """[(the question's title, its entries)] in the order of the sheet, each question that has entries."""
-    parts = [(QUESTION[part], [e for e in entries if e.quantity.split(".")[0] == part]) for part in PARTS]
-    return [(title, rows) for title, rows in parts if rows]
+def _where(rows, total):
+    if len(rows) == total > 1:
+        return f"all {total}"
+    shown = ", ".join(f"[{','.join(map(str, e.index))}]" for e in rows[:SHOWN] if e.index) or "its value"
+    return shown + (f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else "")
 
 
-def _shown(answer):
-    return "blank" if answer is None else f"{answer:g}"
+def _why(entry):
+    if entry.void or entry.verdict == "wrong":
+        return entry.explanation or "no known mistake gives it"
+    return CARRIED
 
 
-def _at(entry):
-    return f"{entry.quantity}[{','.join(map(str, entry.index))}]" if entry.index else entry.quantity
-
-
-def question_feedback(rows):
-    """One question's feedback in Markdown: each quantity's counts, each answer not right with why, the mistakes."""
-    lines, quantities = [], {}
+def quantity_lines(quantity, rows, earned, worth, markdown=True):
+    """A quantity's feedback: one line with its points and counts; for its answers that are wrong, carried or
+    earn nothing, one line per group (the same verdict and mistake) with where and why, each said once."""
+    name = f"`{quantity}`" if markdown else quantity
+    counts = {v: sum(e.verdict == v for e in rows) for v in ("right", "carried", "wrong", "blank")}
+    said = ", ".join(f"{n} {v}" for v, n in counts.items() if n) if rows else "not answered"
+    voided = sum(e.void is not None for e in rows)
+    said += f" ({voided} of them earn nothing)" if voided else ""
+    lines = [f"- {name}: {points(earned)} of {points(worth)} point{'s' if worth != 1 else ''}; {said}"]
+    groups = {}
     for entry in rows:
-        quantities.setdefault(entry.quantity, []).append(entry)
-    for quantity, found in quantities.items():
-        counts = {v: sum(e.verdict == v for e in found) for v in ("right", "carried", "wrong", "blank")}
-        lines.append(f"- `{quantity}`: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
-        for entry in found:
-            if entry.verdict == "wrong":
-                why = f" ({entry.mistake})" if entry.mistake else ""
-                lines.append(f"  - `{_at(entry)}` = {_shown(entry.answer)}: wrong{why}")
-            elif entry.verdict == "carried":
-                lines.append(f"  - `{_at(entry)}` = {_shown(entry.answer)}: carried")
-    mistakes = sorted({e.mistake for e in rows if e.mistake})
-    if mistakes:
-        lines += ["", "Mistakes:"] + [f"- **{m}**: {MISTAKES[m]}" for m in mistakes]
-    if any(e.verdict == "carried" for e in rows):
-        lines += ["", CARRIED]
+        if entry.verdict in ("wrong", "carried") or entry.void:
+            groups.setdefault((entry.verdict, entry.mistake, entry.void), []).append(entry)
+    for (verdict, mistake, void), found in groups.items():
+        label = mistake or void
+        label = f"**{label}**: " if markdown and mistake else f"{label}: " if label else ""
+        lines.append(f"  - {verdict} at {_where(found, len(rows))}: {label}{_why(found[0])}")
+    return lines
+
+
+def question_feedback(marking, markdown=True):
+    """One question's feedback (a ``Marking`` of one part), a line a quantity and a line a group of answers."""
+    by_quantity = {}
+    for entry in marking.entries:
+        by_quantity.setdefault(entry.quantity, []).append(entry)
+    lines = []
+    for quantity, (earned, worth) in marking.points.items():
+        lines += quantity_lines(quantity, by_quantity.get(quantity, []), earned, worth, markdown)
     return "\n".join(lines)
 
 
-def summary(entries):
-    got, total = score(entries)
-    return f"{got} of {total} answers right or carried"
+def by_question(marking):
+    """[(the question's title, its Marking)] in the order of the sheet, each question the sheet asks."""
+    return [(QUESTION[part], marking.of(part)) for part in PARTS if marking.of(part).points]
 
 
-def gradescope(entries):
+def summary(marking):
+    got, total = score(marking)
+    return f"{points(got)} of {points(total)} points"
+
+
+def gradescope(marking):
     """Gradescope's results.json as a dict: one test per question, its points and Markdown feedback."""
     tests = []
-    for title, rows in by_question(entries):
-        got, total = score(rows)
-        tests.append({"name": title, "score": got, "max_score": total, "output": question_feedback(rows),
-                      "output_format": "md", "visibility": "visible"})  # fmt: skip
-    return {"score": score(entries)[0], "output": summary(entries), "output_format": "md", "tests": tests}
+    for title, part in by_question(marking):
+        got, total = score(part)
+        tests.append({"name": title, "score": round(got, 4), "max_score": round(total, 4),
+                      "output": question_feedback(part), "output_format": "md", "visibility": "visible"})  # fmt: skip
+    return {"score": round(marking.score, 4), "output": summary(marking), "output_format": "md", "tests": tests}
 
 
-def prairielearn(entries):
-    """PrairieLearn's results.json as a dict: the score as a fraction, one test per question."""
+def prairielearn(marking):
+    """PrairieLearn's results.json as a dict: the score as a fraction, one test per question, in plain text."""
     tests = []
-    for title, rows in by_question(entries):
-        got, total = score(rows)
-        tests.append({"name": title, "points": got, "max_points": total, "message": summary(rows),
-                      "output": question_feedback(rows)})  # fmt: skip
-    got, total = score(entries)
-    return {"gradable": True, "score": got / total if total else 0.0, "message": summary(entries), "tests": tests}
+    for title, part in by_question(marking):
+        got, total = score(part)
+        tests.append({"name": title, "points": round(got, 4), "max_points": round(total, 4),
+                      "message": summary(part), "output": question_feedback(part, markdown=False)})  # fmt: skip
+    got, total = score(marking)
+    return {"gradable": True, "score": round(got / total, 6) if total else 0.0, "message": summary(marking),
+            "tests": tests}  # fmt: skip
 
 
 RESULTS = {"gradescope": gradescope, "prairielearn": prairielearn}
@@ -94,6 +111,13 @@ def unreadable(platform, message):
     return {"gradable": False, "score": 0.0, "message": message, "format_errors": [message], "tests": []}
 
 
+def zero(platform, message):
+    """The results of a submission marked and worth nothing (another sheet's answers): score 0 and ``message``."""
+    if platform == "gradescope":
+        return {"score": 0, "output": message, "output_format": "md", "tests": []}
+    return {"gradable": True, "score": 0.0, "message": message, "tests": []}
+
+
 def results_json(results):
     """The results as the text of results.json; PrairieLearn's kept under its 1 MB by shortening outputs."""
     text = json.dumps(results, indent=2) + "\n"
@@ -104,18 +128,14 @@ def results_json(results):
     return text
 
 
-def feedback_page(student, sheet, entries):
-    """One student's marking of one sheet as a Markdown page: every answer, its verdict and why."""
-    got, total = score(entries)
-    lines = [f"# {student}: exercise {sheet}", "", f"Score: {got} of {total} (right and carried answers count).", ""]
-    for title, rows in by_question(entries):
-        lines += [f"## {title}", "", "| answer | yours | verdict | why |", "|---|---|---|---|"]
-        for entry in rows:
-            yours = _shown(entry.answer)
-            why = entry.explanation if entry.verdict in ("wrong", "carried") else ""
-            verdict = f"{entry.verdict} ({entry.mistake})" if entry.mistake else entry.verdict
-            lines.append(f"| `{_at(entry)}` | {yours} | {verdict} | {why} |")
-        lines.append("")
+def feedback_page(student, sheet, marking, problem=""):
+    """One student's marking of one sheet as a Markdown page: a line a quantity, the mistakes where they are."""
+    got, total = score(marking)
+    lines = [f"# {student}: exercise {sheet}", "", f"Score: {points(got)} of {points(total)} points.", ""]
+    if problem:
+        lines += [f"Not marked: {problem}", ""]
+    for title, part in by_question(marking):
+        lines += [f"## {title}", "", question_feedback(part), ""]
     return "\n".join(lines)
 
 
@@ -125,9 +145,11 @@ def _name(row):
 
 def class_results(rows, platform):
     """{STUDENT_N: the text of its results.json} for every row of ``grade`` (``check.grade_class``)."""
-    return {_name(row): results_json(RESULTS[platform](row["entries"])) for row in rows}
+    return {_name(row): results_json(unreadable(platform, row["problem"]) if row["problem"] else
+                                     RESULTS[platform](row["marking"])) for row in rows}  # fmt: skip
 
 
 def feedback_pages(rows):
     """{STUDENT_N.md: its feedback page} for every row of ``grade``."""
-    return {f"{_name(row)}.md": feedback_page(row["student"], row["sheet"], row["entries"]) for row in rows}
+    return {f"{_name(row)}.md": feedback_page(row["student"], row["sheet"], row["marking"], row["problem"])
+            for row in rows}  # fmt: skip

@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 
-from .check import MISTAKES
+from .check import MISTAKES, VOID
 from .gradcheck import STEP, TOLERANCE
-from .text import counted
+from .text import counted, points
 
 
 def gradcheck_lines(report):
@@ -106,52 +106,68 @@ def prediction_lines(classes, binary, rows):
 
 
 def check_lines(marked):
-    """``check.report``'s result: per question one line per quantity and one per answer not right, the mistakes
-    met, the score."""
+    """``check.report``'s result: per question one line per quantity with its points, one per answer not right,
+    the mistakes met, the score."""
     decimals, lines = marked["decimals"], []
     for question, rows in marked["questions"].items():
-        lines += [question, *check_rows(rows, decimals)]
+        lines += [question, *check_rows(rows, decimals, marked["points"])]
     if marked["mistakes"]:
         lines.append("mistakes:")
         lines += [f"  {mistake} ({count}x): {MISTAKES[mistake]}" for mistake, count in marked["mistakes"].items()]
-    lines.append(f"score: {marked['score']} of {marked['total']} (right within {10.0**-decimals:g}; carried answers "
-                 "earn their mark)")  # fmt: skip
+    voids = sorted({e.void for rows in marked["questions"].values() for e in rows if e.void})
+    if voids:
+        lines.append("earning nothing:")
+        lines += [f"  {void}: {VOID[void]}" for void in voids]
+    lines.append(f"score: {points(marked['score'])} of {points(marked['total'])} points (a quantity a point unless "
+                 f"set; right within {10.0**-decimals:g}; carried answers earn, from your own work)")  # fmt: skip
     return lines
 
 
-def check_rows(entries, decimals):
-    """One line per quantity with its counts, and one per answer that is not right."""
+def check_rows(entries, decimals, shares):
+    """One line per quantity with its counts and points, and one per answer that is not right or earns nothing."""
     by_quantity = {}
     for entry in entries:
         by_quantity.setdefault(entry.quantity, []).append(entry)
     width = max(len(q) for q in by_quantity) + 2
-    lines = [f"  {'quantity':<{width}}{'right':>6}{'carried':>8}{'wrong':>6}{'blank':>6}"]
+    lines = [f"  {'quantity':<{width}}{'right':>6}{'carried':>8}{'wrong':>6}{'blank':>6}{'points':>9}"]
     for quantity, rows in by_quantity.items():
         counts = [sum(e.verdict == v for e in rows) for v in ("right", "carried", "wrong", "blank")]
-        lines.append(f"  {quantity:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(counts, (6, 8, 6, 6))))
+        earned, worth = shares.get(quantity, (0, 0))
+        lines.append(f"  {quantity:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(counts, (6, 8, 6, 6)))
+                     + f"{points(earned) + '/' + points(worth):>9}")  # fmt: skip
         for e in rows:
-            if e.verdict in ("wrong", "carried"):
+            if e.verdict in ("wrong", "carried") or e.void:
                 where = f"[{','.join(map(str, e.index))}]" if e.index else ""
                 key = "-" if e.expected is None else f"{e.expected:.{decimals}f}"
-                why = f" ({e.mistake})" if e.mistake else ""
+                why = f" ({e.mistake or e.void})" if e.mistake or e.void else ""
                 lines.append(f"      {where or 'value'}: {e.answer:.{decimals}f}, key {key}: {e.verdict}{why}")
     return lines
 
 
 def grades_csv(grades):
-    """The grades, one CSV row per student and sheet."""
+    """The grades, one CSV row per student and sheet, points to 4 decimals; a file not marked says why."""
     out = io.StringIO()
-    columns = ["student", "sheet", "q1", "q1_total", "q2", "q2_total", "q3", "q3_total", "score", "total", "mistakes"]
+    columns = ["student", "sheet", "q1", "q1_total", "q2", "q2_total", "q3", "q3_total", "score", "total", "mistakes",
+               "problem"]  # fmt: skip
     writer = csv.DictWriter(out, columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(grades)
+    for row in grades:
+        writer.writerow({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
     return out.getvalue()
 
 
-def grade_lines(grades, mistakes, out):
-    """``api.grade``'s result: how many were marked, the class score, each mistake's answers and students."""
-    lines = [f"marked {len(grades)} answer files from {len({g['student'] for g in grades})} students; wrote {out}",
-             f"class score: {sum(g['score'] for g in grades)} of {sum(g['total'] for g in grades)}"]  # fmt: skip
+def grade_lines(grades, mistakes, out, problems=()):
+    """``api.grade``'s result: how many were marked, the class score, each mistake's answers and students, and
+    every file that could not be marked, with why."""
+    unmarked = [row for row in grades if row["problem"]]
+    lines = [f"marked {len(grades) - len(unmarked)} answer files from {len({g['student'] for g in grades})} "
+             f"students; wrote {out}",
+             f"class score: {points(sum(g['score'] for g in grades))} of {points(sum(g['total'] for g in grades))} "
+             "points"]  # fmt: skip
+    if unmarked or problems:
+        lines.append(f"not marked ({len(unmarked) + len(problems)} files; those of a student score 0):")
+        lines += [f"  {row['student']}_{row['sheet']}: {row['problem']}" for row in unmarked]
+        lines += [f"  {path}: {why}" for path, why in problems]
     if not mistakes:
         return [*lines, "no known mistakes in the class"]
     lines.append("mistakes across the class (answers, students):")

@@ -89,3 +89,8 @@ def titled(title, value, decimals):
 def counted(n, noun):
     """``n`` and ``noun``, plural unless n is 1: "1 cross", "2 crosses", "0 rectangles"."""
     return f"{n} {noun if n == 1 else noun + ('es' if noun.endswith(('s', 'x', 'ch', 'sh')) else 's')}"
+
+
+def points(value):
+    """Points as a person reads them: whole where whole, else to 2 decimals."""
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}"
