@@ -283,3 +283,114 @@ def test_an_argmax_from_the_students_own_map_is_carried():
     entries = check.mark(given, answers, DECIMALS).entries
     moved = [e for e in entries if e.quantity == "forward.pool_argmax" and e.verdict != "right"]
     assert moved and {e.verdict for e in moved} == {"carried"}
+
+
+# The strategy matrix: answer files made without work, on sheets as 'exercise' makes them.
+MATRIX = {
+    "seed": (None, "shapes"),
+    "two-conv softmax": ("conv 2x3x3 pad 1, relu, maxpool 2, conv 2x3x3, relu, dense 10, softmax", "digits"),
+    "batchnorm avgpool tanh": ("conv 2x3x3 pad 1, batchnorm, tanh, avgpool 2, dense 10, softmax", "digits"),
+}
+NO_WORK = 0.05  # the most an answer file without work may score
+
+
+def matrix_sheet(network, seed, integers):
+    net, source = MATRIX[network]
+    if net is None:
+        return exercise.rounded_given(seed, decimals=2, integers=integers)
+    return exercise.rounded_given(seed, decimals=2, integers=integers, net=net, source="shapes" if integers else source)
+
+
+def filled(key, rule):
+    return {(part, name): rule(key.expected(part, name)) for part, name in key.quantities()}
+
+
+@pytest.mark.parametrize("integers", [False, True], ids=["decimals", "integers"])
+@pytest.mark.parametrize("network", MATRIX)
+def test_no_answer_file_without_work_scores_above_5_percent(network, integers):
+    given = matrix_sheet(network, 5, integers)
+    key = check.Key(given)
+    rng = np.random.default_rng(0)
+    sheet_numbers = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for k, v in given.items()
+                                    if k not in ("net", "classes", "label")])  # fmt: skip
+    strategies = {
+        "zeros": lambda e: np.zeros(e.shape),
+        "ones": lambda e: np.ones(e.shape),
+        "one constant": lambda e: np.full(e.shape, 0.37),
+        "zeros and one 1": lambda e: (np.arange(e.size) == 0).reshape(e.shape).astype(float),
+    }
+    for name, rule in strategies.items():
+        marking = check.mark(key, filled(key, rule), DECIMALS)
+        assert marking.score <= NO_WORK * marking.total, (name, marking.points)
+    # numbers copied at random from the sheet, ten files: the sizes alone now and then, by chance
+    copied = [check.mark(key, filled(key, lambda e: rng.choice(sheet_numbers, e.shape)), DECIMALS) for _ in range(10)]
+    assert np.mean([m.score / m.total for m in copied]) <= NO_WORK
+    # another sheet's answers, numbers only: what the two sheets share (the sizes; dL/dbias = 0 before a batch
+    # norm) and by chance little more
+    other = check.Key(matrix_sheet(network, 6, integers))
+    marking = check.mark(key, {where: np.round(other.expected(*where), DECIMALS) for where in key.quantities()})
+    both = [(quantity, worth, [k.expected(*quantity.split(".")) for k in (key, other)])
+            for quantity, (_, worth) in marking.points.items()]  # fmt: skip
+    shared = sum(worth for _, worth, (mine, theirs) in both if np.allclose(mine, theirs, atol=1e-4))
+    assert shared >= 3 and marking.score - shared <= NO_WORK * marking.total, marking.points
+    # and as the other sheet's template holds them, with its sheet: refused, as answers for sheet 6
+    right = check.mark(key, filled(key, lambda e: np.round(e, DECIMALS)), DECIMALS)
+    assert right.score == right.total
+
+
+def test_another_sheets_answers_score_0_and_name_their_sheet(tmp_path, capsys):
+    main(["exercise", "--count", "2", "--seed", "3", "--out", str(tmp_path)])
+    theirs = json.loads((tmp_path / "exercise_2_answers.json").read_text())
+    key = check.Key(walkthrough.complete_given(json.loads((tmp_path / "exercise_2.json").read_text())))
+    for part, name in key.quantities():
+        theirs[part][name] = np.round(key.expected(part, name), 4).tolist()
+    (tmp_path / "copied.json").write_text(json.dumps(theirs))
+    done = subprocess.run([COMMAND, "check", "--given", str(tmp_path / "exercise_1.json"),
+                           str(tmp_path / "copied.json")], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert f"these answers are for sheet 2 (sheet {theirs['sheet']}), not this one" in done.stderr
+
+
+def test_a_simulated_class_mistakes_named_and_no_right_answer_marked_wrong():
+    """300 students, each on their own instance of one of the networks, with 0 to 2 of the catalogue's mistakes
+    (at layers that can host them), carrying on rightly from them and rounding to 4 decimals as they go."""
+    from test_mistakes import NETWORKS, answers_planted, cases, given_of
+
+    rng = np.random.default_rng(2026)
+    by_network = {}
+    for case in cases():
+        network, layer, mistake, how = case.values
+        by_network.setdefault(network, []).append((layer, mistake, how))
+    planted = named = right_marked_wrong = 0
+    scores = {0: [], 1: [], 2: []}
+    for student in range(300):
+        network = list(NETWORKS)[student % len(NETWORKS)]
+        seed = 100 + student
+        while True:  # an instance within the sheets' limits: p(label) does not round to 0
+            given = given_of(network, seed)
+            pass_ = walkthrough.run(given)
+            if check.Key(given).arch.output.probabilities(pass_.values["output"][None])[0, pass_.label] > 1e-3:
+                break
+            seed += 1000
+        chosen = [by_network[network][i] for i in rng.choice(len(by_network[network]), rng.integers(0, 3), False)]
+        mistakes = []
+        for layer, mistake, how in chosen:
+            part, name, value = how(pass_, next(n for n in pass_.arch.named if n.name == layer))
+            if (part, name) not in {(p, n) for p, n, *_ in mistakes}:
+                mistakes.append((part, name, np.round(value, DECIMALS), mistake))
+        answers = answers_planted(given, [m[:3] for m in mistakes], DECIMALS)
+        marking = check.mark(given, answers, DECIMALS)
+        key = check.Key(given)
+        for part, name, _, mistake in mistakes:
+            expected = key.expected(part, name)
+            if expected.shape == np.shape(answers[(part, name)]) and np.allclose(answers[(part, name)], expected,
+                                                                                 atol=1.5e-4):  # fmt: skip
+                continue  # the mistake changes nothing on this instance: not effective
+            planted += 1
+            named += any(e.mistake == mistake for e in marking.entries if e.quantity == f"{part}.{name}")
+        right_marked_wrong += sum(e.verdict != "right" and e.expected is not None and e.answer is not None
+                                  and abs(e.answer - e.expected) <= 1e-4 for e in marking.entries)  # fmt: skip
+        scores[len(mistakes)].append(marking.score / marking.total)
+    assert planted > 250 and named >= 0.95 * planted, (named, planted)
+    assert right_marked_wrong == 0
+    assert min(scores[0]) == 1.0 and min(scores[1]) >= 0.9, (min(scores[1]), np.mean(scores[1]))

@@ -42,25 +42,34 @@ def given_of(network, seed):
     return walkthrough.complete_given({key: np.asarray(value).tolist() for key, value in plain.items()}, seed)
 
 
-def carried_on(arch, params, image, label, forward=None, backward=None):
+def carried_on(arch, params, image, label, forward=None, backward=None, decimals=None):
     """Every value and gradient of one image by the kinds' loop references, with ``forward`` {name: value}
-    replacing a layer's output and ``backward`` {name: value} a gradient, as a student carries on from them."""
+    replacing a layer's output and ``backward`` {name: value} a gradient, as a student carries on from them; with
+    ``decimals``, each value rounded as it is found and carried on rounded, as a student working by hand does."""
     forward, backward = forward or {}, backward or {}
+
+    def kept(value):
+        return value if decimals is None else np.round(value, decimals)
+
     values, steps, h = {"image": image}, [], image
     for named in arch.named:
         if named.kind_of.is_output:
-            values["output"], values["loss"], dz = named.kind_of.reference_loss(h, label)
-            grads = {named.input: backward.get(named.input, dz)}
+            output, loss, _ = named.kind_of.reference_loss(h, label)
+            values["output"] = p = kept(output)
+            target = np.eye(output.size)[label] if output.size > 1 else np.array([label])
+            mine = p[label] if p.size > 1 else p[0] if label == 1 else 1 - p[0]  # p(label), from their output
+            values["loss"] = loss if decimals is None else kept(-np.log(mine))
+            grads = {named.input: backward.get(named.input, values["output"] - target)}  # dL/dz = p - onehot(y)
             break
         mine = {key: params[full] for key, full in named.params.items()}
         out, extras, back = named.kind_of.reference(h, named.layer, mine)
         values.update({f"{named.name}_{key}": value for key, value in extras.items()})
-        h = values[named.output] = forward.get(named.output, out)
+        h = values[named.output] = forward.get(named.output, kept(out))
         steps.append((named, back))
     for named, back in reversed(steps):
         grad_in, param_grads = back(grads[named.output])
-        grads[named.input] = backward.get(named.input, grad_in)
-        grads.update({named.params[key]: backward.get(named.params[key], g) for key, g in param_grads.items()})
+        grads[named.input] = backward.get(named.input, kept(grad_in))
+        grads.update({named.params[key]: backward.get(named.params[key], kept(g)) for key, g in param_grads.items()})
     return values, grads
 
 
@@ -320,19 +329,27 @@ def cases():
 def answers_carried(given, part, name, value):
     """A whole answer sheet {(part, name): array in the JSON layout}: ``value`` for ``part.name``, every later
     answer the right rules' from it, every other the key's."""
+    return answers_planted(given, [(part, name, value)])
+
+
+def answers_planted(given, planted, decimals=None):
+    """A whole answer sheet with each (part, name, value) of ``planted`` (a mistake's answer) in its place, and every
+    other answer what the right rules give from those, rounded as a student goes with ``decimals``."""
     key, pass_ = check.Key(given), walkthrough.run(given)
-    right = pass_.values if part == "forward" else pass_.grads
-    chained = {part: {name: value}} if right[name].shape == value.shape else {}  # a shape changed: no later layer
-    values, grads = carried_on(pass_.arch, pass_.params, pass_.image, pass_.label, chained.get("forward"),
-                               chained.get("backward"))  # fmt: skip
+    chained = {"forward": {}, "backward": {}}
+    for part, name, value in planted:
+        right = pass_.values if part == "forward" else pass_.grads
+        if right[name].shape == value.shape:  # a shape changed: no later layer can follow
+            chained[part][name] = value
+    values, grads = carried_on(pass_.arch, pass_.params, pass_.image, pass_.label, chained["forward"],
+                               chained["backward"], decimals)  # fmt: skip
+    mine = {(part, name): value for part, name, value in planted}
     answers = {}
     for p, n in key.answerable():
         if p == "shapes":
             answers[(p, n)] = key.expected(p, n)
             continue
-        full = values[n] if p == "forward" else grads[n]
-        if (p, n) == (part, name):
-            full = value
+        full = mine.get((p, n), values[n] if p == "forward" else grads[n])
         answers[(p, n)] = key.layout(n, full if n in key.owner else np.asarray(full)[None])
     return answers
 
@@ -348,7 +365,8 @@ def test_each_mistake_is_found_at_every_layer_of_its_kind(network, layer, mistak
         pass_ = walkthrough.run(given)
         named = next(n for n in pass_.arch.named if n.name == layer)
         part, name, value = how(pass_, named)
-        entries = check.mark(given, answers_carried(given, part, name, value), DECIMALS).entries
+        marking = check.mark(given, answers_carried(given, part, name, value), DECIMALS)
+        entries = marking.entries
         quantity = f"{part}.{name}"
         changed = [e for e in entries if e.quantity == quantity and differs(e)]
         if not changed:
@@ -357,6 +375,8 @@ def test_each_mistake_is_found_at_every_layer_of_its_kind(network, layer, mistak
         later = [e for e in entries if e.quantity != quantity and differs(e)]
         assert {e.verdict for e in later} <= {"carried"}, [e for e in later if e.verdict != "carried"][:3]
         assert {e.verdict for e in entries if not differs(e)} == {"right"}
+        # one genuine mistake costs little: its quantity at most, everything carried from it earns
+        assert marking.score >= 0.9 * marking.total and all(e.void is None for e in entries)
         return
     raise AssertionError(f"{mistake} changes nothing at {layer} in any instance")
 

@@ -385,9 +385,14 @@ def credit(key, marked, answers, tol):
             continue
         rows, answer = marked[(part, name)], np.asarray(answers[(part, name)], dtype=float)
         expected = key.expected(part, name)
-        constant = all_one or (_constant(answer) and answer.shape == expected.shape and not _constant(expected, tol))
         read = key.inputs_of(part, name)
         unsound = [where for where in read if not sound.get(where, True)]
+        # one number everywhere is work only where the right rule gives it from sound inputs (a max pool whose
+        # windows share one maximum)
+        explained = not unsound and all(e.verdict in ("right", "carried", "blank") for e in rows)
+        constant = all_one or (
+            _constant(answer) and answer.shape == expected.shape and not _constant(expected, tol) and not explained
+        )
         all_right = all(e.verdict in ("right", "blank") for where in read for e in marked.get(where, []))
         step = key.step_text(part, name)
         mended = []
@@ -405,10 +410,11 @@ def credit(key, marked, answers, tol):
         # a mistake is made over a whole quantity: one that explains a few entries by chance is no sign of work
         wrong = [e.mistake for e in mended if e.verdict == "wrong"]
         made = {m for m in wrong if m is not None and 2 * wrong.count(m) >= len(wrong)}
-        # a 0 where the key has 0 is what a blank gives: no sign of work, and it earns only beside work
-        informative = [e for e in mended if e.verdict != "blank" and not (e.credit and _zero(e, tol))]
-        good = sum(e.credit or e.mistake in made for e in informative)
-        bad = len(informative) - good
+        # a 0 is what a blank gives (and what many rules give from zeros): right, carried or a mistake's, it is no
+        # sign of work, and where the key has 0 it earns only beside work
+        fits = [e.credit or e.mistake in made for e in mended]
+        good = sum(fit and abs(e.answer) > tol for e, fit in zip(mended, fits))
+        bad = sum(e.verdict != "blank" and not fit for e, fit in zip(mended, fits))
         slip = len(mended) == 1 and not unsound  # one number wrong from sound inputs: a slip, still their work
         sound[(part, name)] = not constant and (good >= bad or slip) and (good > 0 or bad == 0)
         if good < bad or (good == 0 and bad > 0):
@@ -466,12 +472,16 @@ def _mark_one(quantity, answer, expected, candidates, tol):
                 for index in np.ndindex(answer.shape)]  # fmt: skip
 
     def labels_for(a, e, index):
-        """The labels whose value is this answer and not the key's."""
+        """The labels whose value is this answer: a mistake's only where it is not the key's, while the right rule
+        on the student's own answers may be within rounding of the key too."""
         return [
             label
             for label, values in whole.items()
             if any(
-                v.shape == answer.shape and _close(a, v[index], tol) and not _close(v[index], e, tol) for v in values
+                v.shape == answer.shape
+                and _close(a, v[index], tol)
+                and (label == "carried" or not _close(v[index], e, tol))
+                for v in values
             )
         ]
 
