@@ -220,3 +220,49 @@ def test_without_the_package_installed_the_autograder_says_how(monkeypatch, shee
     status = main(["autograder", "--sheets", str(sheets), "--platform", "gradescope", "--out", str(tmp_path / "a.zip")])
     assert status == 2 and "cnn-backprop is not installed here: pip install ." in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_with_a_roster_each_student_is_marked_against_their_own_sheet(sheets, tmp_path):
+    """Gradescope names the student in submission_metadata.json; the roster gives their sheet; a classmate's
+    filled-in template (another sheet's) scores 0 and says whose sheet it is."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,sheet\nana@uni.edu,1\nben@uni.edu,2\n")
+    assert main(["autograder", "--sheets", str(sheets), "--platform", "gradescope", "--out", str(tmp_path / "a.zip"),
+                 "--roster", str(roster)]) == 0  # fmt: skip
+    source = tmp_path / "source"
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        archive.extractall(source)
+    filled = {}
+    for number in (1, 2):
+        template = json.loads((sheets / f"exercise_{number}_answers.json").read_text())
+        template.update(json.loads(answers(sheets, number)))
+        filled[number] = template
+    results = {}
+    for student in ("ana", "ben"):
+        (tmp_path / "submission_metadata.json").write_text(json.dumps({"users": [{"email": f"{student}@uni.edu"}]}))
+        submission = tmp_path / student
+        submission.mkdir()
+        (submission / "exercise_2_answers.json").write_text(json.dumps(filled[2]))  # both hand in sheet 2's
+        results[student] = autograder.mark_submission(source, submission, "gradescope", tmp_path)
+    assert results["ben"]["score"] == sum(t["max_score"] for t in results["ben"]["tests"]) == 24
+    assert results["ana"]["score"] == 0 and "these answers are for sheet 2" in results["ana"]["output"]
+    (tmp_path / "submission_metadata.json").write_text(json.dumps({"users": [{"email": "eve@uni.edu"}]}))
+    results = autograder.mark_submission(source, tmp_path / "ben", "gradescope", tmp_path)
+    assert results["score"] == 0 and "you are not on this assignment's roster" in results["output"]
+
+
+def test_prairielearn_takes_the_sheet_from_the_questions_params(sheets, tmp_path):
+    assert main(["autograder", "--sheets", str(sheets), "--platform", "prairielearn", "--out",
+                 str(tmp_path / "a.zip")]) == 0  # fmt: skip
+    source = tmp_path / "tests"
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        archive.extractall(source)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "data.json").write_text(json.dumps({"params": {"sheet": 1}}))
+    submission = tmp_path / "student"
+    submission.mkdir()
+    template = json.loads((sheets / "exercise_2_answers.json").read_text())
+    template.update(json.loads(answers(sheets, 2)))
+    (submission / "answers.json").write_text(json.dumps(template))
+    results = autograder.mark_submission(source, submission, "prairielearn", tmp_path)
+    assert results["gradable"] and results["score"] == 0 and "these answers are for sheet 2" in results["message"]

@@ -151,6 +151,33 @@ def test_an_error_carried_forward_gets_credit_and_mistakes_compose():
     raise AssertionError("no instance where the ReLU mask matters")
 
 
+def test_a_sign_is_named_after_an_earlier_carried_difference():
+    # no-relu-mask on dL/dconv_pre, then the kernel's gradient from it with its sign flipped: sign, not plain wrong
+    for given in instances(30):
+        answers = key_answers(given)
+        wrong = np.round(mistaken(given, "no-relu-mask")[("backward", "conv_pre")], DECIMALS)
+        if np.allclose(wrong, answers[("backward", "conv_pre")], atol=2e-4):
+            continue
+        answers[("backward", "conv_pre")] = wrong
+        image, kernel = np.asarray(given["image"])[None], np.asarray(given["conv_kernel"])[None, None]
+        dL_dkernel, _, _ = conv.conv_backward(wrong[None], image, kernel, given["conv_stride"], given["conv_padding"])
+        answers[("backward", "conv_kernel")] = -np.round(dL_dkernel[0, 0], DECIMALS)
+        marking = check.mark(given, answers, DECIMALS)
+        kernel = [e for e in marking.entries if e.quantity == "backward.conv_kernel" and abs(e.answer) > 1e-3]
+        assert kernel and {(e.verdict, e.mistake) for e in kernel} == {("wrong", "sign")}
+        return
+    raise AssertionError("no instance where the ReLU mask matters")
+
+
+def test_a_wrong_answer_no_mistake_explains_says_what_its_step_computes_from_which_answers():
+    given = next(instances())
+    answers = key_answers(given)
+    answers[("backward", "conv_kernel")] = answers[("backward", "conv_kernel")] + 0.37
+    (entry, *_) = [e for e in check.mark(given, answers, DECIMALS).entries if e.quantity == "backward.conv_kernel"]
+    assert entry.verdict == "wrong" and entry.mistake is None
+    assert entry.explanation == "It is the conv layer's parameter gradient (conv 1x3x3) from your backward.conv_pre."
+
+
 def test_an_answer_no_mistake_explains_is_plainly_wrong():
     given = next(instances())
     answers = key_answers(given)
@@ -394,3 +421,80 @@ def test_a_simulated_class_mistakes_named_and_no_right_answer_marked_wrong():
     assert planted > 250 and named >= 0.95 * planted, (named, planted)
     assert right_marked_wrong == 0
     assert min(scores[0]) == 1.0 and min(scores[1]) >= 0.9, (min(scores[1]), np.mean(scores[1]))
+
+
+def test_grade_marks_every_file_it_can_and_lists_the_others(tmp_path, capsys):
+    sheets, answers = tmp_path / "sheets", tmp_path / "answers"
+    main(["exercise", "--count", "2", "--seed", "1", "--out", str(sheets)])
+    answers.mkdir()
+    right = {}
+    for number in (1, 2):
+        template = json.loads((sheets / f"exercise_{number}_answers.json").read_text())
+        key = check.Key(walkthrough.complete_given(json.loads((sheets / f"exercise_{number}.json").read_text())))
+        for part, name in key.quantities():
+            template[part][name] = np.round(key.expected(part, name), 4).tolist()
+        right[number] = template
+    (answers / "ana_1.json").write_text(json.dumps(right[1]))
+    # saved by Notepad (a byte-order mark) and by Excel (a BOM, CRLF and ';' between cells)
+    (answers / "bo_2.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(right[2]).encode())
+    with (sheets / "exercise_1_answers.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    key = check.Key(walkthrough.complete_given(json.loads((sheets / "exercise_1.json").read_text())))
+    for row in rows[2:]:
+        part, name = row[0].split(".")
+        index = tuple(int(i) for i in row[1].split(",")) if row[1] else ()
+        row[2] = f"{np.round(key.expected(part, name), 4)[index]:.4f}"
+    excel = "\r\n".join(";".join(f'"{c}"' if "," in c else c for c in row) for row in rows) + "\r\n"
+    (answers / "cy_1.csv").write_bytes(b"\xef\xbb\xbf" + excel.encode())
+    (answers / "dan_1.json").write_text(json.dumps(right[2]))  # sheet 2's answers, sent as sheet 1's
+    (answers / "eve_1.json").write_text('{"forward": {"loss": Infinity}}')
+    (answers / "fay_99.json").write_text(json.dumps(right[1]))
+    (answers / "README.txt").write_text("answers are due Friday")
+    before = {p.name: p.read_bytes() for p in answers.iterdir()}
+    assert main(["grade", "--sheets", str(sheets), "--answers", str(answers), "--out", str(tmp_path / "g.csv")]) == 0
+    out = capsys.readouterr().out
+    with (tmp_path / "g.csv").open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert {s: float(rows[s]["score"]) for s in rows} == {"ana": 17, "bo": 17, "cy": 17, "dan": 0, "eve": 0}
+    assert "these answers are for sheet 2" in rows["dan"]["problem"]
+    assert "must hold finite numbers" in rows["eve"]["problem"] or "not valid JSON" in rows["eve"]["problem"]
+    assert "not marked (4 files; those of a student score 0):" in out
+    assert "fay_99.json: sheet 99 is not in" in out and "README.txt: cannot tell the student" in out
+    assert {p.name: p.read_bytes() for p in answers.iterdir()} == before  # no file damaged
+
+
+def test_grade_with_a_roster_marks_each_student_against_their_own_sheet(tmp_path, capsys):
+    sheets, answers = tmp_path / "sheets", tmp_path / "answers"
+    main(["exercise", "--count", "2", "--seed", "1", "--out", str(sheets)])
+    answers.mkdir()
+    template = json.loads((sheets / "exercise_2_answers.json").read_text())
+    key = check.Key(walkthrough.complete_given(json.loads((sheets / "exercise_2.json").read_text())))
+    for part, name in key.quantities():
+        template[part][name] = np.round(key.expected(part, name), 4).tolist()
+    (answers / "ana_2.json").write_text(json.dumps(template))  # a classmate's file, renamed
+    (answers / "ben_2.json").write_text(json.dumps(template))
+    (tmp_path / "roster.csv").write_text("student,sheet\nana,1\nben,2\n")
+    assert main(["grade", "--sheets", str(sheets), "--answers", str(answers), "--out", str(tmp_path / "g.csv"),
+                 "--roster", str(tmp_path / "roster.csv")]) == 0  # fmt: skip
+    with (tmp_path / "g.csv").open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert (rows["ana"]["sheet"], float(rows["ana"]["score"])) == ("1", 0) and "for sheet 2" in rows["ana"]["problem"]
+    assert (rows["ben"]["sheet"], float(rows["ben"]["score"])) == ("2", 17)
+
+
+def test_points_set_per_question_and_quantity(tmp_path, capsys):
+    given = next(instances())
+    key = check.Key(given)
+    answers = key_answers(given)
+    answers[("backward", "conv_kernel")] = answers[("backward", "conv_kernel")] + 0.37
+    marking = check.mark(given, answers, DECIMALS, {"shapes": 1, "backward": 10, "backward.conv_kernel": 3})
+    assert marking.of("shapes").total == 1 and marking.of("forward").total == 6 and marking.of("backward").total == 10
+    assert marking.points["backward.conv_kernel"] == (0, 3) and marking.points["backward.pool"] == (1, 1)
+    assert marking.total - marking.score == 3
+    with pytest.raises(check.InputError, match="points for backward.kernel: not a quantity or part of this sheet"):
+        check.points_of(key, {"backward.kernel": 2})
+    points = tmp_path / "points.json"
+    points.write_text('{"shapes": "two"}')
+    done = subprocess.run([COMMAND, "check", "--given", "x.json", "y.json", "--points", str(points)],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

@@ -103,3 +103,12 @@ def test_sheets_of_a_two_conv_network_ask_every_layer(capsys, tmp_path):
     )
     key_text = (tmp_path / "exercise_1_key.md").read_text()
     assert "conv2_pre" in key_text and "dL/dconv1_kernel" in key_text
+
+
+def test_a_sheet_beyond_the_limits_says_so(capsys, tmp_path):
+    net = "conv 2x3x3 pad 1, relu, maxpool 2, conv 2x3x3, relu, dense 10, softmax"
+    assert main(["exercise", "--count", "16", "--integers", "--net", net, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "sheet 13: the logits z span 12, more than the 8 an integer sheet keeps to" in out
+    assert "Note: the logits z span 12, more than the 8" in (tmp_path / "exercise_13.md").read_text()
+    assert "Note:" not in (tmp_path / "exercise_01.md").read_text()

@@ -236,8 +236,9 @@ def transposed(pass_, named):
 
 
 def squared_error_gradient(pass_, named):
-    p, y = pass_.values["output"][0], pass_.label
-    return "backward", named.input, np.array([(p - y) * p * (1 - p)])
+    p, y = pass_.values["output"], pass_.label
+    target = [float(k == y) for k in range(len(p))] if len(p) > 1 else [y]
+    return "backward", named.input, np.array([(pk - tk) * pk * (1 - pk) for pk, tk in zip(p, target)])
 
 
 def strided(named):
@@ -275,7 +276,7 @@ BY_KIND = {
         "transposed": (transposed, lambda named: named.out_shape != (1,)),  # one output: its weights are a vector
     },
     "sigmoid": {"squared-error-gradient": squared_error_gradient},
-    "softmax": {"softmax-no-minus-y": softmax_no_minus_y},
+    "softmax": {"softmax-no-minus-y": softmax_no_minus_y, "squared-error-gradient": squared_error_gradient},
 }
 
 

@@ -57,6 +57,9 @@ GENERAL_MISTAKES = {
     "no-bias": "A bias was left out of a pre-activation; every conv output adds the conv bias, and z adds the FC bias.",
     "post-activation": "The value after the activation was given where the value before it was asked (e.g. "
     "sigmoid(z) for z, or max(0, conv_pre) for conv_pre).",
+    "squared-error-gradient": "dL/dz was taken as (output - target) * output * (1 - output), the squared-error "
+    "form; for cross-entropy after a sigmoid or a softmax the output's derivative cancels and dL/dz = output - target "
+    "(target y, or onehot(y)).",
     "sign": "The magnitude is right but the sign is wrong; check the sign of dL/dz = output - y and of each product.",
     "transposed": "The matrix is transposed: row i, column j of the answer is row j, column i of the key; "
     "dL/dkernel[m, n] belongs to the kernel weight in row m, column n.",

@@ -231,8 +231,8 @@ def run_exercise(args):
     from .exercise import label_counts, write_sheets
 
     net = args.net or api.default_net(args.data)
-    givens, directory = write_sheets(args.out, args.count, args.seed, args.decimals, args.integers, args.pool_stride,
-                                     args.padding, net, args.data)  # fmt: skip
+    givens, directory, beyond = write_sheets(args.out, args.count, args.seed, args.decimals, args.integers,
+                                             args.pool_stride, args.padding, net, args.data)  # fmt: skip
     counts = label_counts(givens)
     shown = (f"{counted(counts.get('cross', 0), 'cross')}, {counted(counts.get('rectangle', 0), 'rectangle')}"
              if "net" not in givens[0]
@@ -242,6 +242,8 @@ def run_exercise(args):
         "exercise_N_key.md/.html (answer keys), exercise_N.json (the instance), "
         "exercise_N_answers.json/.csv (blank answers for 'check')"
     )
+    for number, found in beyond.items():
+        print(f"sheet {number}: {'; '.join(found)} (the sheet says so; another --seed avoids it)")
     return 0
 
 

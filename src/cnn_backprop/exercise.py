@@ -41,6 +41,7 @@ def architecture_choices(net, pool_stride=None, padding=None):
 # Integer instances: how many draws to try for one a person can work by hand, and what that means.
 INTEGER_TRIES = 200
 HAND_LIMIT = 20  # every value before the output layer within +-20
+MARKED_DECIMALS = 4  # check's default: answers right within one unit of their 4th decimal
 LOGIT_SPREAD = 8  # z's largest minus smallest (|z| for one): no probability 0 or 1 to 4 decimals
 # A layer whose outputs each read more than FAN_IN inputs (the seed's 3x3 kernel reads 9) keeps about THINNED of
 # its weights per output and sets the others to 0: fewer products to do, and sums that stay small.
@@ -173,13 +174,32 @@ def questions(key):
     ]
 
 
-def sheet_document(key, number, decimals):
-    """The sheet of an instance (its check.Key): the given values and the three questions, no answers."""
+def beyond_limits(key, integers=False, decimals=MARKED_DECIMALS):
+    """What of an instance (its check.Key) breaks the limits the sheets promise, as sentences: p(label) that
+    rounds to 0 at the marking's decimals (its loss cannot be worked from rounded answers), and on an integer
+    sheet, logits further apart than LOGIT_SPREAD (where no draw of INTEGER_TRIES kept them closer)."""
+    pass_ = key.pass_
+    z = pass_.values[pass_.arch.named[-1].input]
+    p = key.arch.output.probabilities(pass_.values["output"][None])[0, pass_.label]
+    found = []
+    if p < 0.5 * 10.0**-decimals:
+        found.append(f"p(label) = {p:.2g} rounds to 0 at {decimals} decimals, so the loss cannot be worked from "
+                     "rounded answers")  # fmt: skip
+    spread = float(z.max() - z.min()) if z.size > 1 else float(abs(z[0]))
+    if integers and spread > LOGIT_SPREAD:
+        found.append(f"the logits z span {spread:g}, more than the {LOGIT_SPREAD} an integer sheet keeps to")
+    return found
+
+
+def sheet_document(key, number, decimals, note=()):
+    """The sheet of an instance (its check.Key): the given values and the three questions, no answers; and
+    ``note``, what of it is beyond the sheets' limits (``beyond_limits``)."""
     pass_ = key.pass_
     given_section = explain.sections(pass_, decimals=decimals)[0]
     return [
         ("title", f"Exercise {number}: backpropagation through a CNN"),
         ("text", _network_text(pass_.given)),
+        *([("text", f"Note: {'; '.join(note)}.")] if note else []),
         ("heading", "Given"),
         ("pre", explain.section_text(given_section)),
         ("heading", "Find"),
@@ -228,7 +248,8 @@ def write_sheets(out, count, seed=0, decimals=2, integers=False, pool_strides=(N
     """Write ``count`` sheets into the folder ``out`` (made if needed): for sheet N, exercise_N.md/.html (the
     sheet), exercise_N_key.md/.html (its key), exercise_N.json (the instance) and exercise_N_answers.json/.csv
     (blank answers for check); N zero-padded to the width of ``count``.  Every pool stride and padding is checked
-    against the network before anything is written.  Returns (the instances, the folder)."""
+    against the network before anything is written.  Returns (the instances, the folder, {N: what of sheet N is
+    beyond the marking's limits}, for the sheets that are)."""
     from . import files
     from .check import Key, template, template_csv
     from .report import write_document
@@ -246,10 +267,14 @@ def write_sheets(out, count, seed=0, decimals=2, integers=False, pool_strides=(N
     directory = files.output_dir(out)
     givens = instances(count, seed, decimals, integers, pool_strides, paddings, net, source)
     width = len(str(count))
+    beyond = {}
     for number, given in enumerate(givens, start=1):
         stem = directory / f"exercise_{number:0{width}d}"
         key = Key(given)
-        sheet, answers = sheet_document(key, number, decimals), key_document(key.pass_, number, decimals)
+        note = beyond_limits(key, integers)
+        if note:
+            beyond[number] = note
+        sheet, answers = sheet_document(key, number, decimals, note), key_document(key.pass_, number, decimals)
         for suffix in (".md", ".html"):
             write_document(sheet, stem.with_suffix(suffix))
             write_document(answers, stem.with_name(stem.name + "_key" + suffix))
@@ -261,4 +286,4 @@ def write_sheets(out, count, seed=0, decimals=2, integers=False, pool_strides=(N
         for suffix, text in blank.items():
             path = stem.with_name(stem.name + suffix)
             files.atomic_write(path, lambda handle, text=text: handle.write(text.encode()))
-    return givens, directory
+    return givens, directory, beyond

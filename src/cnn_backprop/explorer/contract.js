@@ -10,6 +10,11 @@
 
 import { fmt } from "cnn-backprop/arrays.js";
 
+// dL/dz in the squared error's form, which any output kind can host: {mistake id: array}.
+export const squaredError = ({ shape, data }, target) => ({
+  "squared-error-gradient": { shape, data: data.map((v, k) => (v - target[k]) * v * (1 - v)) },
+});
+
 const DEFAULTS = {
   name: "", // the word in a spec, and the file's name
   order: 0, // where KINDS lists it (ties: by name)
@@ -78,8 +83,9 @@ const DEFAULTS = {
   },
   // An output kind's: what its output would be if it were sure and right, so that dL/dz = output - target (a list).
   target: () => [],
-  // An output kind's mistakes in dL/dz: {mistake id: array}, from its output ({shape, data}) and the target.
-  logitMistakes: () => ({}),
+  // An output kind's mistakes in dL/dz: {mistake id: array}, from its output ({shape, data}) and the target: every
+  // output kind's squared-error form, the output's own derivative left in (cross-entropy cancels it), and its own.
+  logitMistakes: (output, target) => squaredError(output, target),
 };
 
 // A kind: its fields over the defaults.

@@ -289,8 +289,9 @@ class Kind:
         raise NotImplementedError
 
     def logit_mistakes(self, output, target):
-        """{mistake: dL/dz} from the output and the target."""
-        return {}
+        """{mistake: dL/dz} from the output and the target: every output kind's squared-error form, where the
+        output's own derivative is left in (cross-entropy cancels it), and a kind's own."""
+        return {"squared-error-gradient": (output - target) * output * (1 - output)}
 
 
 def weights_and_bias(shapes, rng, init, seed_bias):

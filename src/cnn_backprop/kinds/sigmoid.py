@@ -89,10 +89,6 @@ class Sigmoid(Kind):
     loss = "bce"
     torch_class = "Sigmoid"  # in a module from_torch reads, the loss adds it
     loss_call = "torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], labels.double())"
-    mistakes = {
-        "squared-error-gradient": "dL/dz was taken as (output - y) * output * (1 - output), the squared-error form; "
-        "for cross-entropy after a sigmoid the output's derivative cancels and dL/dz = output - y.",
-    }
 
     def shapes(self, layer, name, in_shape, before):
         if in_shape != (1,):
@@ -145,9 +141,6 @@ class Sigmoid(Kind):
         d, output = p.d, p.value["output"][index]
         value = scalar(p.grad[named.input][index], d)
         return f"    {target} = sigmoid(z) - y = {output:.{d}f} - {float(p.label):g} = {value}"
-
-    def logit_mistakes(self, output, target):
-        return {"squared-error-gradient": (output - target) * output * (1 - output)}
 
 
 KIND = Sigmoid()

@@ -131,7 +131,7 @@ class Softmax(Kind):
                 f"{scalar(value, d)}")  # fmt: skip
 
     def logit_mistakes(self, output, target):
-        return {"softmax-no-minus-y": output}
+        return {**super().logit_mistakes(output, target), "softmax-no-minus-y": output}
 
 
 KIND = Softmax()

@@ -41,9 +41,4 @@ export default kind({
     const p = state.values.output.data[index[0]];
     return { lines: [`dL/dz = output - y = ${p.toFixed(4)} - ${state.label} = ${fmt(value)}`], sources: [["output", index]] };
   },
-
-  // dL/dz as the squared error's: the output's derivative left in, which cross-entropy cancels.
-  logitMistakes: ({ shape, data }, target) => ({
-    "squared-error-gradient": { shape, data: data.map((v, k) => (v - target[k]) * v * (1 - v)) },
-  }),
 });

@@ -2,7 +2,7 @@
 // Its output is named output; dL/dz = output - one_hot(y).  Computed from z - max(z), so no exponent is positive.
 
 import { factor, fmt } from "cnn-backprop/arrays.js";
-import { kind } from "cnn-backprop/contract.js";
+import { kind, squaredError } from "cnn-backprop/contract.js";
 
 export default kind({
   name: "softmax",
@@ -33,7 +33,7 @@ export default kind({
     };
   },
   target: (output, label) => Array.from(output.data, (_, k) => Number(k === label)), // one-hot
-  logitMistakes: (output) => ({ "softmax-no-minus-y": output }),
+  logitMistakes: (output, target) => ({ ...squaredError(output, target), "softmax-no-minus-y": output }),
 
   valueArithmetic({ entry, index, value, x }) {
     const exps = Array.from(x.data, (v) => `e^${factor(v)}`).join(" + ");
