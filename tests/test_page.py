@@ -366,15 +366,52 @@ def test_the_quiz_marks_as_check_does_on_checks_own_cases(browser, tmp_path):
             answers[("forward", "pool")].flat[0] = np.nan  # a blank, too
             js = {f"{part}.{name}": np.where(np.isnan(v), None, v).tolist() for (part, name), v in answers.items()}
             cases.append([plain(given), js])
-            marked = check.mark(given, answers, DECIMALS).entries
-            expected.append([(e.quantity, list(e.index), e.verdict, e.mistake) for e in marked])
+            expected.append(check.mark(given, answers, DECIMALS))
     results = tab.evaluate("(cases) => cases.map(([g, a]) => window.cnnBackprop.mark(g, a, 4))", cases)
     assert len(results) == len(expected) == 6 * 13
     verdicts = set()
     for ours, theirs in zip(results, expected):
-        assert sorted((e["quantity"], e["index"], e["verdict"], e["mistake"]) for e in ours) == sorted(theirs)
-        verdicts |= {(e[2], e[3]) for e in theirs}
+        assert_marked_alike(ours, theirs)
+        verdicts |= {(e.verdict, e.mistake) for e in theirs.entries}
     assert {v for v, _ in verdicts} == {"right", "wrong", "blank"} and len({m for _, m in verdicts}) > 8
+
+
+def assert_marked_alike(ours, theirs):
+    """The page's marking (``ours``, from quiz.js) is check's ``Marking`` (``theirs``): each entry's verdict,
+    mistake and whether it earns, and each quantity's points."""
+    mine = sorted((e["quantity"], e["index"], e["verdict"], e["mistake"], e["void"]) for e in ours["entries"])
+    assert mine == sorted((e.quantity, list(e.index), e.verdict, e.mistake, e.void) for e in theirs.entries)
+    assert ours["points"] == {q: pytest.approx(list(p), abs=1e-9) for q, p in theirs.points.items()}
+
+
+def test_the_quiz_marks_answer_files_without_work_as_check_does(browser, tmp_path):
+    """The strategy matrix's files (zeros, ones, a constant, numbers copied from the sheet, another sheet's) and
+    the key: the page earns what check earns, entry by entry, on three networks."""
+    from test_check import DECIMALS, MATRIX, matrix_sheet
+
+    from cnn_backprop import check
+
+    tab = open_page(browser, tmp_path, walkthrough.complete_given(seed=0))
+    rng = np.random.default_rng(1)
+    cases, expected = [], []
+    for network in MATRIX:
+        given, other = matrix_sheet(network, 5, True), check.Key(matrix_sheet(network, 6, True))
+        key = check.Key(given)
+        numbers = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for k, v in given.items()
+                                  if k not in ("net", "classes", "label")])  # fmt: skip
+        for rule in (np.zeros_like, np.ones_like, lambda e: np.full(e.shape, 0.37),
+                     lambda e: rng.choice(numbers, e.shape), lambda e: np.round(e, DECIMALS)):  # fmt: skip
+            answers = {where: np.asarray(rule(key.expected(*where)), dtype=float) for where in key.quantities()}
+            cases.append([plain(given), {f"{p}.{n}": v.tolist() for (p, n), v in answers.items()}])
+            expected.append(check.mark(given, answers, DECIMALS))
+        answers = {where: np.round(other.expected(*where), DECIMALS) for where in key.quantities()}
+        cases.append([plain(given), {f"{p}.{n}": v.tolist() for (p, n), v in answers.items()}])
+        expected.append(check.mark(given, answers, DECIMALS))
+    results = tab.evaluate("(cases) => cases.map(([g, a]) => window.cnnBackprop.mark(g, a, 4))", cases)
+    for ours, theirs in zip(results, expected, strict=True):
+        assert_marked_alike(ours, theirs)
+        assert ours["score"] == pytest.approx(theirs.score, abs=1e-9) and ours["total"] == theirs.total
+    assert {round(m.score / m.total, 3) for m in expected[4::6]} == {1.0} and not tab.errors
 
 
 def test_a_quiz_cell_turns_right_carried_or_wrong_with_the_mistake_beside_it(browser, tmp_path):
@@ -387,14 +424,40 @@ def test_a_quiz_cell_turns_right_carried_or_wrong_with_the_mistake_beside_it(bro
     field.fill(f"{-dz:.4f}")  # the sign flipped
     field.press("Enter")
     cell = tab.locator('td:has(input[aria-label="backward.fc_pre[]"])')
+    assert cell.get_attribute("data-verdict") == ""  # marked only when asked
+    tab.click("#quiz-mark")
     assert cell.get_attribute("data-verdict") == "wrong"
     assert "sign" in tab.inner_text("#quiz-mistakes")
     field = tab.get_by_label("backward.fc_pre[]")
     field.fill(f"{dz:.4f}")
     field.press("Enter")
+    tab.click("#quiz-mark")
     assert tab.locator('td:has(input[aria-label="backward.fc_pre[]"])').get_attribute("data-verdict") == "right"
-    assert tab.inner_text("#quiz-score") == "1 right, 0 carried, 0 wrong of 38; 37 left"
+    score = tab.inner_text("#quiz-score")
+    assert score.startswith("1 right, 0 carried, 0 wrong or earning nothing of 38; 37 left; 1 of ")
     assert tab.errors == []
+
+
+def test_a_quiz_locks_the_network_keeps_no_key_and_gives_the_label_back(browser, tmp_path):
+    given = starting_given(walkthrough.complete_given(seed=1))
+    tab = open_page(browser, tmp_path, given)
+    label = tab.evaluate("window.cnnBackprop.explorer.given.label")
+    tab.select_option("#quiz", "forward")
+    kernel = tab.get_by_label("conv_kernel[0,0]")
+    before = tab.evaluate("JSON.stringify(window.cnnBackprop.explorer.given.conv_kernel)")
+    kernel.focus()
+    tab.keyboard.type("5")  # as a person types: the field reads only
+    kernel.press("Enter")
+    assert tab.evaluate("JSON.stringify(window.cnnBackprop.explorer.given.conv_kernel)") == before
+    assert kernel.evaluate("(n) => n.readOnly") and tab.locator("#flip").is_disabled()
+    assert "locked while the quiz is on" in tab.inner_text("#message")
+    assert tab.locator(".stepper").is_hidden()  # it would show the sizes and values asked
+    assert tab.evaluate("Object.values(window.cnnBackprop.explorer.quiz).some((v) => v && v.forward)") is False
+    tab.select_option("#quiz", "")
+    assert tab.evaluate("window.cnnBackprop.explorer.given.label") == label and tab.locator(".stepper").is_visible()
+    kernel.fill("5")
+    kernel.press("Enter")
+    assert tab.evaluate("window.cnnBackprop.explorer.given.conv_kernel[0][0]") == 5 and tab.errors == []
 
 
 def answers_of(result, part):
@@ -426,7 +489,8 @@ def test_a_quiz_question_hides_every_answer_and_starts_where_zero_does_not_score
     )
     quantities = set(tab.eval_on_selector_all(SHOWN, outside))
     if part == "shapes":
-        assert all(q in given for q in quantities) and tab.locator(".flow .shape:has-text('@')").count() == 1
+        assert all(q in given for q in quantities), quantities
+        assert tab.locator(".flow .shape:has-text('@')").count() == 1
     else:
         asked = {f"backward.{n}" for n in result["backward"]} if part == "backward" else set(result["forward"])
         assert not quantities & (asked | {"loss", "probability"}), quantities & asked
@@ -440,13 +504,14 @@ def test_a_quiz_question_hides_every_answer_and_starts_where_zero_does_not_score
         assert not leaked, leaked
     assert not {"undefined", "null", "NaN"} & set(tab.inner_text("body").split())
     # Zeros in every blank score only where the answer is 0.
+    # Zeros in every blank earn nothing, not even where the answer is 0.
     blanks = tab.locator("#quiz-panel input")
     for k in range(blanks.count()):
         blanks.nth(k).fill("0")
         blanks.nth(k).press("Enter")
-    asked = {q.split(".", 2)[2] for q, _, _ in tab.eval_on_selector_all("#quiz-panel input", DATA)}
-    zeros = sum(int(np.sum(np.asarray(result[part][n], dtype=float) == 0)) for n in asked) if part != "shapes" else 0
-    assert tab.inner_text("#quiz-score").startswith(f"{zeros} right, 0 carried")
+    tab.click("#quiz-mark")
+    score = tab.inner_text("#quiz-score")
+    assert score.startswith("0 right, 0 carried") and "; 0 of " in score, score
     assert tab.errors == []
 
 
@@ -500,14 +565,12 @@ def test_the_quiz_marks_as_check_does_every_mistake_at_every_layer(browser, tmp_
         extras = set(pass_.extras)  # the page's quiz asks no argmax nor batch statistics
         answers = {where: value for where, value in answers.items() if where[1] not in extras}
         sheets.append([plain(given), {f"{part}.{name}": np.asarray(v).tolist() for (part, name), v in answers.items()}])
-        expected.append(
-            [(e.quantity, list(e.index), e.verdict, e.mistake) for e in check.mark(given, answers, DECIMALS).entries]
-        )
+        expected.append(check.mark(given, answers, DECIMALS))
     results = tab.evaluate(f"(cases) => cases.map(([g, a]) => window.cnnBackprop.mark(g, a, {DECIMALS}))", sheets)
     named = set()
     for ours, theirs in zip(results, expected, strict=True):
-        assert sorted((e["quantity"], e["index"], e["verdict"], e["mistake"]) for e in ours) == sorted(theirs)
-        named |= {mistake for *_, mistake in theirs}
+        assert_marked_alike(ours, theirs)
+        named |= {e.mistake for e in theirs.entries}
     assert named - {None} == set(check.MISTAKES)  # each named somewhere, by both
     assert not tab.errors
 

@@ -416,7 +416,7 @@ def credit(key, marked, answers, tol):
         # a 0 is what a blank gives (and what many rules give from zeros): right, carried or a mistake's, it is no
         # sign of work, and where the key has 0 it earns only beside work
         fits = [e.credit or e.mistake in made for e in mended]
-        good = sum(fit and abs(e.answer) > tol for e, fit in zip(mended, fits))
+        good = sum(fit and abs(e.answer or 0.0) > tol for e, fit in zip(mended, fits))
         bad = sum(e.verdict != "blank" and not fit for e, fit in zip(mended, fits))
         slip = len(mended) == 1 and not unsound  # one number wrong from sound inputs: a slip, still their work
         sound[(part, name)] = not constant and (good >= bad or slip) and (good > 0 or bad == 0)
@@ -546,10 +546,6 @@ def template_csv(key, number=None):
     return out.getvalue()
 
 
-class ForeignSheet(InputError):
-    """Answers for another sheet than the one they are marked against: they score 0."""
-
-
 def _check_sheet(path, sheet, key):
     """The template's ``sheet`` must be this sheet's: another sheet's answers are not marked here."""
     found = SHEET.fullmatch(sheet.strip()) if isinstance(sheet, str) else None
@@ -558,6 +554,10 @@ def _check_sheet(path, sheet, key):
     if found.group(2) != key.sheet_id:
         raise ForeignSheet(f"{path}: these answers are for sheet {found.group(1)} (sheet {sheet.strip()}), not "
                            "this one; mark them against their own sheet, or answer this sheet's template")  # fmt: skip
+
+
+class ForeignSheet(InputError):
+    """Answers for another sheet than the one they are marked against: they score 0."""
 
 
 def _check_given(path, given, key):
@@ -569,7 +569,7 @@ def _check_given(path, given, key):
         raise InputError(f"{path}: given must be the sheet's instance (an object), got {type(given).__name__}")
     differ = [k for k in sheet.keys() | given.keys() if sheet.get(k) != given.get(k)]
     if differ:
-        raise InputError(f"{path}: these answers are for another instance: its given differs from the sheet's in "
+        raise ForeignSheet(f"{path}: these answers are for another instance: its given differs from the sheet's in "
                          f"{', '.join(sorted(differ))}")  # fmt: skip
 
 

@@ -284,7 +284,7 @@ def run_grade(args):
         write_texts(args.feedback, lms.feedback_pages(grades))
     print("\n".join(summary.grade_lines(grades, mistakes, args.out, problems)))
     if args.feedback:
-        print(f"wrote {len(grades)} feedback pages to {args.feedback}/")
+        print(f"wrote {len(grades)} feedback pages to {Path(args.feedback)}/")
     if args.plot:
         from .figures import mistakes_figure, save
 

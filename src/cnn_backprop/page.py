@@ -23,7 +23,7 @@ from urllib.parse import quote
 import numpy as np
 
 from . import data, walkthrough
-from .check import MISTAKES
+from .check import MISTAKES, VOID
 
 # Left as they are in a data: URL (whose path the URL parser keeps as it is); % and # (a fragment) are encoded,
 # and < so that no "</script" ends the import map.  " costs \" in the import map's JSON, less than %22.
@@ -159,7 +159,7 @@ def beside_the_instance(given, training=None):
     """What the page starts from besides the instance: ``training`` (see ``page``), the notebook's mistakes, and
     each layer as a spec writes it."""
     layers = [str(layer) for layer in walkthrough.architecture_of(given).layers]
-    return {"training": training, "mistakes": MISTAKES, "layers": layers}
+    return {"training": training, "mistakes": MISTAKES, "voids": VOID, "layers": layers}
 
 
 def training_set(source="shapes", seed=0, count=100):

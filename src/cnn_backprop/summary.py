@@ -108,9 +108,16 @@ def prediction_lines(classes, binary, rows):
 def check_lines(marked):
     """``check.report``'s result: per question one line per quantity with its points, one per answer not right,
     the mistakes met, the score."""
-    decimals, lines = marked["decimals"], []
+    decimals, lines, unasked = marked["decimals"], [], []
     for question, rows in marked["questions"].items():
-        lines += [question, *check_rows(rows, decimals, marked["points"])]
+        asked = [e for e in rows if e.quantity in marked["points"]]
+        unasked += sorted(
+            {e.quantity for e in rows} - {e.quantity for e in asked}, key=[e.quantity for e in rows].index
+        )
+        if asked:
+            lines += [question, *check_rows(asked, decimals, marked["points"])]
+    if unasked:
+        lines.append(f"answered, not asked (no points): {', '.join(unasked)}")
     if marked["mistakes"]:
         lines.append("mistakes:")
         lines += [f"  {mistake} ({count}x): {MISTAKES[mistake]}" for mistake, count in marked["mistakes"].items()]
@@ -121,6 +128,9 @@ def check_lines(marked):
     lines.append(f"score: {points(marked['score'])} of {points(marked['total'])} points (a quantity a point unless "
                  f"set; right within {10.0**-decimals:g}; carried answers earn, from your own work)")  # fmt: skip
     return lines
+
+
+SHOWN = 8  # answers listed a quantity, not right or earning nothing, before "and N more"
 
 
 def check_rows(entries, decimals, shares):
@@ -135,12 +145,14 @@ def check_rows(entries, decimals, shares):
         earned, worth = shares.get(quantity, (0, 0))
         lines.append(f"  {quantity:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(counts, (6, 8, 6, 6)))
                      + f"{points(earned) + '/' + points(worth):>9}")  # fmt: skip
-        for e in rows:
-            if e.verdict in ("wrong", "carried") or e.void:
-                where = f"[{','.join(map(str, e.index))}]" if e.index else ""
-                key = "-" if e.expected is None else f"{e.expected:.{decimals}f}"
-                why = f" ({e.mistake or e.void})" if e.mistake or e.void else ""
-                lines.append(f"      {where or 'value'}: {e.answer:.{decimals}f}, key {key}: {e.verdict}{why}")
+        shown = [e for e in rows if e.verdict in ("wrong", "carried") or e.void]
+        for e in shown[:SHOWN]:
+            where = f"[{','.join(map(str, e.index))}]" if e.index else ""
+            key = "-" if e.expected is None else f"{e.expected:.{decimals}f}"
+            why = f" ({e.mistake or e.void})" if e.mistake or e.void else ""
+            lines.append(f"      {where or 'value'}: {e.answer:.{decimals}f}, key {key}: {e.verdict}{why}")
+        if len(shown) > SHOWN:
+            lines.append(f"      and {len(shown) - SHOWN} more (--json has every one)")
     return lines
 
 
@@ -160,8 +172,8 @@ def grade_lines(grades, mistakes, out, problems=()):
     """``api.grade``'s result: how many were marked, the class score, each mistake's answers and students, and
     every file that could not be marked, with why."""
     unmarked = [row for row in grades if row["problem"]]
-    lines = [f"marked {len(grades) - len(unmarked)} answer files from {len({g['student'] for g in grades})} "
-             f"students; wrote {out}",
+    students = len({g["student"] for g in grades})
+    lines = [f"marked {len(grades) - len(unmarked)} of {len(grades)} answer files ({students} students); wrote {out}",
              f"class score: {points(sum(g['score'] for g in grades))} of {points(sum(g['total'] for g in grades))} "
              "points"]  # fmt: skip
     if unmarked or problems:

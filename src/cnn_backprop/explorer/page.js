@@ -14,11 +14,12 @@ import { Stepper } from "cnn-backprop/stepper.js";
 import { Trainer } from "cnn-backprop/train.js";
 
 export class Explorer {
-  constructor(root, { given, training, mistakes, layers }) {
+  constructor(root, { given, training, mistakes, voids, layers }) {
     this.root = root;
     this.given = given;
     this.training = training;
     this.catalogue = mistakes;
+    this.voids = voids || {};
     this.written = layers || [];
     this.backward = false;
     this.quizPart = "";
@@ -153,7 +154,7 @@ export class Explorer {
     this.legend.textContent = this.backward
       ? "Backward: each number is dL/d that value. Red: the loss grows as the value grows; blue: it falls; white: no effect. Read from the loss back to dL/dX."
       : "Forward: red positive, blue negative, white zero; the stronger, the larger |value| against the largest of its array.";
-    this.quiz.update();
+    this.lock(Boolean(this.quizPart));
     this.stepper.update();
     this.trainer.update();
     this.mistakes?.update();
@@ -205,13 +206,26 @@ export class Explorer {
   }
 
   setQuiz(part) {
+    if (this.trainer.running) this.trainer.toggle(); // the instance is the quiz's from now on
     this.quizPart = part;
     this.quiz.start(part);
     this.update();
   }
 
+  // While a quiz is on, the instance cannot change: the parameters read only, no drawing, no label, no training.
+  lock(locked) {
+    for (const view of this.views.values())
+      for (const { input } of view.cells || []) if (input?.tagName === "INPUT") input.readOnly = locked;
+    this.labelButton.disabled = locked;
+    if (this.trainer.trainButton) this.trainer.trainButton.disabled = locked;
+    this.root.classList.toggle("locked", locked);
+    if (locked) this.say("The network is locked while the quiz is on: set quiz to off to change it.");
+    else if (this.message.textContent.startsWith("The network is locked")) this.say("");
+  }
+
   // A typed parameter entry: taken if it is a finite number and the loss stays finite, else refused with why.
   edit(name, full, text, input) {
+    if (this.quizPart) return this.update(); // locked: the value typed is put back
     const { number, error } = parseNumber(text);
     const refuse = (why) => {
       input.setAttribute("aria-invalid", "true");
@@ -273,7 +287,7 @@ export class Explorer {
     };
     view.node.addEventListener("pointerdown", (event) => {
       const full = pixelAt(event);
-      if (!full) return;
+      if (!full || this.quizPart) return;
       event.preventDefault();
       ink = this.getEntry("image", full) > 0.5 ? 0 : 1;
       paint(full);
@@ -290,7 +304,7 @@ export class Explorer {
     window.addEventListener("pointercancel", lift);
     view.node.addEventListener("keydown", (event) => {
       const cell = event.target.closest("td");
-      if (!cell || !(event.key === "Enter" || event.key === " ")) return;
+      if (!cell || !(event.key === "Enter" || event.key === " ") || this.quizPart) return;
       event.preventDefault();
       const full = cell.dataset.full.split(",").map(Number);
       this.setEntry("image", full, this.getEntry("image", full) > 0.5 ? 0 : 1);
@@ -370,7 +384,7 @@ export function start(data, root = document.getElementById("app"), changed = nul
     run,
     pass,
     kinds: KINDS,
-    mark: (g, answers, decimals) => mark(keyOf(g, run(g)), answers, decimals),
+    mark: (g, answers, decimals, points) => mark(keyOf(g, run(g)), answers, decimals, points),
     state: null,
   };
   const explorer = new Explorer(root, data);

@@ -1,7 +1,9 @@
-// Marking typed answers with check.py's rules: right, carried, wrong (with the known mistake named) or blank.
-// Each step of the pass is run again on the student's own values (and on the key's), by the right rule and by
-// each mistaken rule; the catalogue of mistakes and their explanations comes from Python, in the page's data.
-// The mistaken rules are the kinds' own (forwardMistakes, backwardMistakes, ... in kinds/).
+// Marking typed answers with check.py's rules: right, carried, wrong (with the known mistake named) or blank, and
+// the marks by check.credit's one rule: nothing earns that took no work (one number everywhere, a 0 a blank gives,
+// credit carried from answers that are not the student's own work).  Each step of the pass is run again on the
+// student's own values (as typed, and with the key rounded where they left blanks), by the right rule and by each
+// mistaken rule, and the mistakes on the key's own values; the catalogue of mistakes and their explanations comes
+// from Python, in the page's data.  The mistaken rules are the kinds' own (forwardMistakes, ... in kinds/).
 
 import { squeezed, zeros } from "cnn-backprop/arrays.js";
 import { architecture, buildLayer, keepAxes, kindOf, pass, toNested, unravel } from "cnn-backprop/engine.js";
@@ -32,7 +34,7 @@ export function quantities(result) {
   return found;
 }
 
-function candidates(key, part, name, values, grads) {
+function candidates(key, part, name, stores) {
   if (part === "shapes") {
     const entry = key.arch.find((e) => e.name === name || e.output === name);
     const found = entry ? kindOf(entry.layer).shapeMistakes(entry) : {};
@@ -42,12 +44,31 @@ function candidates(key, part, name, values, grads) {
     }));
   }
   const found = {};
-  for (const inputs of [[values, grads], [key.values, key.grads]]) {
+  for (const inputs of [...stores, [key.values, key.grads]]) {
     const step = part === "forward" ? forwardStep(key, name, ...inputs) : backwardStep(key, name, ...inputs);
     for (const [label, value] of Object.entries(step)) (found[label] ||= []).push(layout(value, key.keep[name] ?? 0));
   }
-  found.carried = found.carried.slice(0, 1);
+  found.carried = found.carried.slice(0, stores.length);
   return found;
+}
+
+// The asked (part, name)s the step making part.name reads, as check.Key.inputs_of: a value's layer input, and for a
+// gradient the upstream gradient too.
+function inputsOf(key, part, name) {
+  const value = (entry) => {
+    const source = key.arch.find((e) => e.output === entry.input);
+    return source && kindOf(source.layer).reshapes ? source.input : entry.input;
+  };
+  let read = [];
+  if (part === "forward") {
+    read = name === "loss" ? [["forward", "output"]] : [["forward", value(key.arch.find((e) => e.output === name))]];
+  } else if (part === "backward") {
+    const owner = key.arch.find((e) => Object.hasOwn(e.params, name));
+    const reader = owner ? null : readerOf(key, name);
+    if (owner) read = [["forward", value(owner)], ["backward", owner.output]];
+    else read = kindOf(reader.layer).isOutput ? [["forward", "output"]] : [["forward", value(reader)], ["backward", reader.output]];
+  }
+  return read.filter(([p, n]) => Object.hasOwn(key.result[p], n));
 }
 
 // What ``entry`` reads, through a layer that only reshapes (the flatten before a dense layer).
@@ -132,32 +153,109 @@ export function keyOf(given, result) {
   return key;
 }
 
-// Whether a is b to ``tol``; ``strict``, a nonzero b smaller than tol must be met to 1 part in 1000, so that 0 is
-// not right for 0.00003.
-const within = (tol, strict) => (a, b) => Number.isFinite(b) && Math.abs(a - b) <= (strict && b !== 0 && Math.abs(b) < tol ? 1e-3 * Math.abs(b) : tol + 1e-12);
+// Whether a is b to ``tol``.
+const within = (tol) => (a, b) => Number.isFinite(b) && Math.abs(a - b) <= tol + 1e-12;
 
-// Every answer marked: answers is {"part.name": nested array or number, null for blanks}, as check.read_answers reads.
-// ``strict`` is the page's quiz, where no answer may score for being zero: tiny values to 1 part in 1000, and no
-// credit carried for a zero that zeros before it make.
-export function mark(key, answers, decimals = 4, strict = false) {
-  const close = within(10 ** -decimals, strict);
+// x rounded to ``decimals`` places as NumPy's round does it (halves to even).
+function rounded(x, decimals) {
+  const scale = 10 ** decimals, scaled = x * scale;
+  let whole = Math.round(scaled);
+  if (Math.abs(scaled % 1) === 0.5 && whole % 2 !== 0) whole -= 1;
+  return whole / scale;
+}
+
+// Every answer marked: answers is {"part.name": nested array or number, null for blanks}, as check.read_answers
+// reads; ``points`` {quantity or part: points} as check.points_of.  Returns {entries, points: {quantity: [earned,
+// worth]}, score, total}, as check.mark's Marking.
+export function mark(key, answers, decimals = 4, points = {}) {
+  const tol = 10 ** -decimals, close = within(tol);
   const values = { ...key.values }, grads = { ...key.grads };
+  // the student who rounds as they go: their answers where given, the key rounded to the decimals elsewhere
+  const roundAll = (array) => ({ shape: array.shape, data: array.data.map((v) => rounded(v, decimals)) });
+  const roundedValues = { ...values }, roundedGrads = {};
+  for (const name of Object.keys(key.result.forward)) if (values[name]) roundedValues[name] = roundAll(values[name]);
+  for (const [name, g] of Object.entries(grads)) roundedGrads[name] = roundAll(g);
   for (const [quantity, answer] of Object.entries(answers)) {
     const [part, name] = quantity.split(".");
-    const store = part === "forward" ? values : part === "backward" ? grads : null;
-    if (!store || name === "loss") continue;
-    const theirs = full(answer, store[name].shape);
-    if (theirs) store[name] = { shape: theirs.shape, data: theirs.data.map((v, i) => (Number.isNaN(v) ? store[name].data[i] : v)) };
+    if (!["forward", "backward"].includes(part) || name === "loss") continue;
+    for (const store of part === "forward" ? [values, roundedValues] : [grads, roundedGrads]) {
+      const theirs = full(answer, store[name].shape);
+      if (theirs) store[name] = { shape: theirs.shape, data: theirs.data.map((v, i) => (Number.isNaN(v) ? store[name].data[i] : v)) };
+    }
   }
-  const entries = [];
+  const stores = [[values, grads], [roundedValues, roundedGrads]];
+  const marked = {};
   for (const [quantity, answer] of Object.entries(answers)) {
     const [part, name] = quantity.split(".");
     const expected = [key.result[part][name]].flat(Infinity);
     const given = [answer].flat(Infinity).map((v) => (v === null || v === undefined ? NaN : v));
     const shape = shapeOf(key.result[part][name]);
-    entries.push(...markOne(quantity, given, expected, shapeOf(answer), shape, candidates(key, part, name, values, grads), close, strict));
+    marked[quantity] = markOne(quantity, given, expected, shapeOf(answer), shape, candidates(key, part, name, stores), close);
   }
-  return entries;
+  credit(key, marked, answers, tol);
+  const entries = Object.keys(answers).flatMap((quantity) => marked[quantity]);
+  const shares = pointsOf(key, points), earned = {};
+  for (const [quantity, worth] of Object.entries(shares)) {
+    const rows = marked[quantity] || [];
+    earned[quantity] = [rows.length ? (worth * rows.filter(earns).length) / rows.length : 0, worth];
+  }
+  const sum = (k) => Object.values(earned).reduce((a, pair) => a + pair[k], 0);
+  return { entries, points: earned, score: sum(0), total: sum(1) };
+}
+
+const earns = (e) => (e.verdict === "right" || e.verdict === "carried") && e.void === null;
+
+function constant(numbers, tol = 0) {
+  const answered = numbers.filter((v) => !Number.isNaN(v));
+  return answered.length > 1 && Math.max(...answered) - Math.min(...answered) <= tol;
+}
+
+// check.credit: ``marked`` {quantity: entries} with what took no work voided, in pass order.
+function credit(key, marked, answers, tol) {
+  const numbers = Object.values(answers).flatMap((a) => [a].flat(Infinity).map((v) => (v === null || v === undefined ? NaN : v)));
+  const allOne = constant(numbers);
+  const sound = {};
+  for (const part of PARTS)
+    for (const name of Object.keys(key.result[part])) {
+      const quantity = `${part}.${name}`, rows = marked[quantity];
+      if (!rows) continue;
+      const answer = [answers[quantity]].flat(Infinity).map((v) => (v === null || v === undefined ? NaN : v));
+      const expected = [key.result[part][name]].flat(Infinity);
+      const read = inputsOf(key, part, name).map(([p, n]) => `${p}.${n}`);
+      const unsound = read.filter((q) => sound[q] === false);
+      const explained = !unsound.length && rows.every((e) => ["right", "carried", "blank"].includes(e.verdict));
+      const isConstant = allOne || (constant(answer) && shapeOf(answers[quantity]).join() === shapeOf(key.result[part][name]).join() && !constant(expected, tol) && !explained);
+      const allRight = read.every((q) => (marked[q] || []).every((e) => e.verdict === "right" || e.verdict === "blank"));
+      for (const e of rows) {
+        if (e.verdict === "carried" && allRight) e.verdict = "right"; // from their own right (rounded) answers
+        e.void = null;
+        if ((e.verdict === "right" || e.verdict === "carried") && isConstant) e.void = "constant";
+        else if (e.verdict === "carried" && unsound.length) e.void = "no-work";
+      }
+      // a mistake is made over a whole quantity: one that explains a few entries by chance is no sign of work
+      const wrong = rows.filter((e) => e.verdict === "wrong").map((e) => e.mistake);
+      const made = new Set(wrong.filter((m) => m !== null && 2 * wrong.filter((w) => w === m).length >= wrong.length));
+      // a 0 (right, carried or a mistake's) is what a blank gives: no sign of work
+      const fits = rows.map((e) => earns(e) || made.has(e.mistake));
+      const good = rows.filter((e, k) => fits[k] && Math.abs(e.answer) > tol).length;
+      const bad = rows.filter((e, k) => e.verdict !== "blank" && !fits[k]).length;
+      const slip = rows.length === 1 && !unsound.length;
+      sound[quantity] = !isConstant && (good >= bad || slip) && (good > 0 || bad === 0);
+      if (good < bad || (good === 0 && bad > 0))
+        for (const e of rows) if (earns(e) && e.expected !== null && Math.abs(e.expected) <= tol && Math.abs(e.answer) <= tol) e.void = "zero";
+    }
+}
+
+// {quantity: points} of every asked quantity (check.points_of): a part's points shared by its quantities not named.
+function pointsOf(key, points) {
+  const shares = {};
+  for (const part of PARTS) {
+    const mine = quantities(key.result).filter(([p]) => p === part).map(([p, n]) => `${p}.${n}`);
+    const rest = mine.filter((q) => !(q in points));
+    const left = part in points ? points[part] - mine.filter((q) => q in points).reduce((a, q) => a + points[q], 0) : null;
+    for (const q of mine) shares[q] = q in points ? points[q] : left === null ? 1 : rest.length ? left / rest.length : 0;
+  }
+  return shares;
 }
 
 function shapeOf(nested) {
@@ -166,12 +264,16 @@ function shapeOf(nested) {
   return shape;
 }
 
-function markOne(quantity, answer, expected, answerShape, shape, candidates, close, strict) {
-  const whole = { ...candidates, sign: [{ shape, data: expected.map((e) => -e) }] };
+function markOne(quantity, answer, expected, answerShape, shape, candidates, close) {
+  const carried = candidates.carried || [];
+  // the general mistakes, on the key and on what the student's own earlier answers give
+  const whole = { ...candidates, sign: [{ shape, data: expected.map((e) => -e) }, ...carried.map((v) => ({ shape: v.shape, data: v.data.map((x) => -x) }))] };
   if (shape.length === 2) {
     const [rows, cols] = shape;
-    whole.transposed = [{ shape: [cols, rows], data: expected.map((_, k) => expected[(k % rows) * cols + Math.floor(k / rows)]) }];
+    const transpose = (data) => ({ shape: [cols, rows], data: data.map((_, k) => data[(k % rows) * cols + Math.floor(k / rows)]) });
+    whole.transposed = [transpose(expected), ...carried.filter((v) => v.shape.length === 2).map((v) => transpose(v.data))];
   }
+  const entry = (index, a, e, verdict, mistake = null) => ({ quantity, index, answer: Number.isNaN(a) ? null : a, expected: e, verdict, mistake, void: null });
   if (answerShape.join() !== shape.join()) {
     // A whole answer of another shape can only be a mistake that changes the shape (pool stride 2, a matrix of
     // weights transposed).
@@ -179,16 +281,17 @@ function markOne(quantity, answer, expected, answerShape, shape, candidates, clo
     for (const [label, values] of Object.entries(whole))
       for (const v of values)
         if (answered && v.shape.join() === answerShape.join() && answer.every((a, k) => Number.isNaN(a) || close(a, v.data[k]))) {
-          return answer.map((a, k) => ({ quantity, index: unravel(k, answerShape), answer: Number.isNaN(a) ? null : a, expected: null, verdict: "wrong", mistake: label }));
+          return answer.map((a, k) => entry(unravel(k, answerShape), a, null, "wrong", label));
         }
-    return answer.map((a, k) => ({ quantity, index: unravel(k, answerShape), answer: Number.isNaN(a) ? null : a, expected: null, verdict: Number.isNaN(a) ? "blank" : "wrong", mistake: null }));
+    return answer.map((a, k) => entry(unravel(k, answerShape), a, null, Number.isNaN(a) ? "blank" : "wrong"));
   }
   const fits = {};
   answer.forEach((a, k) => {
     const e = expected[k];
     if (Number.isNaN(a) || close(a, e)) return;
+    // a mistake's value only where it is not the key's; the right rule on their answers may be within rounding of it
     fits[k] = Object.entries(whole)
-      .filter(([label, values]) => values.some((v) => v.shape.join() === shape.join() && close(a, v.data[k]) && !close(v.data[k], e) && !(strict && label === "carried" && v.data[k] === 0)))
+      .filter(([label, values]) => values.some((v) => v.shape.join() === shape.join() && close(a, v.data[k]) && (label === "carried" || !close(v.data[k], e))))
       .map(([label]) => label);
   });
   // A mistake is made over a whole array: where an entry fits several, take the one that explains most entries.
@@ -196,12 +299,11 @@ function markOne(quantity, answer, expected, answerShape, shape, candidates, clo
   for (const labels of Object.values(fits)) for (const label of labels) explains[label] = (explains[label] || 0) + 1;
   return answer.map((a, k) => {
     const e = expected[k], at = unravel(k, shape);
-    if (Number.isNaN(a)) return { quantity, index: at, answer: null, expected: e, verdict: "blank", mistake: null };
-    if (!(k in fits)) return { quantity, index: at, answer: a, expected: e, verdict: "right", mistake: null };
-    if (fits[k].includes("carried")) return { quantity, index: at, answer: a, expected: e, verdict: "carried", mistake: null };
+    if (Number.isNaN(a)) return entry(at, a, e, "blank");
+    if (!(k in fits)) return entry(at, a, e, "right");
+    if (fits[k].includes("carried")) return entry(at, a, e, "carried");
     let best = null;
     for (const label of Object.keys(whole)) if (fits[k].includes(label) && (best === null || explains[label] > explains[best])) best = label;
-    return { quantity, index: at, answer: a, expected: e, verdict: "wrong", mistake: best };
+    return entry(at, a, e, "wrong", best);
   });
 }
-

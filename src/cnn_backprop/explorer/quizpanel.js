@@ -1,6 +1,8 @@
-// The quiz on the page: one question's numbers as blanks, each marked as `cnn-backprop check` marks it as it is
-// typed.  While a question is open, every number that gives one of its answers away is hidden: on the flow, in the
-// explanations, in the SGD table and the notebook's mistakes, and the output and the loss.
+// The quiz on the page: one question's numbers as blanks, marked as `cnn-backprop check` marks them (one rule, in
+// quiz.js) when the student asks.  While a question is open, every number that gives one of its answers away is
+// hidden: on the flow, in the explanations, in the SGD table and the notebook's mistakes, and the output and the
+// loss; the instance is locked (nothing typed, drawn or trained changes it) and the step-through is put away.  The
+// key is computed when the answers are marked and kept nowhere.
 
 import { size } from "cnn-backprop/arrays.js";
 import { kindOf, run, unravel } from "cnn-backprop/engine.js";
@@ -34,26 +36,34 @@ export class QuizPanel {
 
   // Opens a question on an instance whose prediction is wrong and whose loss is above 0.5: if the network already
   // gets it right, the label becomes the class it finds least likely, so that no answer is near zero.
+  // The label goes back to the student's when the quiz ends.
   start(part) {
+    const app = this.app;
+    if (this.label !== undefined && !part) app.given.label = this.label;
+    this.label = part ? this.label ?? app.given.label : undefined;
     this.part = part;
     this.answers = {};
     this.node.hidden = !part;
     if (!part) return this.node.replaceChildren();
-    const app = this.app, p = Array.from(app.current.values.output.data);
+    const p = Array.from(app.current.values.output.data);
     const probabilities = p.length === 1 ? [1 - p[0], p[0]] : p;
     const predicted = probabilities.indexOf(Math.max(...probabilities));
     this.note = "";
     if (predicted === app.given.label || app.current.loss <= 0.5) {
       app.given.label = probabilities.indexOf(Math.min(...probabilities));
-      this.note = `The label is set to y = ${app.given.label}, the class the network finds least likely, so that no answer is near zero.`;
+      this.note = `The label is set to y = ${app.given.label}, the class the network finds least likely, so that no answer is near zero (it goes back when the quiz ends).`;
     }
-    this.result = run(app.given);
-    const asked = quantities(this.result).filter(([p2]) => p2 === part);
-    this.fields = [];
-    const grids = asked.map(([, name]) => {
-      const quantity = `${part}.${name}`, expected = this.result[part][name];
+    // the blanks' shapes only: the key is computed when the answers are marked
+    const shapes = {};
+    const layout = run(app.given);
+    for (const [p2, name] of quantities(layout)) {
       const shape = [];
-      for (let item = expected; Array.isArray(item); item = item[0]) shape.push(item.length);
+      for (let item = layout[p2][name]; Array.isArray(item); item = item[0]) shape.push(item.length);
+      if (p2 === part) shapes[name] = shape;
+    }
+    this.fields = [];
+    const grids = Object.entries(shapes).map(([name, shape]) => {
+      const quantity = `${part}.${name}`;
       if (size(shape) > SMALL) return el("p", { class: "hint" }, `${quantity}: ${size(shape)} numbers, left out of the quiz`);
       // A table per map (channel, or kernel [f, c]), as the flow shows them.
       const cols = shape.length ? shape.at(-1) : 1, per = shape.length > 1 ? shape.at(-2) * cols : cols;
@@ -77,10 +87,11 @@ export class QuizPanel {
     this.score = el("p", { id: "quiz-score", role: "status" });
     this.named = el("ul", { id: "quiz-mistakes" });
     const note = this.note ? [el("p", { id: "quiz-note" }, this.note)] : [];
+    const markButton = el("button", { type: "button", id: "quiz-mark", onclick: () => this.mark() }, "Mark my answers");
     this.node.replaceChildren(
       el("h3", {}, `Quiz: ${QuizPanel.QUESTIONS[part]}`),
-      el("p", {}, `Answers to ${DECIMALS} decimals; a number under 0.0001 to 4 significant digits (1.234e-5).`),
-      ...note, el("div", { class: "maps" }, ...grids), this.score, this.named,
+      el("p", {}, `Answers to ${DECIMALS} decimals, each from your own earlier answers where you have them. The network is locked while the quiz is on.`),
+      ...note, el("div", { class: "maps" }, ...grids), markButton, this.score, this.named,
     );
   }
 
@@ -99,31 +110,49 @@ export class QuizPanel {
     const flat = this.answers[quantity] ? [this.answers[quantity]].flat(Infinity) : Array(size(shape)).fill(null);
     flat[k] = number;
     this.answers[quantity] = nest(flat, shape);
-    this.update();
+    this.clearMarks();
   }
 
-  // Every answer marked again (on the instance as it is now), in place.
-  update() {
+  // The instance is locked during a quiz: nothing reaches the marking but the answers.
+  update() {}
+
+  // Every answer marked, in place: right, carried or wrong (with the mistake beside it), and the points a quantity
+  // as `check` gives them.  A typed answer clears the marks until the next time.
+  mark() {
     if (!this.part) return;
-    this.result = run(this.app.given);
-    const entries = Object.keys(this.answers).length ? mark(keyOf(this.app.given, this.result), this.answers, DECIMALS, true) : [];
+    const app = this.app;
+    const marking = Object.keys(this.answers).length ? mark(keyOf(app.given, run(app.given)), this.answers, DECIMALS) : null;
+    const entries = marking ? marking.entries : [];
     const verdicts = new Map(entries.map((e) => [`${e.quantity}[${e.index.join(",")}]`, e]));
     for (const { cell, input } of this.fields) {
       const entry = verdicts.get(input.getAttribute("aria-label"));
-      const verdict = entry && entry.verdict !== "blank" ? entry.verdict : "";
+      const verdict = !entry || entry.verdict === "blank" ? "" : entry.void ? "void" : entry.verdict;
       cell.className = verdict ? `verdict-${verdict}` : "";
       cell.dataset.verdict = verdict;
-      cell.title = entry?.mistake ? `${entry.mistake}: ${this.app.catalogue[entry.mistake]}` : verdict;
+      cell.title = entry?.mistake ? `${entry.mistake}: ${app.catalogue[entry.mistake]}` : entry?.void ? app.voids[entry.void] : verdict;
     }
-    const count = (v) => entries.filter((e) => e.verdict === v).length;
+    const count = (v) => entries.filter((e) => e.verdict === v && !e.void).length;
+    const mine = Object.entries(marking?.points || {}).filter(([q]) => q.startsWith(`${this.part}.`) && this.fields.some((f) => f.quantity === q));
+    const earned = mine.reduce((a, [, [e]]) => a + e, 0), worth = mine.reduce((a, [, [, w]]) => a + w, 0);
     const left = this.fields.length - entries.filter((e) => e.verdict !== "blank").length;
-    this.score.textContent = `${count("right")} right, ${count("carried")} carried, ${count("wrong")} wrong of ${this.fields.length}; ${left} left`;
+    this.score.textContent = `${count("right")} right, ${count("carried")} carried, ${entries.filter((e) => e.verdict === "wrong" || e.void).length} wrong or earning nothing of ${this.fields.length}; ${left} left; ${+earned.toFixed(2)} of ${worth || mine.length} points`;
     const named = [...new Set(entries.filter((e) => e.mistake).map((e) => e.mistake))];
+    const voids = [...new Set(entries.filter((e) => e.void).map((e) => e.void))];
     const carried = el("li", {}, "carried: wrong only because an earlier answer was; computed correctly from your own values, so it earns its mark");
     this.named.replaceChildren(
-      ...named.map((m) => el("li", { "data-mistake": m }, el("b", {}, m), `: ${this.app.catalogue[m]}`)),
+      ...named.map((m) => el("li", { "data-mistake": m }, el("b", {}, m), `: ${app.catalogue[m]}`)),
+      ...voids.map((v) => el("li", { "data-void": v }, el("b", {}, v), `: ${app.voids[v]}`)),
       ...(count("carried") ? [carried] : []),
     );
+  }
+
+  // A typed answer is kept; the marks wait for "Mark my answers".
+  clearMarks() {
+    for (const { cell } of this.fields) {
+      cell.className = "";
+      cell.dataset.verdict = "";
+    }
+    this.score.textContent = "";
   }
 }
 

@@ -90,7 +90,14 @@ export class Stepper {
   }
 
   update() {
-    if (!this.entries.length || this.node.hidden) return;
+    // a quiz's question is what the step-through shows (sizes, values, gradients): put away while one is open
+    this.node.hidden = !this.entries.length || Boolean(this.app.quizPart);
+    if (this.node.hidden) {
+      if (this.timer) this.toggle(); // stop playing
+      this.grids?.replaceChildren(); // no number left behind, shown or not
+      if (this.text) this.text.textContent = "";
+      return;
+    }
     const app = this.app, entry = this.entry, state = app.current, backward = app.backward;
     if (this.ownChannels()) this.c = this.f;
     const hidden = app.quiz.hides();
