@@ -399,8 +399,9 @@ def test_the_quiz_marks_answer_files_without_work_as_check_does(browser, tmp_pat
         key = check.Key(given)
         numbers = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for k, v in given.items()
                                   if k not in ("net", "classes", "label")])  # fmt: skip
-        for rule in (np.zeros_like, np.ones_like, lambda e: np.full(e.shape, 0.37),
-                     lambda e: rng.choice(numbers, e.shape), lambda e: np.round(e, DECIMALS)):  # fmt: skip
+        copied = lambda e, numbers=numbers: rng.choice(numbers, e.shape)  # noqa: E731
+        for rule in (np.zeros_like, np.ones_like, lambda e: np.full(e.shape, 0.37), copied,
+                     lambda e: np.round(e, DECIMALS)):  # fmt: skip
             answers = {where: np.asarray(rule(key.expected(*where)), dtype=float) for where in key.quantities()}
             cases.append([plain(given), {f"{p}.{n}": v.tolist() for (p, n), v in answers.items()}])
             expected.append(check.mark(given, answers, DECIMALS))
