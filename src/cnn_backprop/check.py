@@ -188,10 +188,8 @@ class Key:
 
     def _input(self, values, named):
         """What ``named`` reads, through the flatten before a dense layer."""
-        source = self.made_by.get(named.input)
-        if source is not None and source.kind_of.reshapes:
-            return values[source.input].reshape(1, -1)
-        return values[named.input]
+        read = self.reads(named)
+        return values[read] if read == named.input else values[read].reshape(1, -1)
 
     def candidates(self, part, name, stores):
         """{"carried" or a mistake id: [values in the JSON layout]} for (part, name).
@@ -210,51 +208,48 @@ class Key:
         found["carried"] = found["carried"][: len(stores)]
         return found
 
+    def reads(self, named):
+        """The name of what layer ``named`` reads, through the flatten before a dense layer."""
+        source = self.made_by.get(named.input)
+        return source.input if source is not None and source.kind_of.reshapes else named.input
+
+    def maker(self, part, name):
+        """The layer whose step makes ``part.name`` (None for a size or the loss): its forward for a value, its
+        backward for a parameter's gradient or for the gradient of what it reads."""
+        if part == "shapes" or name == "loss":
+            return None
+        if part == "forward":
+            return self.pass_.extra_owners[name][0] if name in self.pass_.extras else self.made_by[name]
+        if name in self.owner:
+            return self.owner[name][0]
+        reader = self.read_by[name]
+        return self.read_by[reader.output] if reader.kind_of.reshapes else reader
+
     def inputs_of(self, part, name):
         """The answerable (part, name)s the step making ``part.name`` reads: a value's layer input, and for a
         gradient the upstream gradient too (none for a size: it follows from the network alone)."""
-
-        def value(named):  # what a layer reads, through the flatten before a dense layer
-            source = self.made_by.get(named.input)
-            return source.input if source is not None and source.kind_of.reshapes else named.input
-
-        if part == "shapes":
-            return []
-        if part == "forward":
-            if name == "loss":
-                return [("forward", "output")]
-            named = self.pass_.extra_owners[name][0] if name in self.pass_.extras else self.made_by[name]
-            read = [("forward", value(named))]
-        elif name in self.owner:
-            named = self.owner[name][0]
-            read = [("forward", value(named)), ("backward", named.output)]
+        named = self.maker(part, name)
+        if named is None:
+            read = [("forward", "output")] if name == "loss" else []
+        elif part == "forward":
+            read = [("forward", self.reads(named))]
+        elif named.kind_of.is_output:
+            read = [("forward", "output")]
         else:
-            reader = self.read_by[name]
-            reader = self.read_by[reader.output] if reader.kind_of.reshapes else reader
-            read = [("forward", "output")] if reader.kind_of.is_output else [("forward", value(reader)),
-                                                                             ("backward", reader.output)]  # fmt: skip
+            read = [("forward", self.reads(named)), ("backward", named.output)]
         asked = set(self.answerable())
         return [where for where in read if where in asked]
 
     def step_text(self, part, name):
         """What the step making ``part.name`` computes, and from which of the student's own answers."""
         read = " and ".join(f"{p}.{n}" for p, n in self.inputs_of(part, name)) or "the given values"
+        named = self.maker(part, name)
         if part == "shapes":
             return f"The size follows from the network: {WHAT_SIZES}"
-        if name == "loss":
+        if named is None:
             return f"The loss is -log p(label) from your {read}."
-        if part == "forward":
-            named = self.pass_.extra_owners[name][0] if name in self.pass_.extras else self.made_by[name]
-            return f"It is the {named.name} layer's forward ({named.kind_of.write(named.layer)}) of your {read}."
-        if name in self.owner:
-            named = self.owner[name][0]
-            return (
-                f"It is the {named.name} layer's parameter gradient ({named.kind_of.write(named.layer)}) from "
-                f"your {read}."
-            )
-        reader = self.read_by[name]
-        reader = self.read_by[reader.output] if reader.kind_of.reshapes else reader
-        return f"It is the {reader.name} layer's backward ({reader.kind_of.write(reader.layer)}) from your {read}."
+        step = "forward" if part == "forward" else "parameter gradient" if name in self.owner else "backward"
+        return f"It is the {named.name} layer's {step} ({named.kind_of.write(named.layer)}) from your {read}."
 
     def _forward_step(self, name, values, grads):
         if name == "loss":
@@ -287,9 +282,7 @@ class Key:
             found = {"carried": layer.grads[key]}
             found.update(named.kind_of.param_mistakes(self, named, key, layer, x, grads[named.output]))
             return found
-        reader = self.read_by[name]
-        if reader.kind_of.reshapes:
-            reader = self.read_by[reader.output]
+        reader = self.maker("backward", name)
         x = self._input(values, reader)
         shape = values[name].shape
         if reader.kind_of.is_output:
