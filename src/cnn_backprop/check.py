@@ -412,7 +412,7 @@ def credit(key, marked, answers, tol):
         good = sum(fit and abs(e.answer or 0.0) > tol for e, fit in zip(mended, fits))
         bad = sum(e.verdict != "blank" and not fit for e, fit in zip(mended, fits))
         slip = len(mended) == 1 and not unsound  # one number wrong from sound inputs: a slip, still their work
-        sound[(part, name)] = not constant and (good >= bad or slip) and (good > 0 or bad == 0)
+        sound[(part, name)] = not constant and (slip or (good >= bad and (good > 0 or bad == 0)))
         if good < bad or (good == 0 and bad > 0):
             mended = [replace(e, void="zero") if e.credit and _zero(e, tol) else e for e in mended]
         out[(part, name)] = mended

@@ -240,7 +240,7 @@ function credit(key, marked, answers, tol) {
       const good = rows.filter((e, k) => fits[k] && Math.abs(e.answer) > tol).length;
       const bad = rows.filter((e, k) => e.verdict !== "blank" && !fits[k]).length;
       const slip = rows.length === 1 && !unsound.length;
-      sound[quantity] = !isConstant && (good >= bad || slip) && (good > 0 || bad === 0);
+      sound[quantity] = !isConstant && (slip || (good >= bad && (good > 0 || bad === 0)));
       if (good < bad || (good === 0 && bad > 0))
         for (const e of rows) if (earns(e) && e.expected !== null && Math.abs(e.expected) <= tol && Math.abs(e.answer) <= tol) e.void = "zero";
     }
