@@ -601,3 +601,21 @@ def test_step_through_a_convolution_and_a_pooling(browser, tmp_path):
     tab.select_option("#stepper-layer", "1")
     assert tab.locator("#stepper-c").count() == 0
     assert not {"undefined", "null", "NaN"} & set(tab.inner_text("body").split()) and tab.errors == []
+
+
+def test_every_number_of_a_pooling_network_hovers_without_a_page_error(browser, tmp_path):
+    """Every number shown, forward and backward, hovered (max and average pooling, the two that said nothing or
+    raised): each explanation drawn, no page error, and avgpool says where no window holds an entry."""
+    net = "conv 3x3x3 pad 1, relu, maxpool 2 stride 1, conv 2x2x2, tanh, avgpool 2, dense 10, softmax"
+    given = starting_given(walkthrough.complete_given({"net": net}, seed=3, source="digits"))
+    tab = open_page(browser, tmp_path, given)
+    hover = """() => [...document.querySelectorAll('.flow td[data-value]')].map((cell) => {
+        cell.dispatchEvent(new MouseEvent('mouseenter'));
+        return document.getElementById('lines').textContent;
+    })"""
+    for backward in (False, True):
+        if backward:
+            tab.check("#gradients")
+        texts = tab.evaluate(hover)
+        assert len(texts) > 100 and all(text and "undefined" not in text and "NaN" not in text for text in texts)
+    assert tab.errors == []

@@ -54,7 +54,7 @@ export default kind({
     const windows = windowsHolding(entry.layer, index, up.shape[1]);
     const terms = windows.map((at) => `${factor(get(up, at))}/${size * size}`);
     const sources = windows.map((at) => [`backward.${entry.output}`, at]);
-    return { lines: [`dL/d${quantity} = ${terms.join(" + ") || "0 (no window's maximum)"} = ${fmt(value)}`], sources };
+    return { lines: [`dL/d${quantity} = ${terms.join(" + ") || "0 (no window holds it)"} = ${fmt(value)}`], sources };
   },
 
   backwardMistakes({ entry, right, shape, strideOne }) {

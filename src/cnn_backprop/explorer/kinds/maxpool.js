@@ -1,7 +1,7 @@
 // maxpool K [stride S]: the maximum of each K x K window (stride K by default, as PyTorch).  Named pool (pool1, ...)
 // like avgpool, its output too; the forward JSON also has NAME_argmax, each window's [row, col] in its input.
 
-import { fmt, get, outSide, zeros } from "cnn-backprop/arrays.js";
+import { factor, fmt, get, outSide, zeros } from "cnn-backprop/arrays.js";
 import { kind } from "cnn-backprop/contract.js";
 import { POOL, windowOf, windowsHolding } from "cnn-backprop/kinds/_pool.js";
 
