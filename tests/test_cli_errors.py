@@ -110,6 +110,20 @@ CASES = [
     (["train", "--net", "conv 1x3x3 pad 600, relu, dense 1, sigmoid"], "with padding 600 is 1205x1205"),
     (["train", "--net", "conv 1x3x3, maxpool 4, dense 1, sigmoid"], "pool: a 4x4 pool window does not fit the 3x3 map"),
     (["train", "--net", "dense 3, softmax"], "the data has 2 classes (cross, rectangle), the network tells 3 apart"),
+    # explore refuses what its Train button would
+    (
+        [
+            "explore",
+            "--no-open",
+            "--out",
+            "x.html",
+            "--net",
+            "conv 2x3x3, relu, maxpool 2, dense 2, softmax",
+            "--data",
+            "digits",
+        ],
+        "--net: the data has 10 classes (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), the network tells 2 apart",
+    ),
     (["train", "--data", "three.npz", "--net", "dense 1, sigmoid"], "end it in 'dense 3, softmax'"),
     (["train", "--lr", "nan"], "argument --lr: must be a positive number, got nan"),
     (["train", "--lr", "-1"], "argument --lr: must be a positive number, got -1"),

@@ -31,6 +31,11 @@ def default_net(source="shapes"):
 def architecture_for(spec, dataset, where="--net"):
     """The Architecture of ``spec`` (default: ``default_net``) on ``dataset``'s images, checked against its classes."""
     arch = Architecture.parse(spec or default_spec(dataset.source, len(dataset.classes)), *dataset.input_shape)
+    return fits_classes(arch, dataset, where)
+
+
+def fits_classes(arch, dataset, where="--net"):
+    """``arch``, if it tells ``dataset``'s classes apart, else an InputError saying how to end it."""
     classes = len(dataset.classes)
     if arch.classes != classes:
         fix = "'dense 1, sigmoid'" if classes == 2 else f"'dense {classes}, softmax'"
@@ -296,13 +301,15 @@ def explorer_start(given=None, seed=0, net=None, source="shapes", model=None):
     """(The complete instance the explorer starts from, its Train button's data): an instance (see ``given_for``) or
     a trained model's network and parameters (``model``: see ``model_instance``), training on ``source`` (a model's
     own data unless given)."""
-    from .page import training_set
+    from .page import TRAINING, training_of
 
     if model is not None:
         given, source = model_instance(model, seed, source)
     else:
         given = given_for(given, seed, net, source)
-    return given, training_set(source, seed)
+    dataset = data.load(source, seed, train_size=TRAINING, test_size=1)
+    fits_classes(walkthrough.architecture_of(given), dataset)  # what Train would refuse, refused here
+    return given, training_of(dataset)
 
 
 def explorer_page(given=None, seed=0, net=None, source="shapes", model=None):

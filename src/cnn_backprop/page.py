@@ -162,9 +162,16 @@ def beside_the_instance(given, training=None):
     return {"training": training, "mistakes": MISTAKES, "voids": VOID, "layers": layers}
 
 
-def training_set(source="shapes", seed=0, count=100):
-    """{"images", "labels"}: ``count`` training images for the page's Train button, 4 decimals each."""
-    dataset = data.load(source, seed, train_size=count, test_size=1)
+TRAINING = 100  # the page's Train button's images: enough to see the loss fall, few enough for a small page
+
+
+def training_set(source="shapes", seed=0, count=TRAINING):
+    """{"images", "labels"}: ``count`` training images of ``source`` for the page's Train button (``training_of``)."""
+    return training_of(data.load(source, seed, train_size=count, test_size=1), count)
+
+
+def training_of(dataset, count=TRAINING):
+    """{"images", "labels"}: a data set's first ``count`` training images, 4 decimals each."""
     images = np.round(dataset.train_images[:count], 4)
     keep = walkthrough.IMAGE_KEEP
     return {"images": [walkthrough.squeeze(image, keep).tolist() for image in images],
