@@ -619,3 +619,15 @@ def test_every_number_of_a_pooling_network_hovers_without_a_page_error(browser, 
         texts = tab.evaluate(hover)
         assert len(texts) > 100 and all(text and "undefined" not in text and "NaN" not in text for text in texts)
     assert tab.errors == []
+
+
+def test_a_gradient_that_is_zero_but_for_rounding_is_drawn_white(browser, tmp_path):
+    # a conv bias before a batch norm: dL/dbias is 0 in exact arithmetic, about 1e-17 in floats
+    given = starting_given(walkthrough.complete_given({"net": "conv 2x3x3, batchnorm, relu, dense 2, softmax"}, seed=1))
+    assert 0 < np.abs(walkthrough.run(walkthrough.complete_given(given)).grads["conv_bias"]).max() < 1e-12
+    tab = open_page(browser, tmp_path, given)
+    tab.check("#gradients")
+    colours = tab.eval_on_selector_all(
+        '[data-quantity="backward.conv_bias"]', "(ns) => ns.map((n) => getComputedStyle(n).backgroundColor)"
+    )
+    assert colours and set(colours) == {"rgb(255, 255, 255)"} and tab.errors == []

@@ -42,7 +42,10 @@ export function parseNumber(text) {
 }
 
 // Red for positive, blue for negative, the stronger the larger |value| against the largest of its array.
+// A sum that is 0 in exact arithmetic comes out near 1e-16 in floats: drawn as 0 (white), not as its array's strongest.
+const TINY = 1e-12;
 export function rgb(value, limit) {
+  if (Math.abs(value) <= TINY) return [255, 255, 255];
   const t = Math.max(-1, Math.min(1, value / (limit || 1)));
   const a = Math.abs(t);
   return t >= 0 ? [255 - 41 * a, 255 - 159 * a, 255 - 178 * a] : [255 - 188 * a, 255 - 108 * a, 255 - 60 * a];
