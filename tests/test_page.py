@@ -631,3 +631,20 @@ def test_a_gradient_that_is_zero_but_for_rounding_is_drawn_white(browser, tmp_pa
         '[data-quantity="backward.conv_bias"]', "(ns) => ns.map((n) => getComputedStyle(n).backgroundColor)"
     )
     assert colours and set(colours) == {"rgb(255, 255, 255)"} and tab.errors == []
+
+
+def test_save_this_instance_gives_the_walkthrough_of_every_number_shown(browser, tmp_path):
+    given = starting_given(PAGES["digits"]())
+    tab = open_page(browser, tmp_path, given)
+    kernel = tab.locator('input[aria-label^="conv1_kernel"]').first
+    kernel.fill("0.123456789")  # a change made on the page is in what is saved
+    kernel.press("Enter")
+    with tab.expect_download() as download:
+        tab.click("#save")
+    download.value.save_as(tmp_path / "instance.json")
+    saved = json.loads((tmp_path / "instance.json").read_text())
+    assert 0.123456789 in np.ravel(saved["conv1_kernel"])
+    assert_page_is(tab, saved)  # every number shown is the walkthrough's of the saved instance
+    tab.check("#gradients")
+    assert_page_is(tab, saved, backward=True)
+    assert tab.errors == []

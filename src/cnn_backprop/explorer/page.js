@@ -58,6 +58,7 @@ export class Explorer {
       ...this.trainer.controls(),
       el("label", {}, "quiz ", this.quizSelect = el("select", { id: "quiz", onchange: (e) => this.setQuiz(e.target.value) },
         el("option", { value: "" }, "off"), ...Object.entries(QuizPanel.QUESTIONS).map(([part, text]) => el("option", { value: part }, text)))),
+      el("button", { type: "button", id: "save", onclick: () => this.save() }, "Save this instance"),
     );
     this.legend = el("p", { class: "legend", id: "legend" });
     // The columns: the image, then a column per layer (a flatten only reshapes: it is an arrow), then the output.
@@ -246,6 +247,16 @@ export class Explorer {
 
   say(text) {
     this.message.textContent = text;
+  }
+
+  // The instance on screen as a --given file: `cnn-backprop walkthrough --given instance.json` shows every number
+  // the page shows.
+  save() {
+    const text = `${JSON.stringify(this.given, null, 1)}\n`;
+    const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "application/json" })), download: "instance.json" });
+    link.click();
+    URL.revokeObjectURL(link.href);
+    this.say("Saved instance.json: cnn-backprop walkthrough --given instance.json shows every number shown here.");
   }
 
   // A parameter or the image, as the pass holds it.
