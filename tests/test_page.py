@@ -200,8 +200,10 @@ def test_hover_and_keyboard_show_where_a_number_comes_from(browser, tmp_path):
     tab.check("#gradients")
     cell = tab.locator('td[data-quantity="backward.conv_kernel"][data-index="1,1"]')
     cell.focus()  # the keyboard reaches every number
-    # Both factors of each term lit: the 9 gradients of conv_pre and the 9 pixels this weight met.
-    assert tab.inner_text("#lines").startswith("dL/dconv_kernel[1,1]") and tab.locator(".source").count() == 18
+    # Each term's factor that the backward view shows is lit, the 9 gradients of conv_pre; no cell of dL/dimage
+    # stands in for the pixels this weight met (the backward view does not show them).
+    assert tab.inner_text("#lines").startswith("dL/dconv_kernel[1,1]") and tab.locator(".source").count() == 9
+    assert tab.locator('.source[data-quantity="backward.conv_pre"]').count() == 9
     tab.keyboard.press("Tab")
     assert tab.evaluate("document.activeElement.dataset.quantity") == "backward.conv_kernel"
 

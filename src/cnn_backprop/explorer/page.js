@@ -356,7 +356,8 @@ export class Explorer {
     const byArray = new Map();
     for (const [quantity, full] of sources) {
       const name = quantity.replace(/^backward\./, "");
-      if (!this.views.has(name)) continue;
+      // only where the view shows that quantity: in the backward view the image's cells are dL/dimage, not X
+      if (this.views.get(name)?.quantity !== quantity) continue;
       if (!byArray.has(name)) byArray.set(name, []);
       byArray.get(name).push(full);
     }
