@@ -11,7 +11,7 @@ What runs, and how a block says otherwise (an HTML comment on the line right bef
 - a fenced ``sh`` block: its lines in bash (-e, -o pipefail), with ``cnn-backprop`` and ``python`` the
   package under test's; a line ``pip install cnn-backprop`` is that package already installed (it stays
   as a comment here; tests/test_package.py runs it for real, from the wheel into a fresh environment);
-- a fenced ``python`` block: executed as a script;
+- a fenced ``python`` block: executed as a script, which prints what it shows (one that prints nothing fails);
 - ``<!-- output: cnn-backprop ARGS -->`` before a ``text`` block: ARGS runs, and the block is what it prints,
   character for character (but for rounding noise below 1e-8, which the CPU's BLAS decides);
 - ``<!-- example: cnn-backprop ARGS -->`` before a ``text`` block: ARGS runs, and the block is what it printed
@@ -225,6 +225,8 @@ def run_document(path, directory, check=True, overwrites=None):
             raise Failed(f"{block.where}: changes {', '.join(changed)}, written before it, and does not say so")
         if check and changed:
             overwrites.append((block.where, changed))
+        if check and block.language == "python" and not printed.strip():
+            raise Failed(f"{block.where}: prints nothing, so a reader cannot tell it worked: print what it shows")
         if block.marker in ("output", "example"):
             if check and not agrees(block, printed):
                 raise Failed(
