@@ -279,8 +279,10 @@ def evaluation_figure(images, labels, predicted, probabilities, confusion, class
     shown = min(len(wrong), count)
     columns = max(1, int(np.ceil(np.sqrt(shown))))
     rows = max(1, -(-shown // columns))
-    fig = Figure(figsize=(7 + 1.9 * columns + 0.8, max(6, 2 * rows + 0.8)), layout=LAYOUT)
-    left, right = fig.subfigures(1, 2, width_ratios=[7, 1.9 * columns + 0.8])
+    height = max(6, 2 * rows + 0.8)
+    tile = min(2.6, (height - 0.8) / rows)  # inches an image gets: as tall as the rows allow
+    fig = Figure(figsize=(7 + tile * columns + 1, height), layout=LAYOUT)
+    left, right = fig.subfigures(1, 2, width_ratios=[7, tile * columns + 1])
     ax = left.subplots()
     image = ax.imshow(confusion, cmap="Blues", vmin=0)
     colour_bar(left, image, ax, "images")
