@@ -1,21 +1,13 @@
-// Opened from a file (file://), the browser refuses the search its worker and its index, and the theme would show
-// "Initializing search" for ever: say instead, where the reader looks, that search needs the site served.
+// Opened from a file (file://), the browser refuses the search its worker and its index, and the theme then hides
+// the search box without a word: say, at the top of the page, that search needs the site served, and how.
 if (location.protocol === "file:") {
-  const message = "Search needs the site served: in the clone, python -m http.server -d site, then open " +
-    "http://localhost:8000. Every page reads from files as they are.";
-  const say = () => {
-    document.body.classList.add("search-needs-a-server");
-    for (const input of document.querySelectorAll("[data-md-component=search-query]")) {
-      input.placeholder = "Search (needs a server)";
-      input.title = message;
-    }
-    for (const meta of document.querySelectorAll(".md-search-result__meta")) {
-      meta.textContent = message;
-    }
-  };
-  document.addEventListener("DOMContentLoaded", say);
-  // the theme writes its own text into the result area when search opens: ours goes back on top of it
-  document.addEventListener("focusin", (event) => {
-    if (event.target.matches("[data-md-component=search-query]")) setTimeout(say, 50);
+  document.addEventListener("DOMContentLoaded", () => {
+    const content = document.querySelector(".md-content__inner");
+    if (!content) return;
+    const note = document.createElement("p");
+    note.className = "search-needs-a-server";
+    note.textContent = "Read from files, these pages have no search: a browser runs none from file://. To search, " +
+      "serve the site (in the clone: python -m http.server -d site) and open http://localhost:8000.";
+    content.prepend(note);
   });
 }
