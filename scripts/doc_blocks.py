@@ -1,14 +1,17 @@
 """The runnable blocks of README.md and the docs pages (docs/**/*.md): found, run in order, compared or rewritten.
 
 One runner for both sides: tests/test_readme.py runs every document and checks it, scripts/update_docs.py
-runs them and rewrites the outputs they show.  Each document runs in a directory of its own, its blocks in
-the order they come, so that a command may use the files an earlier one wrote.
+runs them and rewrites the outputs they show.  They run as a reader follows them: the README, then the site's
+pages in the order of its navigation (mkdocs.yml), every block in the order it comes, all in one scratch
+folder, so that a command may use the files an earlier one wrote, and no block may change a file an earlier one
+wrote unless it says so on its own lines (``# overwrites NAME``, in a comment the reader sees).
 
 What runs, and how a block says otherwise (an HTML comment on the line right before its fence):
 
 - a fenced ``sh`` block: its lines in bash (-e, -o pipefail), with ``cnn-backprop`` and ``python`` the
-  package under test's;
-- a fenced ``python`` block: executed as a script;
+  package under test's; a line ``pip install cnn-backprop`` is that package already installed (it stays
+  as a comment here; tests/test_package.py runs it for real, from the wheel into a fresh environment);
+- a fenced ``python`` block: executed as a script, which prints what it shows (one that prints nothing fails);
 - ``<!-- output: cnn-backprop ARGS -->`` before a ``text`` block: ARGS runs, and the block is what it prints,
   character for character (but for rounding noise below 1e-8, which the CPU's BLAS decides);
 - ``<!-- example: cnn-backprop ARGS -->`` before a ``text`` block: ARGS runs, and the block is what it printed
@@ -21,6 +24,7 @@ Blocks of other languages (``text`` without a marker, ``json``, plain) are shown
 """
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -40,12 +44,16 @@ FENCE = re.compile(
 )
 RUN = ("sh", "python")
 COMMAND = "cnn-backprop "
+INSTALL = "pip install cnn-backprop"
 SUBSTITUTE = "; in the tests:"
 
 
 def documents():
-    """README.md and every page of the site, in the order a reader meets them (the README first)."""
-    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    """README.md and every page of the site, in the order a reader meets them: the README first, then the pages
+    as the site's navigation lists them (mkdocs.yml), then any page it does not list."""
+    nav = re.findall(r"^\s*- (?:[^:\n]+: )?(\S+\.md)$", (ROOT / "mkdocs.yml").read_text(), re.M)
+    listed = [ROOT / "docs" / page for page in nav]
+    return [ROOT / "README.md", *listed, *sorted(set((ROOT / "docs").rglob("*.md")) - set(listed))]
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,7 @@ def run(block, directory, in_the_tests=True):
 
     text = block.text_to_run(in_the_tests)
     if block.language == "sh":
+        text = re.sub(rf"^{INSTALL}$", f"# {INSTALL}: the package under test", text, flags=re.M)
         done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", text], cwd=directory, env=environment(),
                               capture_output=True, text=True, timeout=900)  # fmt: skip
         if done.returncode != 0:
@@ -175,14 +184,33 @@ def agrees(block, printed):
     return True
 
 
-def run_document(path, directory, check=True):
+def files_in(directory):
+    """{path relative to ``directory``: SHA-256 of its bytes} of every file under it (a file written again with
+    the same bytes has not changed for the reader)."""
+    return {
+        path.relative_to(directory).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in Path(directory).rglob("*")
+        if path.is_file()
+    }
+
+
+def overwritten(block, before, after):
+    """The files an earlier block wrote that ``block`` changed without saying so (``# overwrites NAME``)."""
+    announced = re.findall(r"# overwrites (\S+)", block.body)
+    changed = [name for name, stat in before.items() if after.get(name, stat) != stat]
+    return [name for name in changed if not any(name == said or name.startswith(said.rstrip("/") + "/")
+                                                for said in announced)]  # fmt: skip
+
+
+def run_document(path, directory, check=True, overwrites=None):
     """Run every block of ``path`` that runs, in order, in ``directory`` (after its ``PREPARE``).
 
     With ``check`` (the tests), runs each as the tests do and raises Failed at the first shown output that is not
-    what its command prints; without, runs each as written.  Returns [(block, printed)] of the shown outputs,
-    which ``update_docs`` writes back.
+    what its command prints, and at the first block that changes a file already there unannounced (or, given a
+    list ``overwrites``, adds it there); without, runs each as written.  Returns [(block, printed)] of the shown
+    outputs, which ``update_docs`` writes back.
     """
-    prepare = PREPARE.get(path.relative_to(ROOT).as_posix())
+    prepare = PREPARE.get(path.relative_to(ROOT).as_posix()) if path.is_relative_to(ROOT) else None
     if prepare is not None:
         with inside(directory):
             prepare()
@@ -190,7 +218,15 @@ def run_document(path, directory, check=True):
     for block in blocks(path):
         if not block.runs:
             continue
+        before = files_in(directory)
         printed = run(block, directory, in_the_tests=check)
+        changed = overwritten(block, before, files_in(directory))
+        if check and changed and overwrites is None:
+            raise Failed(f"{block.where}: changes {', '.join(changed)}, written before it, and does not say so")
+        if check and changed:
+            overwrites.append((block.where, changed))
+        if check and block.language == "python" and not printed.strip():
+            raise Failed(f"{block.where}: prints nothing, so a reader cannot tell it worked: print what it shows")
         if block.marker in ("output", "example"):
             if check and not agrees(block, printed):
                 raise Failed(
@@ -198,6 +234,13 @@ def run_document(path, directory, check=True):
                 )
             shown.append((block, printed))
     return shown
+
+
+def run_every_document(directory, check=True, overwrites=None):
+    """Run every document in reader order (``documents``) in the one ``directory``; {path: its shown outputs}.
+    ``overwrites``: {document: a list} to collect its unannounced overwrites in instead of failing."""
+    overwrites = overwrites or {}
+    return {path: run_document(path, directory, check, overwrites.get(path)) for path in documents()}
 
 
 def rewritten(path, shown):

@@ -195,23 +195,38 @@ def test_dataset_is_the_training_set_of_the_same_seed(capsys, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "d.npz")["images"], images)
 
 
-def test_train_text_summary_and_progress_bar(capsys):
+def test_train_text_summary_and_progress(capsys):
     import io
 
-    from cnn_backprop.summary import progress_bar
+    from cnn_backprop.summary import progress
 
     status, out, err = run(capsys, "train", "--train-size", "200", "--test-size", "100", "--epochs", "2")
     assert status == 0 and "trained 2 epochs on 200 images" in out and "test" in out
-    assert err == ""  # no progress bar when stderr is not a terminal
-    stream = io.StringIO()
-    show = progress_bar(2, stream, width=4)
+    # not a terminal: lines, not a bar; a run this short gets the last epoch's alone
+    assert err.startswith("epoch 2/2: loss ") and err.count("\n") == 1 and "\r" not in err
+    status, _, err = run(capsys, "train", "--train-size", "200", "--test-size", "100", "--epochs", "2", "--quiet")
+    assert status == 0 and err == ""
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
     row = {"train_loss": 0.5, "train_accuracy": 0.9, "test_accuracy": 0.875}
+    stream = Terminal()
+    show = progress(2, stream, width=4)
     show(1, row)
     show(2, row)
     assert stream.getvalue() == (
         "\repoch 1/2 [##..] loss 0.5000  train 90.00%  test 87.50%"
         "\repoch 2/2 [####] loss 0.5000  train 90.00%  test 87.50%\n"
     )
+    # a log: a line whenever 5 s have passed since the last one, and after the last epoch
+    now = iter([0, 1, 6, 7, 13, 20])  # the start, then the clock as each epoch ends
+    stream = io.StringIO()
+    show = progress(5, stream, clock=lambda: next(now))
+    for epoch in range(1, 6):
+        show(epoch, row)
+    assert [line.split(":")[0] for line in stream.getvalue().splitlines()] == ["epoch 2/5", "epoch 4/5", "epoch 5/5"]
 
 
 def test_gradcheck_exits_1_when_a_gradient_is_wrong(capsys, monkeypatch):

@@ -3,6 +3,7 @@ canvas (even in part), and no two titles overlap.  The figures are drawn at the 
 
 import itertools
 
+import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -102,3 +103,82 @@ def test_the_confusion_matrix_names_its_axes_and_classes():
     assert [t.get_text() for t in ax.get_yticklabels()] == [str(k) for k in range(10)]
     shapes = FIGURES["evaluation, shapes"].subfigs[0].get_axes()[0]
     assert [t.get_text() for t in shapes.get_yticklabels()] == ["cross", "rectangle"]
+
+
+def images_of(fig):
+    return [ax.images[0] for ax in fig.get_axes() if ax.images]
+
+
+@pytest.mark.parametrize("net, source", [(None, "shapes"), (SMALL_DIGITS, "digits"), (TWO_CONV, "digits")])
+def test_the_forward_maps_share_one_colour_scale_and_gradients_diverge_around_0_each_with_a_colour_bar(net, source):
+    pass_ = cb.run(net=net, source=source, seed=4)
+    chosen = figures.panels(pass_)
+    for columns in (1, 2):
+        fig = figures.overview(pass_, figures.walkthrough_decimals(pass_), columns=columns)
+        drawn = dict(zip(chosen, images_of(fig)))
+        assert len(drawn) == len(chosen)
+        forward = {drawn[name].get_clim() for name, (section, *_) in chosen.items() if section == "forward"}
+        assert len(forward) == 1  # one scale for every forward map
+        every = np.concatenate([np.ravel(a) for s, _, a, _ in chosen.values() if s == "forward"])
+        low, high = forward.pop()
+        assert high == np.abs(every).max() and low == (-high if every.min() < 0 else 0)
+        for name, (section, _, array, _) in chosen.items():
+            image = drawn[name]
+            assert image.colorbar is not None, name
+            low, high = image.get_clim()
+            assert low <= np.min(array) and high >= np.max(array), name  # nothing clipped by the scale
+            if section == "backward":
+                assert low == -high and image.cmap.name == "RdBu_r", name
+            elif section != "forward" and np.min(array) >= 0:
+                assert low == 0, name  # a scale from the smallest value would paint it as 0
+    # the separate files of the panels share the forward scale too
+    pngs = figures.walkthrough_pngs(pass_)
+    assert set(pngs) == {*chosen, "overview"}
+
+
+def test_the_seeds_pooled_maxima_are_as_bright_as_the_maximum_they_took():
+    pass_ = cb.run(seed=0)
+    fig = figures.overview(pass_, 4)
+    drawn = dict(zip(figures.panels(pass_), images_of(fig)))
+    pool, conv = drawn["pool"], drawn["conv_pre"]
+    assert pool.get_clim() == conv.get_clim()
+    top = pool.cmap(pool.norm(2.8342))
+    assert np.allclose(top, conv.cmap(conv.norm(np.max(pass_["forward"]["conv_pre"]))), atol=0.01)
+    assert pool.norm(np.min(pass_["forward"]["pool"])) > 0.95  # the top of the scale: bright, not dark
+
+
+def test_the_home_figure_keeps_its_numbers_legible_in_one_or_two_columns():
+    pass_ = cb.run(seed=0)
+    for columns, page in ((2, 688), (1, 370)):  # the width the site gives it at 1280 and at 400 pixels
+        fig = figures.overview(pass_, 4, columns=columns)
+        scale = min(1, page / (fig.get_figwidth() * 100))
+        numbers = [t for ax in fig.get_axes() for t in ax.texts]
+        assert numbers and min(t.get_fontsize() for t in numbers) * 100 / 72 * scale >= 11  # pixels on the page
+
+
+def test_the_learning_curves_show_accuracy_on_its_whole_scale_and_say_the_last_values():
+    fig = FIGURES["learning curves"]
+    _, accuracy = fig.get_axes()
+    assert accuracy.get_ylim() == (0, 100)
+    assert all("last epoch" in t.get_text() for t in accuracy.get_legend().get_texts())
+
+
+def test_the_dataset_grid_says_how_many_it_shows():
+    assert FIGURES["dataset, shapes"]._suptitle.get_text() == "First 32 of 40 images"
+    assert FIGURES["dataset, digits"]._suptitle.get_text() == "First 32 of 359 images"
+    images, labels, classes = cb.dataset("shapes", 32)  # what docs/figures/dataset.png draws
+    fig = figures.dataset_grid(images, labels, classes)
+    assert fig._suptitle.get_text() == "All 32 images"
+    drawn = images_of(fig)
+    assert {image.get_clim() for image in drawn} == {(0, 1)} and drawn[-1].colorbar is not None  # one bar for all
+
+
+def test_the_misclassified_images_fill_their_half_of_the_evaluation():
+    fig = FIGURES["evaluation, digits"]
+    FigureCanvasAgg(fig).draw()
+    right = fig.subfigs[1]
+    drawn = [ax.get_window_extent() for ax in right.get_axes() if ax.images]
+    assert drawn, "the one-epoch digits model gets some digits wrong"
+    share = sum(box.width * box.height for box in drawn) / (right.bbox.width * right.bbox.height)
+    assert share > 0.3, share
+    assert fig.subfigs[0].get_axes()[0].images[0].colorbar is not None  # the counts' scale

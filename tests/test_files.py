@@ -131,17 +131,6 @@ def test_image_folder_layout(tmp_path):
     np.testing.assert_allclose(images[4, 0], pictures[("dog", 1)], atol=1 / 255)
 
 
-def test_digits_are_sklearns_scaled_and_split_by_class():
-    from sklearn.datasets import load_digits
-
-    dataset = data.load("digits", seed=0)
-    assert dataset.input_shape == (1, 8) and dataset.classes == tuple("0123456789")
-    assert len(dataset.train_images) + len(dataset.test_images) == 1797 and len(dataset.test_images) == 359
-    assert dataset.train_images.max() == 1.0 and dataset.train_images.min() == 0.0
-    counts = np.bincount(load_digits().target)
-    np.testing.assert_array_equal(np.bincount(dataset.test_labels), np.round(counts * 0.2).astype(int))
-
-
 @pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv", ".json", "single.json"])
 def test_every_image_format_loads_the_same_images(tmp_path, suffix):
     images, _ = fresh_test_set(3, 5)

@@ -8,6 +8,8 @@ it runs offline as the rest of the tests do.
 
 import email
 import importlib.util
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -102,3 +104,67 @@ def test_help_says_where_to_start_and_names_every_command():
     commands = cb.__doc__.split("The command line")[1].split("\n\n")[0]
     for command in COMMANDS:
         assert command in commands, command
+
+
+def size_of(folder):
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def test_the_wheel_alone_in_a_fresh_environment_offline_runs_the_readmes_index_path(dist, tmp_path):
+    """What a newcomer from the index does, as the README says it: `pip install cnn-backprop`, then its commands.
+    The dependencies are gathered first as wheels (by pip, from its cache or the index it is set up with); the
+    install itself is offline (--no-index): nothing but the wheel and what it names."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import doc_blocks
+
+    _, _, wheel = dist
+    wheels = tmp_path / "wheels"
+    gathered = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest",
+                               str(wheels), str(wheel)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    if gathered.returncode != 0:
+        pytest.skip(f"pip could not gather the dependencies' wheels (no network, no cache): {gathered.stderr[-500:]}")
+    fresh = tmp_path / "fresh"
+    subprocess.run([sys.executable, "-m", "venv", str(fresh)], check=True, timeout=300)
+    empty = size_of(fresh)
+    (block,) = [b for b in doc_blocks.blocks(ROOT / "README.md") if doc_blocks.INSTALL in b.body]
+    offline = f"{doc_blocks.INSTALL} --no-index --find-links {wheels}"
+    script = block.text_to_run().replace(doc_blocks.INSTALL, offline)
+    env = {"PATH": f"{fresh / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "PIP_NO_INDEX": "1",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_CONFIG_FILE": os.devnull}  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (work / "explore.html").stat().st_size > 100_000
+    (shown,) = [b for b in doc_blocks.blocks(ROOT / "README.md") if b.argument == "cnn-backprop walkthrough"]
+    # the walkthrough the README shows, digit for digit (but for rounding noise below 1e-8, as the README test has it)
+    assert doc_blocks.without_noise(shown.body) in doc_blocks.without_noise(done.stdout)
+
+    def run(*command):
+        ran = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600, check=True)
+        return ran.stdout
+
+    installed = {line.split()[0].lower() for line in run("pip", "list", "--format", "freeze").splitlines()}
+    installed = {name.split("==")[0] for name in installed}
+    assert "cnn-backprop" in installed and not installed & {"scikit-learn", "scipy", "torch"}, installed
+    assert cb.DOCUMENTATION.startswith(home()) and cb.DOCUMENTATION in run("cnn-backprop", "--help")
+    assert cb.DOCUMENTATION in run("python", "-c", "import cnn_backprop, pydoc; print(pydoc.render_doc(cnn_backprop))")
+    # the digits the wheel carries train to the very numbers they train to here
+    fresh_run = json.loads(run("cnn-backprop", "train", "--data", "digits", "--epochs", "2", "--quiet", "--json"))
+    here = cb.fit(source="digits", epochs=2)
+    assert (fresh_run["test_accuracy"], fresh_run["test_loss"]) == (here["test_accuracy"], here["test_loss"])
+    # What the package adds to an empty environment: NumPy (73 MB) and Matplotlib with fontTools and Pillow (94
+    # MB) make nearly all of it, 169 MB on 2026-12-06; with scikit-learn and SciPy (164 MB more) it was twice that.
+    weight = (size_of(fresh) - empty) / 2**20
+    assert weight < 200, f"{weight:.0f} MB"
+    print(f"the fresh environment: {size_of(fresh) / 2**20:.0f} MB, {weight:.0f} MB of it installed by the wheel")
+
+
+def test_the_documentation_address_is_the_one_home_s_in_the_readme_help_and_metadata():
+    readme = (ROOT / "README.md").read_text()
+    assert f"Documentation: {cb.DOCUMENTATION}\n" in readme and cb.DOCUMENTATION.startswith(home())
+    assert cb.__doc__.rstrip().endswith(f"Documentation: {cb.DOCUMENTATION}")
+    from cnn_backprop.cli import build_parser
+
+    assert build_parser().format_help().rstrip().endswith(f"Documentation: {cb.DOCUMENTATION}")

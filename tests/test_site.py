@@ -140,3 +140,47 @@ def test_the_embedded_explorers_run(site, served, browser):
         assert frame.evaluate("typeof window.cnnBackprop.run") == "function"
         assert re.search(r"\d\.\d", frame.inner_text("#loss")), frame.url  # it computed its pass's loss
     assert not errors
+
+
+def test_search_from_a_file_says_it_needs_a_server_and_works_served(site, served, browser):
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    tab.goto((site / "index.html").as_uri(), wait_until="load")
+    assert not tab.locator("[data-md-component=search-query]").is_visible()  # the theme hides what cannot run
+    note = tab.locator(".search-needs-a-server")
+    assert note.is_visible() and "python -m http.server -d site" in note.inner_text()
+    tab.goto(served + "index.html", wait_until="load")  # served, search is the theme's own, and finds things
+    assert tab.locator(".search-needs-a-server").count() == 0
+    tab.fill("[data-md-component=search-query]", "gradient")
+    tab.wait_for_selector(".md-search-result__item", timeout=15000)
+    assert tab.locator(".md-search-result__item").count() > 3
+    tab.close()
+
+
+def test_a_code_block_wider_than_the_page_scrolls_with_a_bar_one_can_see(site, served, browser):
+    # Chromium with its scroll bars, as a reader has them (Playwright hides them by default when headless)
+    shown = browser.browser_type.launch(executable_path=CHROMIUM, args=FLAGS, ignore_default_args=["--hide-scrollbars"])
+    tab = shown.new_page(viewport={"width": 1280, "height": 900})
+    tab.goto(served + "any-cnn.html", wait_until="load")
+    wide = tab.eval_on_selector_all(
+        "pre > code",
+        """codes => codes.filter(c => c.scrollWidth > c.clientWidth + 1).map(c => ({
+            overflow: getComputedStyle(c).overflowX, bar: c.offsetHeight - c.clientHeight}))""",
+    )
+    assert wide, "any-cnn.html has lines longer than the page is wide (the digits' summary)"
+    for code in wide:
+        assert code["overflow"] in ("auto", "scroll") and code["bar"] >= 8, code  # the theme's own is 4 px
+    shown.close()
+
+
+@pytest.mark.parametrize("width, figure", [(1280, "overview.png"), (400, "overview_narrow.png")])
+def test_the_home_figure_is_drawn_near_its_own_size_so_its_numbers_stay_legible(site, served, browser, width, figure):
+    tab = browser.new_page(viewport={"width": width, "height": 900})
+    tab.goto(served + "index.html", wait_until="load")
+    image = tab.locator("picture img")
+    image.scroll_into_view_if_needed()
+    tab.wait_for_function("document.querySelector('picture img').complete")
+    shown = image.evaluate("i => ({src: i.currentSrc, width: i.clientWidth, natural: i.naturalWidth})")
+    assert shown["src"].endswith("/figures/" + figure)
+    # its numbers are 10 pt at 100 dpi (13.9 px) in the file: on the page at least 11 px
+    assert 13.9 * shown["width"] / shown["natural"] >= 11, shown
+    tab.close()

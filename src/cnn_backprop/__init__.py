@@ -32,10 +32,13 @@ The main entry points:
 The command line, ``cnn-backprop COMMAND`` (``cnn-backprop --help``, and ``--help`` of each command):
 walkthrough, gradcheck, train, evaluate, predict, dataset, exercise, check, grade, autograder, explore, export,
 nets.
-The documentation site (``make site``, from docs/) has a page for each, and the reference.
+
+The documentation, a page for each and the reference (in a clone, docs/, which ``make site`` builds into a
+site): the address below, which the installed package's metadata holds.
 """
 
 __version__ = "0.1.0"  # the one place; pyproject.toml reads it
+
 
 from .api import (
     GradcheckReport,
@@ -110,3 +113,19 @@ __all__ = [
     "to_json",
     "write_sheets",
 ]
+
+
+def _documentation():
+    """The documentation's address as the installed package's metadata has it (setup.py builds it from the one
+    home in pyproject.toml), or where it is in a source tree the package was not installed from."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = dict(url.split(", ", 1) for url in metadata("cnn-backprop").get_all("Project-URL") or [])
+    except PackageNotFoundError:
+        urls = {}
+    return urls.get("Documentation", "docs/ in the source tree")
+
+
+DOCUMENTATION = _documentation()
+__doc__ = f"{__doc__ or ''}\nDocumentation: {DOCUMENTATION}\n"  # (no docstring under python -OO)

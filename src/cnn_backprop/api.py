@@ -380,7 +380,9 @@ def learning_curves(history):
 
 
 def draw_matrix(ax, array, title, decimals=2):
-    """Draw a matrix on Matplotlib axes ``ax`` with each value written on its cell, as the seed notebook does."""
+    """Draw a matrix on Matplotlib axes ``ax`` with each value written on its cell, as the seed notebook does, and
+    its colour scale in a colour bar beside it."""
+    from .figures import colour_bar
     from .figures import draw_matrix as draw
 
-    draw(ax, array, title, decimals)
+    colour_bar(ax.figure, draw(ax, array, title, decimals), ax)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, api, explain, files, gradcheck, lms, summary, walkthrough
+from . import DOCUMENTATION, __version__, api, explain, files, gradcheck, lms, summary, walkthrough
 from .architecture import DIGITS_SPEC, SEED_SPEC, grammar
 from .text import counted
 from .train import CHOICES, COMMAND_LINE, option_error, schedule
@@ -63,8 +63,9 @@ def suffixed(*suffixes):
 
 
 DATA_HELP = (
-    "the data: shapes (the seed's generated crosses and rectangles), digits (scikit-learn's 8x8 handwritten "
-    "digits), an .npz file (images and labels, or the mnist.npz layout) or a folder of class folders of PNG images"
+    "the data: shapes (the seed's generated crosses and rectangles), digits (the 8x8 handwritten digits "
+    "the package ships), an .npz file (images and labels, or the mnist.npz layout) or a folder of class folders of "
+    "PNG images"
 )
 SHAPES, DIGITS = schedule("shapes"), schedule("digits")
 MODEL_PASS = (
@@ -166,11 +167,7 @@ def run_gradcheck(args):
 
 def run_train(args):
     writable(args.out, args.plot)
-    show = (
-        None
-        if args.quiet or not sys.stderr.isatty()
-        else summary.progress_bar(args.epochs or schedule(args.data).epochs)
-    )
+    show = None if args.quiet else summary.progress(args.epochs or schedule(args.data).epochs)
     start = time.perf_counter()
     result = api.fit(args.net, args.data, args.seed, show, **{o.name: getattr(args, o.name) for o in COMMAND_LINE})
     wall = time.perf_counter() - start
@@ -363,7 +360,8 @@ def train_options(p):
         p.add_argument(f"--{name.replace('_', '-')}", metavar=meta["metavar"], help=meta["help"] + defaults, **kind)
     add(p, "seed", "out", "plot", "json", out={"metavar": "MODEL.npz", "help": "save the trained model here"},
         plot={"help": "save learning curves here"})  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress on stderr (a bar on a terminal, else a line every few seconds)")  # fmt: skip
     return run_train
 
 
@@ -568,7 +566,8 @@ COMMANDS = {
 
 def build_parser():
     parser = Parser(prog="cnn-backprop", description="Backpropagation through a small CNN, from scratch in NumPy: "
-                    "every number of a forward and backward pass, checked.")  # fmt: skip
+                    "every number of a forward and backward pass, checked.",
+                    epilog=f"Documentation: {DOCUMENTATION}")  # fmt: skip
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True

@@ -25,7 +25,7 @@ TITLES = {
 }
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-pre { background: #f6f8fa; padding: 0.8rem; overflow-x: auto; font-size: 0.85rem; line-height: 1.35; }
+pre { background: #f6f8fa; padding: 0.8rem; white-space: pre-wrap; font-size: 0.85rem; line-height: 1.35; }
 figure { display: inline-block; margin: 0.5rem; text-align: center; }
 figure img { max-width: 22rem; } figure.wide img { max-width: 100%; }
 figcaption { font-size: 0.85rem; color: #555; }

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import sys
+import time
 
 import numpy as np
 
@@ -195,18 +196,28 @@ def class_counts(shapes, classes, labels):
     return ", ".join(f"{int((labels == k).sum())} {name}" for k, name in enumerate(classes))
 
 
-def progress_bar(total, stream=sys.stderr, width=24):
-    """An on_epoch callback drawing one self-overwriting line."""
+def progress(total, stream=None, width=24, every=5.0, clock=time.monotonic):
+    """An on_epoch callback showing how far training is, on ``stream`` (stderr by default).
+
+    On a terminal, one self-overwriting line with a bar, redrawn each epoch.  Anywhere else (a log file, a pipe,
+    CI) a bar redrawn with carriage returns would pile up unseen, so: a line when ``every`` seconds have passed
+    since the last one (or since the start), and one after the last epoch, so that a long run on a busy
+    machine still says it is alive.
+    """
+    stream = stream or sys.stderr
+    terminal = stream.isatty()
+    last = [clock()]
 
     def show(epoch, row):
-        done = int(width * epoch / total)
-        stream.write(
-            f"\repoch {epoch:>{len(str(total))}}/{total} [{'#' * done}{'.' * (width - done)}] "
-            f"loss {row['train_loss']:.4f}  train {100 * row['train_accuracy']:.2f}%  "
-            f"test {100 * row['test_accuracy']:.2f}%"
-        )
-        if epoch == total:
-            stream.write("\n")
+        now, done = clock(), int(width * epoch / total)
+        numbers = (f"loss {row['train_loss']:.4f}  train {100 * row['train_accuracy']:.2f}%  "
+                   f"test {100 * row['test_accuracy']:.2f}%")  # fmt: skip
+        if terminal:
+            stream.write(f"\repoch {epoch:>{len(str(total))}}/{total} [{'#' * done}{'.' * (width - done)}] {numbers}")
+            stream.write("\n" if epoch == total else "")
+        elif epoch == total or now - last[0] >= every:
+            last[0] = now
+            stream.write(f"epoch {epoch:>{len(str(total))}}/{total}: {numbers}\n")
         stream.flush()
 
     return show
