@@ -26,7 +26,6 @@ Blocks of other languages (``text`` without a marker, ``json``, plain) are shown
 import contextlib
 import hashlib
 import io
-import json
 import os
 import re
 import shlex
@@ -34,8 +33,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 FENCE = re.compile(
@@ -202,18 +199,13 @@ def overwritten(block, before, after):
                                                 for said in announced)]  # fmt: skip
 
 
-def run_document(path, directory, check=True, overwrites=None):
-    """Run every block of ``path`` that runs, in order, in ``directory`` (after its ``PREPARE``).
+def run_document(path, directory, check=True):
+    """Run every block of ``path`` that runs, in order, in ``directory``.
 
     With ``check`` (the tests), runs each as the tests do and raises Failed at the first shown output that is not
-    what its command prints, and at the first block that changes a file already there unannounced (or, given a
-    list ``overwrites``, adds it there); without, runs each as written.  Returns [(block, printed)] of the shown
-    outputs, which ``update_docs`` writes back.
+    what its command prints, and at the first block that changes a file already there unannounced; without, runs
+    each as written.  Returns [(block, printed)] of the shown outputs, which ``update_docs`` writes back.
     """
-    prepare = PREPARE.get(path.relative_to(ROOT).as_posix()) if path.is_relative_to(ROOT) else None
-    if prepare is not None:
-        with inside(directory):
-            prepare()
     shown = []
     for block in blocks(path):
         if not block.runs:
@@ -221,10 +213,8 @@ def run_document(path, directory, check=True, overwrites=None):
         before = files_in(directory)
         printed = run(block, directory, in_the_tests=check)
         changed = overwritten(block, before, files_in(directory))
-        if check and changed and overwrites is None:
-            raise Failed(f"{block.where}: changes {', '.join(changed)}, written before it, and does not say so")
         if check and changed:
-            overwrites.append((block.where, changed))
+            raise Failed(f"{block.where}: changes {', '.join(changed)}, written before it, and does not say so")
         if check and block.language == "python" and not printed.strip():
             raise Failed(f"{block.where}: prints nothing, so a reader cannot tell it worked: print what it shows")
         if block.marker in ("output", "example"):
@@ -236,11 +226,9 @@ def run_document(path, directory, check=True, overwrites=None):
     return shown
 
 
-def run_every_document(directory, check=True, overwrites=None):
-    """Run every document in reader order (``documents``) in the one ``directory``; {path: its shown outputs}.
-    ``overwrites``: {document: a list} to collect its unannounced overwrites in instead of failing."""
-    overwrites = overwrites or {}
-    return {path: run_document(path, directory, check, overwrites.get(path)) for path in documents()}
+def run_every_document(directory, check=True):
+    """Run every document in reader order (``documents``) in the one ``directory``; {path: its shown outputs}."""
+    return {path: run_document(path, directory, check) for path in documents()}
 
 
 def rewritten(path, shown):
@@ -250,40 +238,3 @@ def rewritten(path, shown):
         start, end = block.span
         text = text[:start] + printed + "\n" + text[end:]
     return text
-
-
-def write_answers_with_a_carried_mistake(sheet, path):
-    """A student's answers to ``sheet``: right up to dL/dpool, where they send dL/dw_fc back (the notebook's
-    fc-weight-grad), then every later gradient computed correctly from that, rounded to 4 decimals."""
-    from cnn_backprop import walkthrough
-    from cnn_backprop.kinds import conv, maxpool, relu
-
-    given = walkthrough.complete_given(json.loads(Path(sheet).read_text()))
-    result = json.loads(walkthrough.to_json(walkthrough.run(given)))
-    fwd, bwd = result["forward"], result["backward"]
-    image, kernel = np.array(given["image"])[None], np.array(given["conv_kernel"])[None, None]
-    grad_pool = np.array(bwd["fc_weights"]).reshape(np.shape(fwd["pool"]))
-    argmax = np.array(fwd["pool_argmax"]).reshape(grad_pool.shape + (2,))
-    grad_relu = maxpool.maxpool_backward(grad_pool[None], argmax[None], (1, *np.shape(fwd["conv_relu"])))[0]
-    grad_pre = relu.relu_backward(grad_relu, np.array(fwd["conv_pre"]))
-    grad_kernel, grad_bias, _ = conv.conv_backward(grad_pre[None], image, kernel)
-    backward = {key: bwd[key] for key in ("fc_pre", "fc_weights", "fc_bias")}
-    backward.update(pool=grad_pool, conv_relu=grad_relu, conv_pre=grad_pre, conv_kernel=grad_kernel[0, 0],
-                    conv_bias=grad_bias[0])  # fmt: skip
-    forward = {key: value for key, value in fwd.items() if key != "pool_argmax"}
-    answers = {"forward": forward, "backward": {key: np.round(value, 4).tolist() for key, value in backward.items()}}
-    Path(path).write_text(json.dumps(answers))
-
-
-def a_student_who_carried_a_mistake():
-    """docs/instructors.md marks Ben's answers to sheet 1 of an --integers set: they are made here.  Seed 1's
-    sheet, where his mistake carries down to dL/dkernel (on seed 0's, the ReLU's mask zeroes it on the way)."""
-    from cnn_backprop.cli import main
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        main(["exercise", "--count", "1", "--integers", "--seed", "1", "--out", "ben_sheets"])
-    write_answers_with_a_carried_mistake("ben_sheets/exercise_1.json", "ben_1.json")
-
-
-# What a document's shown outputs need that its own blocks do not make: {document: function run in its directory}
-PREPARE = {"docs/instructors.md": a_student_who_carried_a_mistake}
