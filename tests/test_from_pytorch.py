@@ -227,9 +227,13 @@ def test_what_cannot_come_in_is_refused_in_one_line(case):
 @pytest.mark.parametrize(
     "call,message",
     [
-        (lambda: cb.from_torch(nn.Flatten(), (1, 6, 6)), "cb.from_torch reads a torch.nn.Sequential, got Flatten"),
+        (lambda: cb.from_torch(one_layer().state_dict(), (1, 6, 6)),
+         "cb.from_torch reads a torch.nn.Module, got OrderedDict"),
         (lambda: cb.from_torch(one_layer(), (1, 6, 6), loss="mse"),
          "loss must be one of 'bce', 'cross_entropy', got 'mse'"),
+        (lambda: cb.from_torch(one_layer(), (1, 6, 6), loss=nn.MSELoss()),
+         "loss must be one of 'bce', 'cross_entropy', nn.BCEWithLogitsLoss(), nn.CrossEntropyLoss(), nn.NLLLoss(), "
+         "got MSELoss()"),
         (lambda: cb.from_torch(one_layer(), (1, 6, 4)),
          "input_shape must be square images, got 6x4"),
         (lambda: cb.from_torch(one_layer(), (6, 6)),

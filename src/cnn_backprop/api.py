@@ -314,10 +314,13 @@ def export_source(model=None, net=None, source="shapes", out_dir="."):
 
 
 def from_torch(module, input_shape, loss="cross_entropy"):
-    """The Network a ``torch.nn.Sequential`` is (Conv2d, BatchNorm2d, ReLU, Tanh, LeakyReLU, MaxPool2d, AvgPool2d,
-    Flatten, Linear, ending in logits), with its weights, on images of ``input_shape`` (C, H, W); ``loss``
-    ("cross_entropy" or "bce") adds the softmax or the sigmoid.  A module, option or order it cannot take raises an
-    InputError naming it by position and name.  Needs PyTorch (pip install torch==2.13.0)."""
+    """The Network a torch module is, with its weights, on images of ``input_shape`` (C, H, W), in the module's mode
+    (train or eval): a ``torch.nn.Sequential``, or a class of your own whose forward torch.fx can trace, calling
+    modules (Conv2d, BatchNorm2d, ReLU, Tanh, LeakyReLU, MaxPool2d, AvgPool2d, Flatten, Linear) and functions
+    (F.relu, F.max_pool2d, torch.flatten, x.view(x.size(0), -1), ...) one after another, ending in logits or in
+    log_softmax.  ``loss`` ("cross_entropy", "bce", or nn.CrossEntropyLoss(), nn.NLLLoss(), nn.BCEWithLogitsLoss())
+    adds the softmax or the sigmoid.  A layer, option or order it cannot take raises an InputError naming it (its
+    position, or the forward's line).  Needs PyTorch (pip install torch==2.13.0)."""
     from .from_pytorch import from_torch as convert
 
     return convert(module, input_shape, loss)

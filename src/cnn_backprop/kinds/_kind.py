@@ -8,6 +8,7 @@ its name, input and output names and shapes), ``p`` a pass as the text views
 see it (``explain.Text``: values and gradients in full shape, and how to write them).
 """
 
+import inspect
 import re
 from dataclasses import dataclass
 
@@ -66,6 +67,7 @@ class Kind:
     written = {}  # {parameter key: (the numbers of axes a given file may write it with)}
     torch_keys = {}  # {parameter key: the PyTorch state_dict suffix}
     torch_class = ""  # the torch.nn class its layer is (Conv2d), by which from_torch knows it
+    torch_functions = ()  # what a forward calls for it besides its module: function and tensor method names (relu)
     reads = "any"  # "map" (C, H, W), "vector" (D,), or "any"
     gives = "same"  # "map", "vector", or "same" as it reads
     activation = False  # elementwise, named after what it follows: a conv's text says "(before ReLU)"
@@ -209,6 +211,15 @@ class Kind:
         """
         return {}
 
+    def from_torch_call(self, torch, arguments, shapes, refuse):
+        """{option: value} of the layer that a forward's call of one of its ``torch_functions`` is (``F.max_pool2d(x,
+        2)``): ``arguments`` {name: value} are the call's besides its input, ``shapes`` (its input's, its output's)
+        with the batch axis.  By default, read as its ``torch_class`` module made with those arguments."""
+        module_class = getattr(torch.nn, self.torch_class)
+        accepted = inspect.signature(module_class).parameters
+        return self.from_torch(module_class(**{key: value for key, value in arguments.items() if key in accepted}),
+                               refuse)  # fmt: skip
+
     # Text (explain.py) ----------------------------------------------------------------------------------
 
     def given_lines(self, p, named):
@@ -275,6 +286,7 @@ class Kind:
     default_init = None  # the initialisation (network.INITS) its networks get unless one is chosen
     loss = None  # the name of its loss in an exported PyTorch file
     loss_call = None  # that loss in PyTorch, taking z and the labels
+    torch_losses = {}  # {torch.nn loss class it is: what that loss reads, "logits" or "log_softmax" (NLLLoss)}
 
     def reference_loss(self, z, label):
         """The loop reference of the output and its loss for one image's z: (output, loss, dL/dz)."""
@@ -311,8 +323,18 @@ def torch_fixed(module, refuse, **supported):
     """Refuse the first attribute of a torch module that is not the value given for it, the one cnn-backprop
     computes with (dilation=(1, 1), ceil_mode=False)."""
     for attribute, value in supported.items():
-        if getattr(module, attribute) != value:
+        if not _same(getattr(module, attribute), value):
             refuse(f"{attribute}={getattr(module, attribute)!r}", f"{attribute}={value!r}")
+
+
+def _same(value, supported):
+    """Whether a torch option is the one supported, a size written as a pair ([0, 0], as F.avg_pool2d's arguments
+    come) or as one number alike."""
+    if isinstance(value, (list, tuple)) and not isinstance(supported, tuple) and len(set(value)) == 1:
+        value = value[0]
+    elif isinstance(supported, tuple) and isinstance(value, int):
+        value = (value,) * len(supported)
+    return tuple(value) == supported if isinstance(value, list) else value == supported
 
 
 def torch_square(module, attribute, refuse):

@@ -37,6 +37,7 @@ class FlattenKind(Kind):
     reads, gives = "map", "vector"
     reshapes = True
     torch_class = "Flatten"
+    torch_functions = ("flatten", "view", "reshape")
 
     def names(self, own, previous, following):
         name = f"{following or 'fc'}_input"
@@ -56,6 +57,14 @@ class FlattenKind(Kind):
 
     def from_torch(self, module, refuse):
         torch_fixed(module, refuse, start_dim=1, end_dim=-1)  # each image to one vector
+        return {}
+
+    def from_torch_call(self, torch, arguments, shapes, refuse):
+        """torch.flatten(x, 1), x.view(x.size(0), -1), x.reshape(-1, 400): known by what it makes of the shape."""
+        (n, *image), out = shapes
+        if tuple(out) != (n, math.prod(image)):
+            shape = "x".join(map(str, out))
+            refuse(f"an output of shape {shape}", "each image flattened to one vector, e.g. x.view(x.size(0), -1)")
         return {}
 
     def size_lines(self, p, named):

@@ -88,7 +88,9 @@ class Sigmoid(Kind):
     default_init = "seed"  # the seed's one small conv layer learns from the notebook's all-positive draw
     loss = "bce"
     torch_class = "Sigmoid"  # in a module from_torch reads, the loss adds it
+    torch_functions = ("sigmoid",)
     loss_call = "torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], labels.double())"
+    torch_losses = {"BCEWithLogitsLoss": "logits"}
     mistakes = {
         "squared-error-gradient": "dL/dz was taken as (output - y) * output * (1 - output), the squared-error form; "
         "for cross-entropy after a sigmoid the output's derivative cancels and dL/dz = output - y.",
