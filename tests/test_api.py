@@ -73,3 +73,20 @@ def test_an_explained_number_and_a_training_history_show_themselves_in_a_noteboo
     assert isinstance(history, list) and [row["epoch"] for row in history] == [1, 2]
     assert repr(history).startswith("History(2 epochs; last: test accuracy ")
     assert history._repr_png_().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("spec", [cb.SEED_SPEC, "conv 2x3x3, tanh, dense 2, relu, dense 1, sigmoid",
+                                  "conv 2x3x3, batchnorm, relu, dense 3, softmax"])  # fmt: skip
+def test_a_pass_of_a_network_is_the_pass_of_its_instance(spec):
+    import numpy as np
+
+    net = cb.build(spec, seed=4)
+    image = np.random.default_rng(1).normal(0, 1, (1, 5, 5))
+    p = cb.pass_of(net, image, 1)
+    forward = net.forward(image[None], np.array([1]))
+    assert p.loss == forward["loss"]
+    np.testing.assert_array_equal(p.grads["image"], net.backward()["image"][0])
+    for given in (p.given, p, dict(p.given, image=image)):  # its own given, arrays and all, and the Pass itself
+        again = cb.run(given=given)
+        assert again.loss == p.loss and str(again.arch) == str(p.arch)
+        np.testing.assert_array_equal(again.grads["image"], p.grads["image"])

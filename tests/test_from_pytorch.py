@@ -1,6 +1,7 @@
 """Out of PyTorch: a torch.nn.Sequential of our kinds computes in cnn-backprop as in PyTorch float64, a .pt
 state_dict of the exported module comes back as a model, and whatever cannot come in is refused in one line."""
 
+import copy
 import json
 import pickle
 import subprocess
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from test_page import CHROMIUM, assert_same, browser, open_page  # noqa: F401 - the fixture
 
 import cnn_backprop as cb
+from cnn_backprop import files
 from cnn_backprop.cli import main
 from cnn_backprop.from_pytorch import UnsupportedModule
 from cnn_backprop.layers import output_size
@@ -397,3 +399,21 @@ def test_the_explorer_on_an_imported_module_runs_its_pass_in_the_browser(browser
     for part in ("forward", "backward"):
         assert_same(ours[part], json.loads(cb.to_json(p))[part], part)
     assert tab.errors == []
+
+
+def test_a_float32_state_dict_is_converted_and_said_once(trained_in_pytorch, tmp_path, capsys):
+    model, path, digits = trained_in_pytorch
+    single = tmp_path / "single.pt"
+    torch.save(copy.deepcopy(model).float().state_dict(), single)
+    with pytest.warns(files.Converted, match=r"single.pt: its float32 numbers were converted to float64, in which "
+                      "cnn-backprop computes$") as said:  # fmt: skip
+        loaded = cb.load_model(single)
+    assert len(said) == 1
+    expected = {name: value.astype(np.float32).astype(np.float64) for name, value in cb.load_model(path).params.items()}
+    for name, value in loaded.params.items():
+        assert value.dtype == np.float64
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+    np.save(tmp_path / "images.npy", digits.test_images[:2])
+    assert main(["predict", "--model", str(single), str(tmp_path / "images.npy")]) == 0
+    note = f"{single}: its float32 numbers were converted to float64, in which cnn-backprop computes"
+    assert capsys.readouterr().err == f"cnn-backprop: note: {note}\n"

@@ -91,12 +91,8 @@ def model_instance(model, seed=0, source="shapes"):
 
 def pass_of(network, image, label, classes=None):
     """The Pass of ``network`` (a Network) on one ``image`` (C, H, W) with its ``label``."""
-    given = {"net": str(network.arch), "image": np.asarray(image, dtype=float).tolist(), "label": int(label)}
-    if classes is not None:
-        given["classes"] = list(classes)
-    keep = walkthrough.keep_axes(network.arch)
-    given.update({key: walkthrough.squeeze(value, keep[key]).tolist() for key, value in network.params.items()})
-    given.update(network.arch.hyper())
+    given = walkthrough.network_given(network.arch, network.params, classes)
+    given.update(image=np.asarray(image, dtype=float).tolist(), label=int(label))
     return walkthrough.run(walkthrough.complete_given(given))
 
 

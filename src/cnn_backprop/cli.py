@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import __version__, api, explain, files, gradcheck, lms, summary, walkthrough
@@ -568,10 +569,21 @@ def checked(args):
     return args
 
 
+def note(message, category, filename, lineno, file=None, line=None):
+    """A warning of ours (a conversion) as one line on stderr, as errors are; any other as Python shows it."""
+    if issubclass(category, files.Converted):
+        print(f"cnn-backprop: note: {message}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line), end="", file=sys.stderr)
+
+
 def main(argv=None):
     try:
-        args = checked(build_parser().parse_args(argv))
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = note
+            warnings.simplefilter("default", files.Converted)  # once for each file, whatever filters are set
+            args = checked(build_parser().parse_args(argv))
+            return args.run(args)
     except InputError as error:
         print(f"cnn-backprop: error: {error}", file=sys.stderr)
         return 2

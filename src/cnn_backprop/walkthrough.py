@@ -131,11 +131,17 @@ def given_of(document):
 
 def model_given(model):
     """A given holding a trained model's network and parameters (a files.Model); the image is left to draw."""
-    given = {"net": str(model.arch)}
-    if tuple(model.classes) != data.CLASSES:
-        given["classes"] = list(model.classes)
-    keep = keep_axes(model.arch)
-    given.update({key: np.asarray(squeeze(value, keep[key])).tolist() for key, value in model.params.items()})
+    return network_given(model.arch, model.params, model.classes)
+
+
+def network_given(arch, params, classes=None):
+    """A given holding a network's architecture and parameters, and its class names unless they are the seed's."""
+    given = {"net": str(arch)}
+    if classes is not None and tuple(classes) != data.CLASSES:
+        given["classes"] = list(classes)
+    keep = keep_axes(arch)
+    given.update({key: np.asarray(squeeze(value, keep[key])).tolist() for key, value in params.items()})
+    given.update(arch.hyper())
     return given
 
 
@@ -149,6 +155,8 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
     FC weights ~ U(0, 1), FC bias 0.  Raises ``InputError`` if the parts do not fit.
     """
     given = {} if given is None else given
+    if isinstance(given, dict):  # a Pass's own given holds arrays and tuples: read as the lists a file has
+        given = {key: _plain(value) for key, value in given.items()}
     if not isinstance(given, dict):
         raise InputError(f"{where} must be a JSON object with keys image, label, and the network's parameters")
     spec = given.get("net", net or SEED_SPEC)
