@@ -243,3 +243,16 @@ def test_a_sequential_ending_in_log_softmax():
     module = randomised(nn.Sequential(nn.Flatten(), nn.Linear(36, 3), nn.LogSoftmax(dim=1)), 5)
     net = assert_same_as_torch(module, (1, 6, 6), nn.NLLLoss(), loss_name=nn.NLLLoss())
     assert str(net.arch) == "dense 3, softmax"
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_a_pass_of_a_module_is_in_the_mode_it_was_read_in(mode):
+    module = randomised(Functional(VIEWS["torch.flatten(x, 1)"]), 6).train(mode == "train")
+    image = np.random.default_rng(6).normal(0, 1, (1, 5, 5))
+    p = cb.pass_of(cb.from_torch(module, (1, 5, 5)), image, 2)
+    assert p.mode == mode and p.given.get("mode", "train") == mode
+    loss, image_grad, grads = autograd(module, image[None], np.array([2]), nn.NLLLoss())
+    assert p.loss == pytest.approx(loss, abs=1e-12)
+    np.testing.assert_allclose(p.grads["image"], image_grad[0], rtol=0, atol=1e-12)
+    other = "eval" if mode == "train" else "train"
+    assert cb.pass_of(cb.from_torch(module, (1, 5, 5)), image, 2, mode=other).loss != pytest.approx(loss, abs=1e-6)

@@ -5,6 +5,7 @@ check what they are given and raise ``InputError`` with the very message the
 command line prints; nothing here prints.
 """
 
+import copy
 import html
 import importlib.util
 import json
@@ -47,11 +48,11 @@ def build(spec=SEED_SPEC, input_shape=(1, 5, 5), seed=0, init=None):
     return Network(arch, init_params(arch, data.random_streams(seed)[1], init))
 
 
-def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None):
+def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None, mode=None):
     """A complete exercise instance: ``given`` (a dict, a Pass (the instance it ran on), or the path of a --given
     file: the instance itself or a whole ``walkthrough --json``), on the network ``net`` (default: the given's, else
-    ``default_net``), with every pooling layer at ``pool_stride`` if given; the rest drawn from ``seed``, an image
-    from ``source``."""
+    ``default_net``), with every pooling layer at ``pool_stride`` if given, in ``mode`` ("train" or "eval"; default:
+    the given's, else "train"); the rest drawn from ``seed``, an image from ``source``."""
     from .exercise import architecture_choices
 
     path = str(given) if isinstance(given, (str, Path)) else None
@@ -65,33 +66,40 @@ def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None):
     if pool_stride is not None and isinstance(given, dict):
         given = {**given, **architecture_choices(net, pool_stride=pool_stride)}
         where = f"{where} with --pool-stride {pool_stride}" if path else "--pool-stride"
+    if mode is not None and isinstance(given, dict):
+        given = {**given, "mode": mode}
     return walkthrough.complete_given(given, seed, where, net=net, source=source)
 
 
-def run(given=None, seed=0, net=None, source="shapes", pool_stride=None, model=None):
+def run(given=None, seed=0, net=None, source="shapes", pool_stride=None, model=None, mode=None):
     """One forward and one backward pass of an exercise instance (see ``given_for``), or of a trained model's
-    network and parameters (``model``: see ``model_instance``): a ``walkthrough.Pass``."""
+    network and parameters (``model``: see ``model_instance``), in ``mode`` ("train" or "eval", as PyTorch's
+    model.train() and model.eval(); default: the given's, else "train"): a ``walkthrough.Pass``."""
     if model is not None:
         if given is not None or net or pool_stride is not None:
             raise InputError("--model brings its own network and parameters: give --model, or --given, --net and "
                              "--pool-stride, not both")  # fmt: skip
-        return walkthrough.run(model_instance(model, seed, source)[0])
-    return walkthrough.run(given_for(given, seed, net, source, pool_stride))
+        return walkthrough.run(model_instance(model, seed, source, mode or "train")[0])
+    return walkthrough.run(given_for(given, seed, net, source, pool_stride, mode))
 
 
-def model_instance(model, seed=0, source="shapes"):
+def model_instance(model, seed=0, source="shapes", mode="train"):
     """(A complete instance of a trained model's network and parameters, the data its image is drawn from by
     ``seed``): ``model`` is a files.Model or the path of a model file (.npz, or a .pt state_dict), ``source`` the
-    data (the model's own unless another is asked)."""
+    data (the model's own unless another is asked), in ``mode`` (evaluation: with the model's running statistics)."""
     where = "the model" if isinstance(model, files.Model) else str(model)
     trained = model if isinstance(model, files.Model) else files.load_model(model)
     source = trained.data if source == "shapes" else source
-    return walkthrough.complete_given(walkthrough.model_given(trained), seed, where, source=source), source
+    given = walkthrough.model_given(trained, mode)
+    return walkthrough.complete_given(given, seed, where, source=source), source
 
 
-def pass_of(network, image, label, classes=None):
-    """The Pass of ``network`` (a Network) on one ``image`` (C, H, W) with its ``label``."""
-    given = walkthrough.network_given(network.arch, network.params, classes)
+def pass_of(network, image, label, classes=None, mode=None):
+    """The Pass of ``network`` (a Network) on one ``image`` (C, H, W) with its ``label``, in ``mode``: "train" or
+    "eval" (a batch norm normalising by its running statistics), as PyTorch's model.train() and model.eval();
+    default: the network's own (``network.training``; a module read by ``from_torch`` in eval() state is in eval)."""
+    mode = mode or ("train" if network.training else "eval")
+    given = walkthrough.network_given(network.arch, network.params, classes, network.buffers, mode)
     given.update(image=np.asarray(image, dtype=float).tolist(), label=int(label))
     return walkthrough.run(walkthrough.complete_given(given))
 
@@ -156,7 +164,7 @@ class GradcheckReport:
 
 def check_gradients(pass_):
     """A ``GradcheckReport`` of ``pass_``'s network on its image."""
-    network = Network(pass_.arch, {name: value.copy() for name, value in pass_.params.items()})
+    network = walkthrough.network_for(copy.deepcopy(pass_.given))[0]  # its own arrays, in the pass's mode
     image, label = pass_.image[None], np.array([pass_.label])
     results = gradcheck.check_network(network, image, label)
     kinks = gradcheck.kinks(network, image, label)

@@ -296,6 +296,15 @@ def given_key_kinds(layers):
     ]
 
 
+def buffer_key_kinds(layers):
+    """[(name, (its layer's Kind, its key))] of every buffer an evaluation-mode given holds (bn_running_mean)."""
+    return [
+        (f"{name}_{key}", (KINDS[layer.kind], key))
+        for layer, (name, _) in zip(layers, names(layers))
+        for key in KINDS[layer.kind].given_buffers
+    ]
+
+
 def _check_order(layers):
     kinds = [KINDS[layer.kind] for layer in layers]
     words = [layer.kind for layer in layers]

@@ -99,6 +99,9 @@ OPTIONS = {
                                           "FC input)")),
     "model": ("--model", dict(metavar="MODEL", help="a model: the .npz 'train --out' saves, or a .pt state_dict of "
                               "the module 'export' writes, saved by torch.save(model.state_dict(), 'm.pt')")),
+    "mode": ("--mode", dict(choices=list(walkthrough.MODES), help="training mode (a batch norm normalises by this "
+                            "image's statistics) or evaluation mode (by its running statistics), as PyTorch's "
+                            "model.train() and model.eval() (default: the given file's, else train)")),
     "json": ("--json", dict(action="store_true", help="print JSON instead of text")),
     "plot": ("--plot", dict(type=suffixed(".png", ".svg", ".pdf"), metavar="FILE.png",
                             help="save a figure here (.png, .svg or .pdf)")),
@@ -123,8 +126,8 @@ def writable(*paths):
 
 
 def walkthrough_of(args):
-    """The Pass of --given, --net, --data, --pool-stride and --seed, or of --model."""
-    return api.run(args.given, args.seed, args.net, args.data, args.pool_stride, args.model)
+    """The Pass of --given, --net, --data, --pool-stride and --seed, or of --model, in --mode."""
+    return api.run(args.given, args.seed, args.net, args.data, args.pool_stride, args.model, args.mode)
 
 
 def run_walkthrough(args):
@@ -331,7 +334,7 @@ def run_nets(args):
 
 
 def walkthrough_options(p):
-    add(p, "seed", "net", "data", "given", "pool_stride", "model", model={"help": MODEL_PASS})
+    add(p, "seed", "net", "data", "given", "pool_stride", "model", "mode", model={"help": MODEL_PASS})
     p.add_argument("--explain", nargs="?", const=True, default=False, metavar="NAME[i,j,...]",
                    help="show the arithmetic of every step (products and sums), to check by hand; with a value, e.g. "
                         "'conv2_kernel[3,0,1,2]' or 'dL/dpool[0,1]' (quote it), the arithmetic of that one value "
@@ -348,7 +351,7 @@ def walkthrough_options(p):
 
 
 def gradcheck_options(p):
-    add(p, "seed", "net", "data", "given", "pool_stride", "model", model={"help": MODEL_PASS})
+    add(p, "seed", "net", "data", "given", "pool_stride", "model", "mode", model={"help": MODEL_PASS})
     return run_gradcheck
 
 

@@ -33,6 +33,7 @@ from .validate import InputError
 
 IMAGE_NDIM = (2, 3)  # an image may be written as one channel's rows, or as channels
 IMAGE_KEEP = 2  # an image always keeps its height and width
+MODES = {"train": "training mode, as PyTorch's model.train()", "eval": "evaluation mode, as PyTorch's model.eval()"}
 
 
 def squeeze(array, keep):
@@ -58,8 +59,14 @@ def unsqueeze(array, ndim):
 
 
 def keys_for(layers):
-    """Every key a given may hold for a network of ``layers``, in order."""
-    return ("net", "classes", "image", "label", *architecture.given_keys(layers))
+    """Every key a given may hold for a network of ``layers``, in order: the buffers only in evaluation mode."""
+    buffers = [key for key, _ in architecture.buffer_key_kinds(layers)]
+    return ("net", "classes", "mode", "image", "label", *architecture.given_keys(layers), *buffers)
+
+
+def is_modal(arch):
+    """Whether a pass of ``arch`` depends on its mode (it has a batch norm)."""
+    return any(named.kind_of.modal for named in arch.named)
 
 
 def _check_value(key, value, where, owners):
@@ -75,11 +82,20 @@ def _check_value(key, value, where, owners):
         if not isinstance(value, str):
             raise InputError(f"{where} must be a network spec (text), e.g. {SEED_SPEC!r}")
         return value
+    if key == "mode":
+        if value not in MODES:
+            raise InputError(f"{where} must be one of {', '.join(map(repr, MODES))}, got {value!r:.40}")
+        return value
     if key == "classes":
         if not isinstance(value, list) or len(value) < 2 or not all(isinstance(c, str) for c in value):
             raise InputError(f"{where} must be a list of at least two class names")
         return tuple(value)
     kind, own = owners[key]
+    if own in kind.given_buffers:
+        array = validate.number_array(value if isinstance(value, list) else [value], where, 1)
+        if own == "running_var" and (array < 0).any():
+            raise InputError(f"{where} must hold variances >= 0, got {array.min()}")
+        return array
     if own in kind.param_keys:
         ndims = kind.written[own]
         if 0 in ndims and not isinstance(value, list):
@@ -129,19 +145,25 @@ def given_of(document):
     return document
 
 
-def model_given(model):
-    """A given holding a trained model's network and parameters (a files.Model); the image is left to draw."""
-    return network_given(model.arch, model.params, model.classes)
+def model_given(model, mode="train"):
+    """A given holding a trained model's network and parameters (a files.Model), in ``mode`` (evaluation: with its
+    running statistics); the image is left to draw."""
+    return network_given(model.arch, model.params, model.classes, model.buffers, mode)
 
 
-def network_given(arch, params, classes=None):
-    """A given holding a network's architecture and parameters, and its class names unless they are the seed's."""
+def network_given(arch, params, classes=None, buffers=None, mode="train"):
+    """A given holding a network's architecture and parameters, its class names unless they are the seed's, and in
+    evaluation mode the buffers evaluation reads (from ``buffers``, a network's or a model's)."""
     given = {"net": str(arch)}
     if classes is not None and tuple(classes) != data.CLASSES:
         given["classes"] = list(classes)
+    if mode != "train":
+        given["mode"] = mode
     keep = keep_axes(arch)
     given.update({key: np.asarray(squeeze(value, keep[key])).tolist() for key, value in params.items()})
     given.update(arch.hyper())
+    if mode == "eval" and buffers is not None:
+        given.update({key: np.asarray(buffers[key]).tolist() for key, _ in architecture.buffer_key_kinds(arch.layers)})
     return given
 
 
@@ -167,7 +189,7 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
             raise InputError(
                 f"{where}: unknown key {json.dumps(key)}{validate.nearest(key, keys)}; valid keys: {', '.join(keys)}"
             )
-    owners = dict(architecture.given_key_kinds(layers))
+    owners = dict(architecture.given_key_kinds(layers) + architecture.buffer_key_kinds(layers))
     checked = {key: _check_value(key, value, f"{where}: {key}", owners) for key, value in given.items()}
     checked["net"] = spec
     data_rng, param_rng = data.random_streams(seed)
@@ -182,10 +204,20 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
     full = {"net": spec} if spec != SEED_SPEC else {}
     if tuple(classes) != data.CLASSES:
         full["classes"] = list(classes)
+    mode = checked.get("mode", "train")
+    if mode != "train":
+        full["mode"] = mode
     full.update(image=squeeze(image, IMAGE_KEEP), label=label)
     hyper, keep = arch.hyper(), keep_axes(arch)
     for key in architecture.given_keys(arch.layers):
         full[key] = squeeze(params[key], keep[key]) if key in params else hyper[key]
+    if mode == "eval":  # what evaluation reads besides the parameters; training mode reads the image's own
+        initial = arch.initial_buffers()
+        for key, _ in architecture.buffer_key_kinds(arch.layers):
+            value = checked.get(key, initial[key])
+            if np.shape(value) != initial[key].shape:
+                raise InputError(f"{where}: {key} has {np.size(value)} numbers, the network needs {initial[key].size}")
+            full[key] = np.asarray(value, dtype=float)
     return full
 
 
@@ -207,11 +239,14 @@ def _draw_image(given, source, seed, rng):
 
 
 def network_for(given):
-    """(Network, image (1, C, H, W), labels (1,)) for a complete given."""
+    """(Network, image (1, C, H, W), labels (1,)) for a complete given, in its mode."""
     arch = architecture_of(given)
     params = {key: unsqueeze(given[key], len(shape)) for key, shape in arch.param_shapes().items()}
     image = unsqueeze(given["image"], 3)[None]
-    return Network(arch, params), image, np.array([given["label"]])
+    buffers = arch.initial_buffers()
+    buffers.update({key: np.array(given[key], dtype=float) for key in buffers if key in given})
+    network = Network(arch, params, buffers=buffers).train(given.get("mode", "train") == "train")
+    return network, image, np.array([given["label"]])
 
 
 def classes_of(given):
@@ -222,7 +257,8 @@ def classes_of(given):
 class Pass:
     """One forward and one backward pass of one image: every number, in full shape, by the names the network derives.
 
-    - ``arch``: the Architecture, parsed once; ``given``: the complete instance it ran on;
+    - ``arch``: the Architecture, parsed once; ``given``: the complete instance it ran on; ``mode``: "train" or
+      "eval" (``MODES``), as the given says;
     - ``image`` (C, H, W), ``label``, ``classes`` (the class names);
     - ``params``: {parameter name: array} (``conv_kernel`` (F, C, K, K), ...);
     - ``values``: {name: array} of the image, every layer's output (``conv_pre`` (F, H', W'), ``fc_input``,
@@ -237,6 +273,7 @@ class Pass:
     def __init__(self, given):
         network, images, labels = network_for(given)
         self.given, self.arch, self.classes = given, network.arch, classes_of(given)
+        self.mode = given.get("mode", "train")  # "train" or "eval", as PyTorch's model.train() and model.eval()
         self.image, self.label = images[0], int(labels[0])
         self.params = {name: value for name, value in network.params.items()}
         forward = network.forward(images, labels)
@@ -252,9 +289,9 @@ class Pass:
         self.grads = {name: value if name in self.params else value[0] for name, value in backward.items()}
 
     def __repr__(self):
-        return (
-            f"Pass({self.arch}, image {'x'.join(map(str, self.image.shape))}, label {self.label}, loss {self.loss:.6g})"
-        )
+        mode = f", {self.mode} mode" if self.mode != "train" else ""
+        return (f"Pass({self.arch}, image {'x'.join(map(str, self.image.shape))}, label {self.label}, loss "
+                f"{self.loss:.6g}{mode})")  # fmt: skip
 
     def __getitem__(self, part):
         return self.layout[part]

@@ -71,6 +71,9 @@ export function architecture(given) {
     for (const key of kind.hyperKeys) if (given[`${name}_${key}`] !== undefined) layer[key] = given[`${name}_${key}`];
     const read = (key, ndim) => (given[`${name}_${key}`] === undefined ? undefined : toArray(given[`${name}_${key}`], ndim));
     Object.assign(layer, kind.sizesFrom(read));
+    // The mode a layer computes in, and in evaluation mode what it reads besides its parameters (running statistics).
+    layer.mode = given.mode || "train";
+    if (layer.mode === "eval") for (const key of kind.givenBuffers) layer[key] = read(key, 1);
   });
   let shape = image.shape;
   let previous = "image";

@@ -89,8 +89,11 @@ export class Explorer {
     this.stepper = new Stepper(this);
     this.mistakes = notebookMistakes(this);
     const spec = this.given.net || SEED_SPEC;
+    const mode = this.given.mode || "train";
+    const modal = this.given.mode || this.arch.some((entry) => kindOf(entry.layer).modal);
+    const modeText = modal ? `, in ${mode === "eval" ? "evaluation mode (model.eval())" : "training mode (model.train())"}` : "";
     this.root.replaceChildren(
-      el("header", {}, el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${spec}`), controls, this.message, this.legend),
+      el("header", {}, el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${spec}${modeText}`), controls, this.message, this.legend),
       el("div", { class: "layout" }, this.flow, this.explanation),
       ...[this.quiz.node, this.stepper.node, this.trainer.node, this.mistakes?.node].filter(Boolean),
     );

@@ -81,6 +81,8 @@ class Kind:
     reshapes = False  # only reshapes (flatten): text and marking read its input's numbers instead
     square = ()  # the parameter keys whose last two axes a given file must write square
     batch_dependent = False  # a batch's images change each other's outputs (batch norm): one pass per batch
+    modal = False  # computes otherwise in evaluation mode (model.eval()) than in training: a pass says its mode
+    given_buffers = ()  # the buffers an evaluation-mode given holds (a batch norm's running_mean, running_var)
     mistakes = {}  # {mistake id: what a marker writes}: the mistakes a student can make in this kind
 
     @property
