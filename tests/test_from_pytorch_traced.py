@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cnn_backprop as cb
-from cnn_backprop.from_pytorch import UnsupportedModule
+from cnn_backprop.from_pytorch import UnsupportedModule, supported_classes, supported_functions
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
@@ -156,9 +156,8 @@ REFUSED = {
                                "self.conv (Conv2d): self.conv is used a second time; cnn-backprop gives each layer "
                                "parameters of its own: make a module for each use"),
     "unknown call": (lambda m, x: m.fc(torch.exp(m.conv(x)).flatten(1)), {"conv": CONV, "fc": FC},
-                     "torch.exp: not a layer cnn-backprop has; a forward may call relu, tanh, leaky_relu, max_pool2d, "
-                     "avg_pool2d, flatten, view, reshape, log_softmax and modules of Conv2d, BatchNorm2d, ReLU, Tanh, "
-                     "LeakyReLU, MaxPool2d, AvgPool2d, Flatten, Linear"),
+                     f"torch.exp: not a layer cnn-backprop has; a forward may call {', '.join(supported_functions())} "
+                     f"and modules of {', '.join(supported_classes())}"),
     "a view that is no flatten": (lambda m, x: m.fc(m.conv(x).view(-1, 36)), {"conv": CONV, "fc": nn.Linear(36, 2)},
                                   "x.view() with an output of shape 4x36: cnn-backprop supports each image flattened "
                                   "to one vector, e.g. x.view(x.size(0), -1)"),

@@ -29,17 +29,21 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 # The registry's kinds by role, so that a new kind joins the random stacks where it may stand.
 ACTIVATIONS = [kind.name for kind in KINDS.values() if kind.activation]
-POOLS = [kind.name for kind in KINDS.values() if kind.base == "pool"]
+POOLS = [kind.name for kind in KINDS.values() if kind.pools and {"size", "stride"} <= set(kind.option_keys)]
+WHOLE_MAP_POOLS = [kind.name for kind in KINDS.values() if kind.pools and not kind.option_keys]  # to 1x1
 # Kinds that read a map and give one of the same size (batch norm): drawn right after a conv layer.
 MAP_TO_MAP = [
-    kind.name for kind in KINDS.values() if (kind.reads, kind.gives) == ("map", "map") and not kind.sized_answer
+    kind.name
+    for kind in KINDS.values()
+    if (kind.reads, kind.gives) == ("map", "map") and not kind.sized_answer and not kind.pools
 ]
 
 
 @st.composite
 def stacks(draw):
     """A random small CNN that fits its input: 1-3 conv layers (each maybe with a map-to-map layer such as batch
-    norm, an activation, and pooling), 1-2 dense layers (the first maybe with an activation), sigmoid or softmax."""
+    norm, an activation, and pooling), maybe a pooling of the whole map, 1-2 dense layers (the first maybe with an
+    activation), sigmoid or softmax."""
     channels = draw(st.integers(1, 3))
     side = draw(st.integers(3, 9))
     image = side
@@ -61,6 +65,8 @@ def stacks(draw):
             pool_stride = draw(st.integers(1, size))
             layers.append(Layer(draw(st.sampled_from(POOLS)), size=size, stride=pool_stride))
             side = output_size(side, size, pool_stride)
+    if WHOLE_MAP_POOLS and draw(st.booleans()):
+        layers.append(Layer(draw(st.sampled_from(WHOLE_MAP_POOLS))))
     layers.append(Layer("flatten"))
     if draw(st.booleans()):
         layers += [Layer("dense", outputs=draw(st.integers(1, 6))), Layer(draw(st.sampled_from(ACTIVATIONS)))]
@@ -122,10 +128,12 @@ def test_shapes_follow_the_formula(arch, batch):
     side = arch.image_size
     for named in arch.named:
         layer = named.layer
-        if layer.kind in ("conv", "maxpool", "avgpool"):
-            padding = layer.padding if layer.kind == "conv" else 0
+        if "stride" in layer.values():  # a window of K x K at a stride: conv and pooling
+            padding = layer.values().get("padding", 0)
             side = (side - layer.size + 2 * padding) // layer.stride + 1
             assert forward[named.output].shape[2:] == (side, side)
+        elif named.kind_of.pools:  # the whole map at once
+            side = 1
         assert forward[named.output].shape == (batch, *named.out_shape)
 
 

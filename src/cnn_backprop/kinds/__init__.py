@@ -31,6 +31,9 @@ PIECES = {
     "names (base, activation, is_output, or its own names())": lambda kind: bool(
         kind.base or kind.activation or kind.is_output or _overrides(kind, "names")
     ),
+    "what its base implies (base 'pool': pools, reading and giving maps)": lambda kind: (
+        (kind.base == "pool") <= (kind.pools and kind.reads == kind.gives == "map")
+    ),
     "parameters (keep, written, torch_keys for each)": lambda kind: all(
         key in kind.keep and key in kind.written and key in kind.torch_keys for key in kind.param_keys
     ),

@@ -59,6 +59,7 @@ class Kind:
     example_net = ""  # a network on the 5x5 shapes with it in every place it may stand: the docs and tests show it
     summary = ""  # what it is, one line of the grammar
     base = None  # the base of a numbered layer name (conv, pool, fc); None: named after what it follows
+    pools = False  # reduces each channel of a map on its own (its output is a pooled map); base "pool" says so
     options = ()  # its keyed Options, in the order a spec writes them
     sizes = ()  # the options set by the size written right after the kind's name (conv: filters, size)
     hyper_keys = ()  # its hyperparameters, which a given file may set: full names NAME_KEY (pool_stride)
@@ -89,6 +90,11 @@ class Kind:
     def form(self):
         """How a spec writes it: its usage, or just its name where it takes nothing."""
         return self.usage or self.name
+
+    @property
+    def option_keys(self):
+        """The options its layers have: those its size sets, then the keyed ones (a pool's size and stride)."""
+        return (*self.sizes, *(option.key for option in self.options))
 
     @property
     def spec_usage(self):

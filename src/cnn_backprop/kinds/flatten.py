@@ -72,7 +72,7 @@ class FlattenKind(Kind):
             return []
         c, side = named.in_shape[0], named.in_shape[1]
         source = p.making(named.input)
-        what = "pooled map" if source is not None and source.kind_of.base == "pool" else f"{named.input} map"
+        what = "pooled map" if source is not None and source.kind_of.pools else f"{named.input} map"
         maps = f"{side}x{side} {what}" if c == 1 else f"{c} {side}x{side} {what}s"
         return [f"    {named.output.replace('_', ' ')}: the {maps} flattened -> {named.out_shape[0]} values"]
 
