@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from cnn_backprop import check, walkthrough
+from cnn_backprop.architecture import SEED_SPEC, parse
 from cnn_backprop.kinds import KINDS
 
 # name: (spec, channels of the image, its side)
@@ -29,6 +30,10 @@ NETWORKS = {
     ),
     "strided avgpool": ("conv 1x2x2, relu, avgpool 2, dense 1, sigmoid", 1, 5),
 }
+# and the example network (Kind.example_net) of each kind that none of these has, so that every kind's mistakes
+# are made at its layers
+HAVE = {layer.kind for spec, channels, side in NETWORKS.values() for layer in parse(spec or SEED_SPEC)}
+NETWORKS.update({f"example {name}": (kind.example_net, 1, 5) for name, kind in KINDS.items() if name not in HAVE})
 DECIMALS = 8
 
 
