@@ -323,6 +323,8 @@ def _traced_steps(torch, module, shape, loss):
 
         steps.append(Step(where, Layer(kind.name, **kind.from_torch_call(torch, arguments, (in_shape, out_shape),
                                                                         refuse))))  # fmt: skip
+        if kind.gives == "map" and len(out_shape) == 2:  # a call that drops the 1x1 it leaves (x.mean((2, 3)))
+            steps.append(Step(where, Layer(next(kind.name for kind in KINDS.values() if kind.reshapes))))
     if returned is not current:
         raise UnsupportedModule(f"{name}.forward returns {returned!s:.40}, not the output of its last layer "
                                 f"({current.name})")  # fmt: skip
