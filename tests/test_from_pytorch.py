@@ -117,6 +117,16 @@ def test_the_architecture_and_names_are_ours():
     )
 
 
+def test_a_flatten_before_an_activation_is_read_as_the_same_numbers_flattened_after_it():
+    module = randomised(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Tanh(), nn.Linear(18, 3)), 3)
+    net = cb.from_torch(module, (1, 5, 5))
+    assert str(net.arch) == "conv 2x3x3, tanh, dense 3, softmax"
+    images = np.random.default_rng(3).normal(0, 1, (2, 1, 5, 5))
+    with torch.no_grad():
+        z = module(torch.from_numpy(images))
+    np.testing.assert_allclose(net.predict_proba(images), torch.softmax(z, 1).numpy(), rtol=0, atol=1e-12)
+
+
 def one_layer(*middle, linear=None):
     """A module on 1x6x6 images: ``middle``, then Flatten and a Linear to 2 logits (of any size where that is not
     what is refused: the sizes are checked last)."""
@@ -199,7 +209,7 @@ UNSUPPORTED = {
     "map after Flatten": (nn.Sequential(nn.Flatten(), nn.Linear(36, 4), nn.MaxPool2d(2), nn.Linear(2, 2)),
                           "layer 3 (2): MaxPool2d: reads a feature map, but it comes after a Flatten or Linear; "
                           "feature-map layers come first"),
-    "Flatten not before Linear": (nn.Sequential(CONV, nn.Flatten(), nn.ReLU(), nn.Linear(32, 2)),
+    "Flatten not before Linear": (nn.Sequential(CONV, nn.Flatten(), nn.MaxPool2d(1), nn.Linear(32, 2)),
                                   "layer 2 (1): Flatten: cnn-backprop flattens right before the first Linear; move "
                                   "it there"),
     "batch norm after ReLU": (one_layer(CONV, nn.ReLU(), nn.BatchNorm2d(2)),

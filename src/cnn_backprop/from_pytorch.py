@@ -135,6 +135,7 @@ def from_torch(module, input_shape, loss="cross_entropy"):
     if not steps:
         raise UnsupportedModule("the module is empty; it must end in a Linear layer that gives the logits")
     _check_ending(chosen, ending, steps[-1].where)
+    steps = _flatten_late(steps)
     layers, wheres = [step.layer for step in steps], [step.where for step in steps]
     _check_order(layers, wheres)
     try:
@@ -161,6 +162,21 @@ def from_torch(module, input_shape, loss="cross_entropy"):
             else:
                 buffers[named.buffers[key]] = value.astype(buffers[named.buffers[key]].dtype)
     return Network(arch, params, buffers=buffers).train(module.training)
+
+
+def _flatten_late(steps):
+    """The steps with each flatten moved past the layers right after it that take anything entry by entry (a ReLU, a
+    dropout): they give the same numbers either side of it, and a network flattens right before the first dense."""
+    steps = list(steps)
+    for index in range(len(steps) - 1, -1, -1):
+        at = index
+        while KINDS[steps[at].layer.kind].reshapes and at + 1 < len(steps):
+            following = KINDS[steps[at + 1].layer.kind]
+            if (following.reads, following.gives) != ("any", "same"):
+                break
+            steps[at], steps[at + 1] = steps[at + 1], steps[at]
+            at += 1
+    return steps
 
 
 def _input(input_shape):
