@@ -11,7 +11,8 @@
 import { fmt } from "cnn-backprop/arrays.js";
 
 const DEFAULTS = {
-  name: "", // the word in a spec, and the file's name
+  name: "", // the kind's name, the file's, and the word in a spec unless ``word`` says another
+  word: "", // the word in a spec where two kinds share one (sigmoid: the output last, an activation elsewhere)
   order: 0, // where KINDS lists it (ties: by name)
   base: null, // the base of a numbered layer name (conv, pool, fc: conv1, conv2 where there are two); null: none
   activation: false, // elementwise, named after the layer it follows (conv_relu)
@@ -39,7 +40,7 @@ const DEFAULTS = {
   // numbered name of the next layer that has one.  The output kind's is output.
   names(own, previous) {
     if (this.isOutput) return ["output", "output"];
-    if (this.activation) return [`${previous}_${this.name}`, `${previous}_${this.name}`];
+    if (this.activation) return [`${previous}_${this.word || this.name}`, `${previous}_${this.word || this.name}`];
     return [own, `${own}_pre`];
   },
   // The options a given's arrays set: read(key, ndim) is the given NAME_KEY with ndim axes, or undefined.

@@ -17,14 +17,23 @@ export const kindOf = (layer) => {
   return KINDS[layer.kind];
 };
 
+// The kind a spec's word is (as kinds.spelled): where two kinds share the word, the output kind last, the other
+// elsewhere; the word itself where no kind has it (kindOf says so).
+export function spelled(word, last) {
+  const kinds = Object.entries(KINDS).filter(([, kind]) => (kind.word || kind.name) === word);
+  kinds.sort(([, a], [, b]) => (a.isOutput !== last) - (b.isOutput !== last));
+  return kinds.length ? kinds[0][0] : word;
+}
+
 export function parseSpec(spec) {
-  const layers = spec.split(",").map((item) => {
+  const items = spec.split(",");
+  const layers = items.map((item, index) => {
     const [word, ...words] = item.trim().split(/\s+/);
     const option = (key, fallback) => {
       const at = words.indexOf(key);
       return at < 0 ? fallback : Number(words[at + 1]);
     };
-    const layer = { kind: word.toLowerCase() };
+    const layer = { kind: spelled(word.toLowerCase(), index === items.length - 1) };
     return { ...layer, ...kindOf(layer).parse(words, option) };
   });
   // The first layer that reads a vector gets the layer that makes one (flatten) before it, unless one came earlier.

@@ -71,6 +71,18 @@ def _discover():
 KINDS = _discover()  # {name: Kind}, in the order the grammar lists them
 
 
+def spelled(word, last):
+    """The kind a spec's ``word`` is: where two kinds share the word, the output kind ``last``, the other elsewhere;
+    None for no kind."""
+    kinds = [kind for kind in KINDS.values() if kind.spelled == word]
+    return next((kind for kind in sorted(kinds, key=lambda kind: kind.is_output != last)), None)
+
+
+def words():
+    """The words a spec may write, in the grammar's order."""
+    return list(dict.fromkeys(kind.spelled for kind in KINDS.values()))
+
+
 def grammar_lines():
     """The grammar, one kind a line: its usage and what it is (for ``cnn-backprop nets`` and the README)."""
     width = max(len(kind.form) for kind in KINDS.values()) + 2
@@ -84,4 +96,4 @@ def grammar_table():
     return "\n".join(rows)
 
 
-__all__ = ["KINDS", "PIECES", "Kind", "Option", "grammar_lines", "grammar_table", "missing"]
+__all__ = ["KINDS", "PIECES", "Kind", "Option", "grammar_lines", "grammar_table", "missing", "spelled", "words"]

@@ -52,7 +52,8 @@ class Option:
 class Kind:
     """One layer kind.  Subclasses set the attributes and override the methods that differ from these defaults."""
 
-    name = ""  # the word in a spec
+    name = ""  # the kind's name, its files' (kinds/NAME.py), and the word in a spec unless ``word`` says another
+    word = ""  # the word in a spec where two kinds share one (sigmoid: the output last, an activation elsewhere)
     order = 0  # where the grammar lists it
     usage = ""  # how a spec writes it, e.g. "conv FxKxK [stride S] [pad P]"; default: the name
     example = ""  # one item of a spec, for error messages, e.g. "conv 8x3x3 pad 1"
@@ -87,9 +88,14 @@ class Kind:
     mistakes = {}  # {mistake id: what a marker writes}: the mistakes a student can make in this kind
 
     @property
+    def spelled(self):
+        """The word a spec writes for it."""
+        return self.word or self.name
+
+    @property
     def form(self):
-        """How a spec writes it: its usage, or just its name where it takes nothing."""
-        return self.usage or self.name
+        """How a spec writes it: its usage, or just its word where it takes nothing."""
+        return self.usage or self.spelled
 
     @property
     def option_keys(self):
@@ -116,7 +122,7 @@ class Kind:
             values.update(self.parse_size(rest[0], fail))
             rest = rest[1:]
         elif rest and not self.options:
-            fail(f"{self.name} takes no sizes")
+            fail(f"{self.spelled} takes no sizes")
         if len(rest) % 2:
             fail(f"{rest[-1]!r} has no value")
         words = {option.word: option for option in self.options}
@@ -141,7 +147,7 @@ class Kind:
     def write(self, layer):
         """The layer as a spec writes it, options at their default left out."""
         size = self.write_size(layer)
-        text = f"{self.name} {size}" if size else self.name
+        text = f"{self.spelled} {size}" if size else self.spelled
         for option in self.options:
             value = getattr(layer, option.key)
             if value != option.default_for(layer.values()):
@@ -160,7 +166,7 @@ class Kind:
         if self.is_output:
             return "output", "output"
         if self.activation:
-            name = f"{previous}_{self.name}"
+            name = f"{previous}_{self.spelled}"
             return name, name
         return own, f"{own}_pre"
 
