@@ -34,6 +34,19 @@ class CifarNet(nn.Module):
         return x
 
 
+def d2l_lenet():
+    """d2l's LeNet ("Dive into Deep Learning", 7.6), as it writes it: Sigmoid and AvgPool2d."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(84, 10))  # fmt: skip
+
+
 class Functional(nn.Module):
     """Every functional form the reader knows, ending in log_softmax."""
 
@@ -108,6 +121,16 @@ def test_pytorchs_tutorial_net_as_written(mode):
         "conv 6x5x5, relu, maxpool 2, conv 16x5x5, relu, maxpool 2, dense 120, relu, dense 84, relu, dense 10, softmax"
     )
     assert net.training == (mode == "train")
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_d2ls_lenet_as_written(mode):
+    module = randomised(d2l_lenet(), 7).train(mode == "train")
+    net = assert_same_as_torch(module, (1, 28, 28), nn.CrossEntropyLoss())
+    assert str(net.arch) == (
+        "conv 6x5x5 pad 2, sigmoid, avgpool 2, conv 16x5x5, sigmoid, avgpool 2, dense 120, sigmoid, dense 84, sigmoid, "
+        "dense 10, softmax"
+    )
 
 
 @pytest.mark.parametrize("view", list(VIEWS))
