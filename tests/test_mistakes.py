@@ -49,7 +49,7 @@ def given_of(network, seed):
     return walkthrough.complete_given({key: np.asarray(value).tolist() for key, value in plain.items()}, seed)
 
 
-def carried_on(arch, params, image, label, forward=None, backward=None):
+def carried_on(arch, params, draws, image, label, forward=None, backward=None):
     """Every value and gradient of one image by the kinds' loop references, with ``forward`` {name: value}
     replacing a layer's output and ``backward`` {name: value} a gradient, as a student carries on from them."""
     forward, backward = forward or {}, backward or {}
@@ -60,6 +60,7 @@ def carried_on(arch, params, image, label, forward=None, backward=None):
             grads = {named.input: backward.get(named.input, dz)}
             break
         mine = {key: params[full] for key, full in named.params.items()}
+        mine.update({key: draws[f"{named.name}_{key}"] for key in named.kind_of.given_draws})
         out, extras, back = named.kind_of.reference(h, named.layer, mine)
         values.update({f"{named.name}_{key}": value for key, value in extras.items()})
         h = values[named.output] = forward.get(named.output, out)
@@ -128,7 +129,7 @@ def answers_carried(given, part, name, value):
     key, pass_ = check.Key(given), walkthrough.run(given)
     right = pass_.values if part == "forward" else pass_.grads
     chained = {part: {name: value}} if right[name].shape == value.shape else {}  # a shape changed: no later layer
-    values, grads = carried_on(pass_.arch, pass_.params, pass_.image, pass_.label, chained.get("forward"),
+    values, grads = carried_on(pass_.arch, pass_.params, pass_.extras, pass_.image, pass_.label, chained.get("forward"),
                                chained.get("backward"))  # fmt: skip
     answers = {}
     for p, n in key.answerable():

@@ -298,6 +298,15 @@ def given_key_kinds(layers):
     ]
 
 
+def draw_key_kinds(layers):
+    """[(name, (its layer's Kind, its key))] of everything a training-mode given holds drawn (drop_mask)."""
+    return [
+        (f"{name}_{key}", (KINDS[layer.kind], key))
+        for layer, (name, _) in zip(layers, names(layers))
+        for key in KINDS[layer.kind].given_draws
+    ]
+
+
 def buffer_key_kinds(layers):
     """[(name, (its layer's Kind, its key))] of every buffer an evaluation-mode given holds (bn_running_mean)."""
     return [

@@ -59,13 +59,14 @@ def unsqueeze(array, ndim):
 
 
 def keys_for(layers):
-    """Every key a given may hold for a network of ``layers``, in order: the buffers only in evaluation mode."""
-    buffers = [key for key, _ in architecture.buffer_key_kinds(layers)]
-    return ("net", "classes", "mode", "image", "label", *architecture.given_keys(layers), *buffers)
+    """Every key a given may hold for a network of ``layers``, in order: what layers draw only in training mode,
+    the buffers only in evaluation mode."""
+    extra = [key for key, _ in architecture.draw_key_kinds(layers) + architecture.buffer_key_kinds(layers)]
+    return ("net", "classes", "mode", "image", "label", *architecture.given_keys(layers), *extra)
 
 
 def is_modal(arch):
-    """Whether a pass of ``arch`` depends on its mode (it has a batch norm)."""
+    """Whether a pass of ``arch`` depends on its mode (it has a batch norm or a dropout)."""
     return any(named.kind_of.modal for named in arch.named)
 
 
@@ -91,6 +92,11 @@ def _check_value(key, value, where, owners):
             raise InputError(f"{where} must be a list of at least two class names")
         return tuple(value)
     kind, own = owners[key]
+    if own in kind.given_draws:
+        array = validate.number_array(value, where, (1, 2, 3))
+        if not np.isin(array, (0, 1)).all():
+            raise InputError(f"{where} must hold 0 (dropped) and 1 (kept), got {array[~np.isin(array, (0, 1))][0]}")
+        return array
     if own in kind.given_buffers:
         array = validate.number_array(value if isinstance(value, list) else [value], where, 1)
         if own == "running_var" and (array < 0).any():
@@ -189,7 +195,11 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
             raise InputError(
                 f"{where}: unknown key {json.dumps(key)}{validate.nearest(key, keys)}; valid keys: {', '.join(keys)}"
             )
-    owners = dict(architecture.given_key_kinds(layers) + architecture.buffer_key_kinds(layers))
+    owners = dict(
+        architecture.given_key_kinds(layers)
+        + architecture.buffer_key_kinds(layers)
+        + architecture.draw_key_kinds(layers)
+    )
     checked = {key: _check_value(key, value, f"{where}: {key}", owners) for key, value in given.items()}
     checked["net"] = spec
     data_rng, param_rng = data.random_streams(seed)
@@ -211,6 +221,15 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
     hyper, keep = arch.hyper(), keep_axes(arch)
     for key in architecture.given_keys(arch.layers):
         full[key] = squeeze(params[key], keep[key]) if key in params else hyper[key]
+    if mode == "train":  # what training draws at random, from the seed after the parameters, unless given
+        for named in arch.named:
+            drawn = named.kind_of.draw(named, param_rng) if named.kind_of.given_draws else {}
+            for key, value in drawn.items():
+                value = checked.get(f"{named.name}_{key}", value)
+                if np.shape(value) != named.in_shape:
+                    raise InputError(f"{where}: {named.name}_{key} has shape {list(np.shape(value))}, the network "
+                                     f"needs {list(named.in_shape)}")  # fmt: skip
+                full[f"{named.name}_{key}"] = np.asarray(value, dtype=float)
     if mode == "eval":  # what evaluation reads besides the parameters; training mode reads the image's own
         initial = arch.initial_buffers()
         for key, _ in architecture.buffer_key_kinds(arch.layers):
@@ -246,6 +265,9 @@ def network_for(given):
     buffers = arch.initial_buffers()
     buffers.update({key: np.array(given[key], dtype=float) for key in buffers if key in given})
     network = Network(arch, params, buffers=buffers).train(given.get("mode", "train") == "train")
+    for named, layer in zip(arch.named, network.layers):  # what a training-mode pass drew, as the given says
+        layer.draws.update({key: np.asarray(given[f"{named.name}_{key}"], dtype=float)[None]
+                            for key in named.kind_of.given_draws if f"{named.name}_{key}" in given})  # fmt: skip
     return network, image, np.array([given["label"]])
 
 

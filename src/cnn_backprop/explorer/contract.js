@@ -27,6 +27,7 @@ const DEFAULTS = {
   slides: false, // a window slides over a map (conv, pooling): the page's step-through offers it
   modal: false, // computes otherwise in evaluation mode (a given's mode "eval", PyTorch's model.eval()) than in training
   givenBuffers: [], // what an evaluation-mode given holds for it besides parameters, as NAME_KEY (bn_running_mean)
+  givenDraws: [], // what it draws at random in training mode, which a training-mode given holds (a dropout's mask)
   reshapes: false, // only reshapes (flatten): its output is not in the JSON's forward and backward but its length
   // is in "shapes" (under the output's name), it is not drawn, and explain and the quiz read its input instead
   // Its part in the page's panel of the seed notebook's mistakes, shown where every kind with a part is in the

@@ -12,6 +12,8 @@ export { KINDS };
 export const SEED_SPEC = "conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid";
 const KEEP_IMAGE = 2; // the image keeps its height and width in the JSON layout
 
+const depth = (nested) => (Array.isArray(nested) ? 1 + depth(nested[0]) : 0);
+
 export const kindOf = (layer) => {
   if (!Object.hasOwn(KINDS, layer.kind)) throw new Error(`unknown layer ${JSON.stringify(layer.kind)}; layers: ${Object.keys(KINDS).join(", ")}`);
   return KINDS[layer.kind];
@@ -83,6 +85,8 @@ export function architecture(given) {
     // The mode a layer computes in, and in evaluation mode what it reads besides its parameters (running statistics).
     layer.mode = given.mode || "train";
     if (layer.mode === "eval") for (const key of kind.givenBuffers) layer[key] = read(key, 1);
+    // ...and in training mode what it drew (a dropout's mask), written in its full shape
+    if (layer.mode === "train") for (const key of kind.givenDraws) layer[key] = read(key, depth(given[`${name}_${key}`]));
   });
   let shape = image.shape;
   let previous = "image";

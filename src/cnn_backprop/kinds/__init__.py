@@ -48,6 +48,9 @@ PIECES = {
     "torch module": lambda kind: bool(  # its torch_class both ways: torch_module out, from_torch in
         kind.torch_class and (kind.is_output or _overrides(kind, "torch_module"))
     ),
+    "draws (draw, torch_with_draws for its given_draws)": lambda kind: (
+        not kind.given_draws or (_overrides(kind, "draw") and _overrides(kind, "torch_with_draws"))
+    ),
     "page (explorer/kinds/NAME.js)": lambda kind: (
         resources.files("cnn_backprop").joinpath("explorer", "kinds", f"{kind.name}.js").is_file()
     ),

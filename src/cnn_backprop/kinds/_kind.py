@@ -85,6 +85,7 @@ class Kind:
     batch_dependent = False  # a batch's images change each other's outputs (batch norm): one pass per batch
     modal = False  # computes otherwise in evaluation mode (model.eval()) than in training: a pass says its mode
     given_buffers = ()  # the buffers an evaluation-mode given holds (a batch norm's running_mean, running_var)
+    given_draws = ()  # what it draws at random in training mode, which a training-mode given holds (a dropout's mask)
     mistakes = {}  # {mistake id: what a marker writes}: the mistakes a student can make in this kind
 
     @property
@@ -199,6 +200,15 @@ class Kind:
     def init(self, shapes, rng, init):
         """Parameters for {key: shape} drawn from ``rng`` by ``init`` (network.INITS)."""
         return {}
+
+    def draw(self, named, rng):
+        """{key: array} of its ``given_draws`` for one image, drawn from ``rng`` (the pass's seed)."""
+        return {}
+
+    def torch_with_draws(self, x, layer, draws):
+        """What its torch module computes of ``x`` (a tensor) in training mode had it drawn ``draws`` {key: tensor,
+        with the batch axis}: how a training-mode pass is compared with PyTorch, whose draws are its own."""
+        raise NotImplementedError
 
     def integers(self, shapes, rng):
         """Small whole-number parameters for a hand exercise."""
