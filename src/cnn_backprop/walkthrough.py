@@ -28,7 +28,7 @@ import numpy as np
 from . import architecture, data, export, validate
 from .architecture import SEED_SPEC, Architecture
 from .kinds import KINDS
-from .network import Network, init_params
+from .network import Network, build_layer, init_params
 from .validate import InputError
 
 IMAGE_NDIM = (2, 3)  # an image may be written as one channel's rows, or as channels
@@ -265,10 +265,27 @@ def network_for(given):
     buffers = arch.initial_buffers()
     buffers.update({key: np.array(given[key], dtype=float) for key in buffers if key in given})
     network = Network(arch, params, buffers=buffers).train(given.get("mode", "train") == "train")
-    for named, layer in zip(arch.named, network.layers):  # what a training-mode pass drew, as the given says
-        layer.draws.update({key: np.asarray(given[f"{named.name}_{key}"], dtype=float)[None]
-                            for key in named.kind_of.given_draws if f"{named.name}_{key}" in given})  # fmt: skip
+    for named, layer in zip(arch.named, network.layers):
+        _drawn(layer, named, given)
     return network, image, np.array([given["label"]])
+
+
+def _drawn(layer, named, given):
+    """``layer`` holding what a training-mode given says it drew (a dropout's mask), for a batch of one."""
+    layer.draws.update({key: np.asarray(given[f"{named.name}_{key}"], dtype=float)[None]
+                        for key in named.kind_of.given_draws if f"{named.name}_{key}" in given})  # fmt: skip
+    return layer
+
+
+def layer_for(given, named, params):
+    """The vectorised layer of ``named`` as a complete given runs it: its parameters ``params`` (by full name), in
+    the given's mode, with the running statistics and the draws it holds."""
+    fresh = named.kind_of.buffers(named)
+    buffers = {full: np.array(given.get(full, fresh[key]), dtype=fresh[key].dtype) for key, full in
+               named.buffers.items()}  # fmt: skip
+    layer = build_layer(named, params, buffers=buffers)
+    layer.training = given.get("mode", "train") == "train"
+    return _drawn(layer, named, given)
 
 
 def classes_of(given):
