@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from cnn_backprop import files, reference, walkthrough
-from cnn_backprop.architecture import Architecture, Layer
+from cnn_backprop.architecture import Architecture, Layer, parse_layer
 from cnn_backprop.gradcheck import TOLERANCE, check_network, step_dependent
 from cnn_backprop.kinds import KINDS
 from cnn_backprop.layers import output_size
@@ -31,6 +31,10 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 ACTIVATIONS = [kind.name for kind in KINDS.values() if kind.activation]
 POOLS = [kind.name for kind in KINDS.values() if kind.pools and {"size", "stride"} <= set(kind.option_keys)]
 WHOLE_MAP_POOLS = [kind.name for kind in KINDS.values() if kind.pools and not kind.option_keys]  # to 1x1
+# Kinds that take anything and give it back as it is shaped, not activations (dropout): drawn after activations,
+# as their example writes them.
+ANYWHERE = [parse_layer(kind.example or kind.name) for kind in KINDS.values()
+            if (kind.reads, kind.gives) == ("any", "same") and not kind.activation and not kind.is_output]  # fmt: skip
 # Kinds that read a map and give one of the same size (batch norm): drawn right after a conv layer.
 MAP_TO_MAP = [
     kind.name
@@ -42,8 +46,8 @@ MAP_TO_MAP = [
 @st.composite
 def stacks(draw):
     """A random small CNN that fits its input: 1-3 conv layers (each maybe with a map-to-map layer such as batch
-    norm, an activation, and pooling), maybe a pooling of the whole map, 1-2 dense layers (the first maybe with an
-    activation), sigmoid or softmax."""
+    norm, an activation, a layer that stands anywhere such as dropout, and pooling), maybe a pooling of the whole map,
+    1-2 dense layers (the first maybe with an activation and one that stands anywhere), sigmoid or softmax."""
     channels = draw(st.integers(1, 3))
     side = draw(st.integers(3, 9))
     image = side
@@ -60,6 +64,8 @@ def stacks(draw):
             layers.append(Layer(draw(st.sampled_from(MAP_TO_MAP))))
         if draw(st.booleans()):
             layers.append(Layer(draw(st.sampled_from(ACTIVATIONS))))
+        if ANYWHERE and draw(st.booleans()):
+            layers.append(draw(st.sampled_from(ANYWHERE)))
         if side >= 2 and draw(st.booleans()):
             size = draw(st.integers(1, min(3, side)))
             pool_stride = draw(st.integers(1, size))
@@ -70,6 +76,8 @@ def stacks(draw):
     layers.append(Layer("flatten"))
     if draw(st.booleans()):
         layers += [Layer("dense", outputs=draw(st.integers(1, 6))), Layer(draw(st.sampled_from(ACTIVATIONS)))]
+        if ANYWHERE and draw(st.booleans()):
+            layers.append(draw(st.sampled_from(ANYWHERE)))
     softmax = draw(st.booleans())
     layers += [
         Layer("dense", outputs=draw(st.integers(2, 5)) if softmax else 1),
