@@ -34,6 +34,34 @@ class CifarNet(nn.Module):
         return x
 
 
+class MnistNet(nn.Module):
+    """pytorch/examples' MNIST Net, as it writes it: Dropout and log_softmax."""
+
+    def __init__(self):
+        super(MnistNet, self).__init__()  # noqa: UP008 - as the example writes it
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = F.relu(x)
+        x = self.conv2(x)
+        x = F.relu(x)
+        x = F.max_pool2d(x, 2)
+        x = self.dropout1(x)
+        x = torch.flatten(x, 1)
+        x = self.fc1(x)
+        x = F.relu(x)
+        x = self.dropout2(x)
+        x = self.fc2(x)
+        output = F.log_softmax(x, dim=1)
+        return output
+
+
 def d2l_lenet():
     """d2l's LeNet ("Dive into Deep Learning", 7.6), as it writes it: Sigmoid and AvgPool2d."""
     return nn.Sequential(
@@ -121,6 +149,28 @@ def test_pytorchs_tutorial_net_as_written(mode):
         "conv 6x5x5, relu, maxpool 2, conv 16x5x5, relu, maxpool 2, dense 120, relu, dense 84, relu, dense 10, softmax"
     )
     assert net.training == (mode == "train")
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_the_mnist_example_net_as_written(mode):
+    """In training mode PyTorch's dropouts take the masks the network drew (from its forward's drop masks)."""
+    module = randomised(MnistNet(), 8).train(mode == "train")
+    net = cb.from_torch(module, (1, 28, 28), loss=nn.NLLLoss())
+    assert str(net.arch) == ("conv 32x3x3, relu, conv 64x3x3, relu, maxpool 2, dropout 0.25, dense 128, relu, "
+                             "dropout 0.5, dense 10, softmax")  # fmt: skip
+    rng = np.random.default_rng(8)
+    images, labels = rng.normal(0, 1, (2, 1, 28, 28)), rng.integers(0, 10, 2)
+    forward = net.forward(images, labels)
+    if mode == "train":
+        for name, dropout in (("drop1", module.dropout1), ("drop2", module.dropout2)):
+            mask = torch.tensor(forward[f"{name}_mask"])
+            dropout.register_forward_hook(lambda m, x, out, mask=mask: x[0] * mask / (1 - m.p))
+    loss, image_grad, grads = autograd(module, images, labels, nn.NLLLoss())
+    backward = net.backward()
+    assert forward["loss"] == pytest.approx(loss, abs=1e-9)
+    np.testing.assert_allclose(backward["image"], image_grad, rtol=0, atol=1e-9)
+    for name, grad in zip(net.params, grads):
+        np.testing.assert_allclose(backward[name], grad, rtol=0, atol=1e-9, err_msg=name)
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
