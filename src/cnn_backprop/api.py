@@ -98,7 +98,7 @@ def pass_of(network, image, label, classes=None, mode=None):
     """The Pass of ``network`` (a Network) on one ``image`` (C, H, W) with its ``label``, in ``mode``: "train" or
     "eval" (a batch norm normalising by its running statistics), as PyTorch's model.train() and model.eval();
     default: the network's own (``network.training``; a module read by ``from_torch`` in eval() state is in eval)."""
-    mode = mode or ("train" if network.training else "eval")
+    mode = mode or network.mode
     given = walkthrough.network_given(network.arch, network.params, classes, network.buffers, mode)
     given.update(image=np.asarray(image, dtype=float).tolist(), label=int(label))
     return walkthrough.run(walkthrough.complete_given(given))
@@ -160,6 +160,16 @@ class GradcheckReport:
     def at_kink(self):
         """Not checkable: errors above the tolerance, each explained by a kink within reach of the steps."""
         return not self.passed and "FAIL" not in self.verdicts.values()
+
+    def _repr_html_(self):
+        """In a notebook: the verdict, and each gradient's worst relative error and verdict."""
+        outcome = "passed" if self.passed else "not checkable at a kink" if self.at_kink else "FAILED"
+        rows = "".join(f"<tr><td>dL/d{html.escape(name)}</td><td>{error:.3e}</td><td>{self.verdicts[name]}</td></tr>"
+                       for name, error in self.errors.items())  # fmt: skip
+        kinks = ", ".join(f"{count} {kind}" for kind, count in self.kinks.items() if count)
+        return (f"<table><caption>gradcheck {outcome}: worst {self.worst:.3e} (tolerance {gradcheck.TOLERANCE:g})"
+                f"{f'; kinks within reach: {kinks}' if kinks else ''}</caption><tr><th>gradient</th><th>max "
+                f"relative error</th><th>verdict</th></tr>{rows}</table>")  # fmt: skip
 
 
 def check_gradients(pass_):
@@ -340,18 +350,27 @@ def dataset(source="shapes", count=2000, seed=0):
     return loaded.test_images, loaded.test_labels, loaded.classes
 
 
+def shown(fig):
+    """``fig``, which a notebook then shows as its PNG even in a fresh kernel (no %matplotlib, which is what
+    displays a Figure otherwise)."""
+    from .figures import _png
+
+    fig._repr_png_ = lambda: _png(fig)
+    return fig
+
+
 def overview_figure(pass_):
     """A Matplotlib Figure of a whole pass: every panel the notebook draws (the first map of each), with the loss."""
     from .figures import overview
 
-    return overview(pass_)
+    return shown(overview(pass_))
 
 
 def learning_curves(history):
     """A Matplotlib Figure of loss and accuracy per epoch, train and test (``fit(...)["history"]``)."""
     from .figures import learning_curves as curves
 
-    return curves(history)
+    return shown(curves(history))
 
 
 def draw_matrix(ax, array, title, decimals=2):

@@ -167,6 +167,21 @@ def grammar():
     )
 
 
+class Summary(list):
+    """An architecture's summary: its rows (layer, kind, output, shape, parameters), shown as a table in a notebook."""
+
+    def __init__(self, rows, caption):
+        super().__init__(rows)
+        self.caption = caption
+
+    def _repr_html_(self):
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in self)
+        total = sum(row[-1] for row in self)
+        head = "".join(f"<th>{cell}</th>" for cell in ("layer", "kind", "output", "shape", "parameters"))
+        return (f"<table><caption>{html.escape(self.caption)}: {total:,} parameters</caption><tr>{head}</tr>{rows}"
+                "</table>")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A network spec and the input it reads; checks on construction that every layer fits.
@@ -194,21 +209,16 @@ class Architecture:
 
     def summary(self):
         """[(layer, as the spec writes it, output name, output shape, parameters)], one row a layer, as
-        torchinfo's summary: what the network is, from the registry's names and shapes."""
-        return [
-            (n.name, str(n.layer), n.output, "x".join(map(str, n.out_shape)),
-             sum(math.prod(shape) for shape in n.param_shapes.values()))
-            for n in self.named
-        ]  # fmt: skip
+        torchinfo's summary: what the network is, from the registry's names and shapes (a ``Summary``, which a
+        notebook shows as a table)."""
+        return Summary(
+            [(n.name, str(n.layer), n.output, "x".join(map(str, n.out_shape)),
+              sum(math.prod(shape) for shape in n.param_shapes.values()))
+             for n in self.named], repr(self)
+        )  # fmt: skip
 
     def _repr_html_(self):
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in self.summary()
-        )
-        total = sum(row[-1] for row in self.summary())
-        head = "".join(f"<th>{cell}</th>" for cell in ("layer", "kind", "output", "shape", "parameters"))
-        return (f"<table><caption>{html.escape(repr(self))}: {total:,} parameters</caption><tr>{head}</tr>{rows}"
-                "</table>")  # fmt: skip
+        return self.summary()._repr_html_()
 
     @cached_property
     def named(self):

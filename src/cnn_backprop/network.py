@@ -81,6 +81,18 @@ class Network:
         self.params = dict(self.named_parameters())
 
     @property
+    def mode(self):
+        """ "train" or "eval", as PyTorch's model.train() and model.eval()."""
+        return "train" if self.training else "eval"
+
+    def __repr__(self):
+        return f"Network({str(self.arch)!r}, input {'x'.join(map(str, self.arch.input_shape))}, {self.mode} mode)"
+
+    def _repr_html_(self):
+        """In a notebook: its layers as a table, and the mode it is in."""
+        return self.arch.summary()._repr_html_().replace("</caption>", f", {self.mode} mode</caption>", 1)
+
+    @property
     def training(self):
         return self.layers[0].training
 

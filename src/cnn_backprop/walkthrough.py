@@ -336,9 +336,13 @@ class Pass:
         return self.layout[part]
 
     def _repr_html_(self):
-        """In a notebook, the pass shows itself as the report does: the given values and answers 1-3."""
-        from .report import html_body, walkthrough_document
+        """In a notebook, the pass shows itself as the report does (the given values and answers 1-3), or where it
+        has more numbers than the walkthrough prints unasked, as a summary of a few tens of KB."""
+        from .explain import WHOLE_LIMIT, count_numbers
+        from .report import html_body, summary_html, walkthrough_document
 
+        if count_numbers(self) > WHOLE_LIMIT:
+            return summary_html(self)
         return f"<div>{html_body(walkthrough_document(self, explain_arithmetic=False))}</div>"
 
     @cached_property
