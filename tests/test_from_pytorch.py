@@ -63,8 +63,9 @@ def modules(draw):
     return nn.Sequential(*layers), shape, loss
 
 
-def randomised(module, seed):
-    """``module`` in float64 with every parameter and batch norm statistic drawn from ``seed``."""
+def randomised(module, seed, scale=1.0):
+    """``module`` in float64 with every parameter and batch norm statistic drawn from ``seed`` (parameters and
+    running means ~ N(0, scale^2))."""
     torch.manual_seed(seed)
     module = module.double()
     with torch.no_grad():
@@ -74,7 +75,7 @@ def randomised(module, seed):
             elif name.endswith("num_batches_tracked"):
                 tensor.fill_(seed % 7)
             else:
-                tensor.normal_(0, 1)
+                tensor.normal_(0, scale)
     return module
 
 

@@ -4,6 +4,7 @@ forward's line."""
 
 import numpy as np
 import pytest
+from test_from_pytorch import randomised
 
 import cnn_backprop as cb
 from cnn_backprop.from_pytorch import UnsupportedModule, supported_classes, supported_functions
@@ -103,19 +104,6 @@ VIEWS = {
 }
 
 
-def randomised(module, seed):
-    """``module`` in float64, its parameters and batch norm statistics drawn from ``seed``."""
-    torch.manual_seed(seed)
-    module = module.double()
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if name.endswith("running_var"):
-                tensor.uniform_(0.5, 2)
-            elif not name.endswith("num_batches_tracked"):
-                tensor.normal_(0, 0.5)
-    return module
-
-
 def autograd(module, images, labels, loss):
     """(loss, dL/dimages, {parameter name in module order: dL/d it}) by torch autograd in float64."""
     x = torch.tensor(images, requires_grad=True)
@@ -142,7 +130,7 @@ def assert_same_as_torch(module, shape, loss, seed=0, loss_name="cross_entropy")
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_pytorchs_tutorial_net_as_written(mode):
-    module = randomised(CifarNet(), 1)
+    module = randomised(CifarNet(), 1, scale=0.5)
     module.train(mode == "train")
     net = assert_same_as_torch(module, (3, 32, 32), nn.CrossEntropyLoss())
     assert str(net.arch) == (
@@ -154,7 +142,7 @@ def test_pytorchs_tutorial_net_as_written(mode):
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_the_mnist_example_net_as_written(mode):
     """In training mode PyTorch's dropouts take the masks the network drew (from its forward's drop masks)."""
-    module = randomised(MnistNet(), 8).train(mode == "train")
+    module = randomised(MnistNet(), 8, scale=0.5).train(mode == "train")
     net = cb.from_torch(module, (1, 28, 28), loss=nn.NLLLoss())
     assert str(net.arch) == ("conv 32x3x3, relu, conv 64x3x3, relu, maxpool 2, dropout 0.25, dense 128, relu, "
                              "dropout 0.5, dense 10, softmax")  # fmt: skip
@@ -175,7 +163,7 @@ def test_the_mnist_example_net_as_written(mode):
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_d2ls_lenet_as_written(mode):
-    module = randomised(d2l_lenet(), 7).train(mode == "train")
+    module = randomised(d2l_lenet(), 7, scale=0.5).train(mode == "train")
     net = assert_same_as_torch(module, (1, 28, 28), nn.CrossEntropyLoss())
     assert str(net.arch) == (
         "conv 6x5x5 pad 2, sigmoid, avgpool 2, conv 16x5x5, sigmoid, avgpool 2, dense 120, sigmoid, dense 84, sigmoid, "
@@ -186,7 +174,7 @@ def test_d2ls_lenet_as_written(mode):
 @pytest.mark.parametrize("view", list(VIEWS))
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_every_functional_form_and_a_log_softmax_end(view, mode):
-    module = randomised(Functional(VIEWS[view]), 2).train(mode == "train")
+    module = randomised(Functional(VIEWS[view]), 2, scale=0.5).train(mode == "train")
     for loss, name in ((nn.NLLLoss(), nn.NLLLoss()), (nn.NLLLoss(), "cross_entropy")):
         net = assert_same_as_torch(module, (1, 5, 5), loss, loss_name=name)
     assert str(net.arch) == "conv 3x3x3 pad 1, batchnorm, tanh, maxpool 2 stride 1, leakyrelu slope 0.2, avgpool 2, "\
@@ -195,7 +183,7 @@ def test_every_functional_form_and_a_log_softmax_end(view, mode):
 
 
 def test_reading_moves_no_running_statistic_of_the_module():
-    module = randomised(Functional(VIEWS["torch.flatten(x, 1)"]), 3)
+    module = randomised(Functional(VIEWS["torch.flatten(x, 1)"]), 3, scale=0.5)
     before = {key: value.clone() for key, value in module.state_dict().items()}
     cb.from_torch(module, (1, 5, 5))
     assert all(torch.equal(before[key], value) for key, value in module.state_dict().items())
@@ -319,7 +307,7 @@ def test_a_sequential_ending_in_log_softmax():
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_a_pass_of_a_module_is_in_the_mode_it_was_read_in(mode):
-    module = randomised(Functional(VIEWS["torch.flatten(x, 1)"]), 6).train(mode == "train")
+    module = randomised(Functional(VIEWS["torch.flatten(x, 1)"]), 6, scale=0.5).train(mode == "train")
     image = np.random.default_rng(6).normal(0, 1, (1, 5, 5))
     p = cb.pass_of(cb.from_torch(module, (1, 5, 5)), image, 2)
     assert p.mode == mode and p.given.get("mode", "train") == mode
