@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from test_page import CHROMIUM, browser, open_page  # noqa: F401 - the fixture
 
 import cnn_backprop as cb
 from cnn_backprop import walkthrough
@@ -105,3 +106,12 @@ def unscaled_gradient(pass_, named):
 
 
 MISTAKES = {"dropout-unscaled": unscaled, "dropout-unscaled gradient": unscaled_gradient}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_the_page_shows_the_mask_beside_the_layer(browser, tmp_path):  # noqa: F811 - the fixture
+    given = json.loads(walkthrough.to_json({"g": walkthrough.complete_given({"net": NET}, seed=4)}))["g"]
+    tab = open_page(browser, tmp_path, given)
+    assert tab.locator('[data-layer="drop2"] [data-array="drop2_mask"]').count() == 1
+    assert tab.evaluate("() => Array.from(window.cnnBackprop.state.extras.drop2_mask.data)") == given["drop2_mask"]
+    assert tab.errors == []
