@@ -28,17 +28,18 @@ def torch_module(arch, params=None):
     return model, namespace["LOSS"]
 
 
-def torch_pass(arch, params, images, labels):
+def torch_pass(arch, params, images, labels, draws=None):
     """Forward and backward through PyTorch autograd in float64, named as network.py names them.
 
     Returns (forward, backward) dicts of NumPy arrays: every layer's output and
     dL/d of each, of every parameter and of the image, with L the mean loss
-    over the batch, as in the engine.
+    over the batch, as in the engine.  ``draws`` {name: array with the batch axis}: what the engine's layers drew
+    at random (its forward's drop_mask), which the modules then draw too.
     """
-    return module_pass(*torch_module(arch, params), arch, images, labels)
+    return module_pass(*torch_module(arch, params), arch, images, labels, draws)
 
 
-def module_pass(model, loss_name, arch, images, labels):
+def module_pass(model, loss_name, arch, images, labels, draws=None):
     """``torch_pass`` through ``model``, a float64 torch.nn.Sequential whose modules are the layers of ``arch`` in
     order (the output layer left to the loss ``loss_name``), whatever their names."""
     torch = pytest.importorskip("torch")
@@ -48,7 +49,12 @@ def module_pass(model, loss_name, arch, images, labels):
     h = x
     layers = list(zip(arch.named, model))
     for named, module in layers:
-        h = module(h)
+        kind = named.kind_of
+        if kind.given_draws and module.training and draws is not None:
+            drawn = {key: torch.tensor(np.asarray(draws[f"{named.name}_{key}"])) for key in kind.given_draws}
+            h = kind.torch_with_draws(h, named.layer, drawn)
+        else:
+            h = module(h)
         h.retain_grad()
         values[named.output] = h
     labels = torch.tensor(np.asarray(labels))

@@ -73,3 +73,57 @@ def test_an_explained_number_and_a_training_history_show_themselves_in_a_noteboo
     assert isinstance(history, list) and [row["epoch"] for row in history] == [1, 2]
     assert repr(history).startswith("History(2 epochs; last: test accuracy ")
     assert history._repr_png_().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("spec", [cb.SEED_SPEC, "conv 2x3x3, tanh, dense 2, relu, dense 1, sigmoid",
+                                  "conv 2x3x3, batchnorm, relu, dense 3, softmax"])  # fmt: skip
+def test_a_pass_of_a_network_is_the_pass_of_its_instance(spec):
+    import numpy as np
+
+    net = cb.build(spec, seed=4)
+    image = np.random.default_rng(1).normal(0, 1, (1, 5, 5))
+    p = cb.pass_of(net, image, 1)
+    forward = net.forward(image[None], np.array([1]))
+    assert p.loss == forward["loss"]
+    np.testing.assert_array_equal(p.grads["image"], net.backward()["image"][0])
+    for given in (p.given, p, dict(p.given, image=image)):  # its own given, arrays and all, and the Pass itself
+        again = cb.run(given=given)
+        assert again.loss == p.loss and str(again.arch) == str(p.arch)
+        np.testing.assert_array_equal(again.grads["image"], p.grads["image"])
+
+
+LENET = ("conv 6x5x5 pad 2, sigmoid, avgpool 2, conv 16x5x5, sigmoid, avgpool 2, dense 120, sigmoid, dense 84, "
+         "sigmoid, dense 10, softmax")  # fmt: skip
+
+
+def test_a_pass_of_any_size_shows_a_summary_of_at_most_200_kb():
+    import numpy as np
+
+    net = cb.build(LENET, input_shape=(3, 32, 32))
+    p = cb.pass_of(net, np.random.default_rng(0).random((3, 32, 32)), 3)
+    shown = p._repr_html_()
+    assert len(shown) < 200_000
+    for named in p.arch.named:
+        assert named.kind_of.reshapes or named.kind_of.is_output or f"<td>{named.output}</td>" in shown
+    assert 'cb.explain_value(p, "dL/dconv1_kernel[0,0,0,0]")' in shown and shown.count("data:image/png") >= 8
+    assert "predicted class" in shown and "train mode" in shown
+    small = cb.run()._repr_html_()  # a pass of a few numbers shows them all
+    assert "1. Output sizes" in small and "data:image/png" not in small
+
+
+def test_figures_show_in_a_fresh_kernel_and_reports_as_tables():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    formatter = InteractiveShell.instance().display_formatter  # no %matplotlib: what a fresh kernel has
+    p = cb.run()
+    history = [{"epoch": epoch, "train_loss": 1 / epoch, "train_accuracy": 0.5, "test_loss": 1 / epoch,
+                "test_accuracy": 0.5, "relu_alive": 1.0} for epoch in (1, 2)]  # fmt: skip
+    for figure in (cb.overview_figure(p), cb.learning_curves(history)):
+        assert formatter.format(figure)[0]["image/png"].startswith(b"\x89PNG")
+    report = formatter.format(cb.check_gradients(p))[0]["text/html"]
+    assert report.startswith("<table><caption>gradcheck passed: worst ") and "<td>dL/dconv_kernel</td>" in report
+    net = cb.build("conv 2x3x3, batchnorm, relu, dense 2, softmax")
+    for shown in (net.arch.summary(), net.eval()):
+        table = formatter.format(shown)[0]["text/html"]
+        assert "<td>bn</td><td>batchnorm</td><td>bn</td><td>2x3x3</td><td>4</td>" in table
+    assert "62 parameters, eval mode</caption>" in table and repr(net).endswith(", eval mode)")

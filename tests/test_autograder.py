@@ -18,7 +18,7 @@ import pytest
 from test_check import COMMAND, key_answers
 from test_exercise import TWO_CONV
 from test_lms import answers_json, valid
-from test_mistakes import answers_carried, no_relu_mask
+from test_mistakes import BY_KIND, answers_carried
 
 from cnn_backprop import autograder, walkthrough
 from cnn_backprop.cli import main
@@ -93,7 +93,7 @@ def relu_mask_left_out(sheets, number, layer):
     """Answers to sheet ``number`` with dL/d(the input of ReLU ``layer``) unmasked, carried on below it."""
     given = walkthrough.complete_given(json.loads((sheets / f"exercise_{number}.json").read_text()))
     pass_ = walkthrough.run(given)
-    return answers_json(answers_carried(given, *no_relu_mask(pass_, next(n for n in pass_.arch.named
+    return answers_json(answers_carried(given, *BY_KIND["relu"]["no-relu-mask"](pass_, next(n for n in pass_.arch.named
                                                                             if n.name == layer))))  # fmt: skip
 
 

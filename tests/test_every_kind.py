@@ -41,13 +41,14 @@ def test_the_example_matches_pytorch_the_loop_reference_and_finite_differences(n
         forward, backward = network.forward(images, labels), network.backward()
         if not any(kinks(Network(arch, params), images, labels).values()):
             break
-    torch_forward, torch_backward = torch_pass(arch, params, images, labels)
+    torch_forward, torch_backward = torch_pass(arch, params, images, labels, draws=forward)
     for ours, theirs in ((forward, torch_forward), (backward, torch_backward)):
         for key, value in theirs.items():
             np.testing.assert_allclose(ours[key], value, rtol=0, atol=1e-9, err_msg=key)
     one = Network(arch, params)
     one_forward, one_backward = one.forward(images[:1], labels[:1]), one.backward()
-    ref_forward, ref_backward = reference.forward_backward(images[0], labels[0], arch, params)
+    draws = {name: value[0] for name, value in one_forward.items() if np.ndim(value)}  # what its layers drew
+    ref_forward, ref_backward = reference.forward_backward(images[0], labels[0], arch, params, draws)
     for ours, theirs in ((one_forward, ref_forward), (one_backward, ref_backward)):
         for key, value in theirs.items():
             np.testing.assert_allclose(np.ravel(ours[key]), np.ravel(value), rtol=1e-12, atol=1e-12, err_msg=key)

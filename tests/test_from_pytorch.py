@@ -1,6 +1,7 @@
 """Out of PyTorch: a torch.nn.Sequential of our kinds computes in cnn-backprop as in PyTorch float64, a .pt
 state_dict of the exported module comes back as a model, and whatever cannot come in is refused in one line."""
 
+import copy
 import json
 import pickle
 import subprocess
@@ -14,8 +15,9 @@ from hypothesis import strategies as st
 from test_page import CHROMIUM, assert_same, browser, open_page  # noqa: F401 - the fixture
 
 import cnn_backprop as cb
+from cnn_backprop import files
 from cnn_backprop.cli import main
-from cnn_backprop.from_pytorch import UnsupportedModule
+from cnn_backprop.from_pytorch import UnsupportedModule, supported_classes
 from cnn_backprop.layers import output_size
 
 torch = pytest.importorskip("torch")
@@ -61,8 +63,9 @@ def modules(draw):
     return nn.Sequential(*layers), shape, loss
 
 
-def randomised(module, seed):
-    """``module`` in float64 with every parameter and batch norm statistic drawn from ``seed``."""
+def randomised(module, seed, scale=1.0):
+    """``module`` in float64 with every parameter and batch norm statistic drawn from ``seed`` (parameters and
+    running means ~ N(0, scale^2))."""
     torch.manual_seed(seed)
     module = module.double()
     with torch.no_grad():
@@ -72,7 +75,7 @@ def randomised(module, seed):
             elif name.endswith("num_batches_tracked"):
                 tensor.fill_(seed % 7)
             else:
-                tensor.normal_(0, 1)
+                tensor.normal_(0, scale)
     return module
 
 
@@ -115,6 +118,16 @@ def test_the_architecture_and_names_are_ours():
     )
 
 
+def test_a_flatten_before_an_activation_is_read_as_the_same_numbers_flattened_after_it():
+    module = randomised(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Tanh(), nn.Linear(18, 3)), 3)
+    net = cb.from_torch(module, (1, 5, 5))
+    assert str(net.arch) == "conv 2x3x3, tanh, dense 3, softmax"
+    images = np.random.default_rng(3).normal(0, 1, (2, 1, 5, 5))
+    with torch.no_grad():
+        z = module(torch.from_numpy(images))
+    np.testing.assert_allclose(net.predict_proba(images), torch.softmax(z, 1).numpy(), rtol=0, atol=1e-12)
+
+
 def one_layer(*middle, linear=None):
     """A module on 1x6x6 images: ``middle``, then Flatten and a Linear to 2 logits (of any size where that is not
     what is refused: the sizes are checked last)."""
@@ -122,6 +135,7 @@ def one_layer(*middle, linear=None):
 
 
 CONV = nn.Conv2d(1, 2, 3)
+CLASSES = ", ".join(supported_classes())  # the registry's, in the grammar's order
 UNSUPPORTED = {
     "dilation": (one_layer(nn.Conv2d(1, 2, 3, dilation=2)),
                  "layer 1 (0): Conv2d with dilation=(2, 2): cnn-backprop supports dilation=(1, 1)"),
@@ -180,12 +194,10 @@ UNSUPPORTED = {
                                   "supports slopes >= 0 of at most 6 significant digits, e.g. 0.01"),
     "flatten start_dim": (nn.Sequential(nn.Flatten(0), nn.Linear(36, 2)),
                           "layer 1 (0): Flatten with start_dim=0: cnn-backprop supports start_dim=1"),
-    "unknown module": (one_layer(CONV, nn.Dropout()),
-                       "layer 2 (1): Dropout: not a layer cnn-backprop has; it takes Conv2d, BatchNorm2d, ReLU, "
-                       "Tanh, LeakyReLU, MaxPool2d, AvgPool2d, Flatten, Linear"),
+    "unknown module": (one_layer(CONV, nn.Softplus()),
+                       f"layer 2 (1): Softplus: not a layer cnn-backprop has; it takes {CLASSES}"),
     "nested Sequential": (one_layer(nn.Sequential(CONV)),
-                          "layer 1 (0): Sequential: not a layer cnn-backprop has; it takes Conv2d, BatchNorm2d, "
-                          "ReLU, Tanh, LeakyReLU, MaxPool2d, AvgPool2d, Flatten, Linear"),
+                          f"layer 1 (0): Sequential: not a layer cnn-backprop has; it takes {CLASSES}"),
     "ends in softmax": (nn.Sequential(nn.Flatten(), nn.Linear(36, 2), nn.Softmax(dim=1)),
                         "layer 3 (2): Softmax: the module must end in logits (the last Linear's z); drop it: "
                         "loss='cross_entropy' adds the softmax"),
@@ -198,7 +210,7 @@ UNSUPPORTED = {
     "map after Flatten": (nn.Sequential(nn.Flatten(), nn.Linear(36, 4), nn.MaxPool2d(2), nn.Linear(2, 2)),
                           "layer 3 (2): MaxPool2d: reads a feature map, but it comes after a Flatten or Linear; "
                           "feature-map layers come first"),
-    "Flatten not before Linear": (nn.Sequential(CONV, nn.Flatten(), nn.ReLU(), nn.Linear(32, 2)),
+    "Flatten not before Linear": (nn.Sequential(CONV, nn.Flatten(), nn.MaxPool2d(1), nn.Linear(32, 2)),
                                   "layer 2 (1): Flatten: cnn-backprop flattens right before the first Linear; move "
                                   "it there"),
     "batch norm after ReLU": (one_layer(CONV, nn.ReLU(), nn.BatchNorm2d(2)),
@@ -227,9 +239,13 @@ def test_what_cannot_come_in_is_refused_in_one_line(case):
 @pytest.mark.parametrize(
     "call,message",
     [
-        (lambda: cb.from_torch(nn.Flatten(), (1, 6, 6)), "cb.from_torch reads a torch.nn.Sequential, got Flatten"),
+        (lambda: cb.from_torch(one_layer().state_dict(), (1, 6, 6)),
+         "cb.from_torch reads a torch.nn.Module, got OrderedDict"),
         (lambda: cb.from_torch(one_layer(), (1, 6, 6), loss="mse"),
          "loss must be one of 'bce', 'cross_entropy', got 'mse'"),
+        (lambda: cb.from_torch(one_layer(), (1, 6, 6), loss=nn.MSELoss()),
+         "loss must be one of 'bce', 'cross_entropy', nn.BCEWithLogitsLoss(), nn.CrossEntropyLoss(), nn.NLLLoss(), "
+         "got MSELoss()"),
         (lambda: cb.from_torch(one_layer(), (1, 6, 4)),
          "input_shape must be square images, got 6x4"),
         (lambda: cb.from_torch(one_layer(), (6, 6)),
@@ -393,3 +409,21 @@ def test_the_explorer_on_an_imported_module_runs_its_pass_in_the_browser(browser
     for part in ("forward", "backward"):
         assert_same(ours[part], json.loads(cb.to_json(p))[part], part)
     assert tab.errors == []
+
+
+def test_a_float32_state_dict_is_converted_and_said_once(trained_in_pytorch, tmp_path, capsys):
+    model, path, digits = trained_in_pytorch
+    single = tmp_path / "single.pt"
+    torch.save(copy.deepcopy(model).float().state_dict(), single)
+    with pytest.warns(files.Converted, match=r"single.pt: its float32 numbers were converted to float64, in which "
+                      "cnn-backprop computes$") as said:  # fmt: skip
+        loaded = cb.load_model(single)
+    assert len(said) == 1
+    expected = {name: value.astype(np.float32).astype(np.float64) for name, value in cb.load_model(path).params.items()}
+    for name, value in loaded.params.items():
+        assert value.dtype == np.float64
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+    np.save(tmp_path / "images.npy", digits.test_images[:2])
+    assert main(["predict", "--model", str(single), str(tmp_path / "images.npy")]) == 0
+    note = f"{single}: its float32 numbers were converted to float64, in which cnn-backprop computes"
+    assert capsys.readouterr().err == f"cnn-backprop: note: {note}\n"

@@ -32,11 +32,16 @@ def test_an_incomplete_kind_is_reported_by_name_and_piece():
 
     assert missing(NoPage()) == ["page (explorer/kinds/NAME.js)"]
 
+    class Named(Relu):  # named pool1, pool2 as a pooling layer is, but not saying that it pools
+        name, base, activation = "relu", "pool", False
+
+    assert missing(Named()) == ["what its base implies (base 'pool': pools, reading and giving maps)"]
+
 
 def test_the_grammar_lists_every_kind_in_order_with_its_usage():
     lines = grammar().splitlines()
     listed = [line.split()[0] for line in lines if line.startswith("    ")]
-    assert listed == list(KINDS)
+    assert listed == [kind.spelled for kind in KINDS.values()]
     assert "    conv FxKxK [stride S] [pad P]" in grammar()
 
 

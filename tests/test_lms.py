@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 from test_check import COMMAND, key_answers
-from test_mistakes import answers_carried, fc_weight_grad
+from test_mistakes import BY_KIND, answers_carried
 
 from cnn_backprop import check, lms, walkthrough
 from cnn_backprop.cli import main
@@ -72,7 +72,9 @@ def marked_class(tmp_path_factory):
         right = key_answers(given)
         (answers / f"ana_{number}.json").write_text(answers_json(right))
         pass_ = walkthrough.run(given)
-        wrong = answers_carried(given, *fc_weight_grad(pass_, next(n for n in pass_.arch.named if n.name == "fc")))
+        wrong = answers_carried(
+            given, *BY_KIND["dense"]["fc-weight-grad"][0](pass_, next(n for n in pass_.arch.named if n.name == "fc"))
+        )
         wrong = {where: value for where, value in wrong.items() if where in right}
         wrong[("forward", "pool")] = np.full(np.shape(right[("forward", "pool")]), np.nan)
         (answers / f"ben_{number}.json").write_text(answers_json(wrong))

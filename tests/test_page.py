@@ -75,6 +75,26 @@ NETWORKS = [
 ]
 
 
+def test_the_pages_engine_computes_in_the_givens_mode(browser, tmp_path):
+    net = "conv 2x3x3, batchnorm, relu, conv 2x2x2, batchnorm, dense 3, softmax"
+    rng = np.random.default_rng(0)
+    givens = []
+    for seed in range(5):
+        stats = {f"bn{i}_running_{key}": rng.uniform(0.5, 2, 2).tolist() for i in (1, 2) for key in ("mean", "var")}
+        for mode in ("train", "eval"):
+            given = walkthrough.complete_given({"net": net, "mode": mode, **stats}, seed)
+            givens.append(json.loads(walkthrough.to_json({"g": given}))["g"])
+    tab = open_page(browser, tmp_path, givens[1])
+    assert tab.inner_text(".spec") == f"network: {net}, in evaluation mode (model.eval())"
+    results = tab.evaluate("(givens) => givens.map((g) => window.cnnBackprop.run(g))", givens)
+    for given, ours in zip(givens, results):
+        theirs = python_result(given)
+        for part in ("forward", "backward"):
+            assert_same(ours[part], theirs[part], f"{given.get('mode')}: {part}")
+    assert results[0]["forward"]["loss"] != results[1]["forward"]["loss"]
+    assert tab.errors == []
+
+
 def test_the_pages_engine_is_the_python_engine_on_240_instances(browser, tmp_path):
     tab = open_page(browser, tmp_path, walkthrough.complete_given(seed=0))
     givens = []

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from cnn_backprop import files, reference, walkthrough
-from cnn_backprop.architecture import Architecture, Layer
+from cnn_backprop.architecture import Architecture, Layer, parse_layer
 from cnn_backprop.gradcheck import TOLERANCE, check_network, step_dependent
 from cnn_backprop.kinds import KINDS
 from cnn_backprop.layers import output_size
@@ -29,17 +29,25 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 # The registry's kinds by role, so that a new kind joins the random stacks where it may stand.
 ACTIVATIONS = [kind.name for kind in KINDS.values() if kind.activation]
-POOLS = [kind.name for kind in KINDS.values() if kind.base == "pool"]
+POOLS = [kind.name for kind in KINDS.values() if kind.pools and {"size", "stride"} <= set(kind.option_keys)]
+WHOLE_MAP_POOLS = [kind.name for kind in KINDS.values() if kind.pools and not kind.option_keys]  # to 1x1
+# Kinds that take anything and give it back as it is shaped, not activations (dropout): drawn after activations,
+# as their example writes them.
+ANYWHERE = [parse_layer(kind.example or kind.name) for kind in KINDS.values()
+            if (kind.reads, kind.gives) == ("any", "same") and not kind.activation and not kind.is_output]  # fmt: skip
 # Kinds that read a map and give one of the same size (batch norm): drawn right after a conv layer.
 MAP_TO_MAP = [
-    kind.name for kind in KINDS.values() if (kind.reads, kind.gives) == ("map", "map") and not kind.sized_answer
+    kind.name
+    for kind in KINDS.values()
+    if (kind.reads, kind.gives) == ("map", "map") and not kind.sized_answer and not kind.pools
 ]
 
 
 @st.composite
 def stacks(draw):
     """A random small CNN that fits its input: 1-3 conv layers (each maybe with a map-to-map layer such as batch
-    norm, an activation, and pooling), 1-2 dense layers (the first maybe with an activation), sigmoid or softmax."""
+    norm, an activation, a layer that stands anywhere such as dropout, and pooling), maybe a pooling of the whole map,
+    1-2 dense layers (the first maybe with an activation and one that stands anywhere), sigmoid or softmax."""
     channels = draw(st.integers(1, 3))
     side = draw(st.integers(3, 9))
     image = side
@@ -56,14 +64,20 @@ def stacks(draw):
             layers.append(Layer(draw(st.sampled_from(MAP_TO_MAP))))
         if draw(st.booleans()):
             layers.append(Layer(draw(st.sampled_from(ACTIVATIONS))))
+        if ANYWHERE and draw(st.booleans()):
+            layers.append(draw(st.sampled_from(ANYWHERE)))
         if side >= 2 and draw(st.booleans()):
             size = draw(st.integers(1, min(3, side)))
             pool_stride = draw(st.integers(1, size))
             layers.append(Layer(draw(st.sampled_from(POOLS)), size=size, stride=pool_stride))
             side = output_size(side, size, pool_stride)
+    if WHOLE_MAP_POOLS and draw(st.booleans()):
+        layers.append(Layer(draw(st.sampled_from(WHOLE_MAP_POOLS))))
     layers.append(Layer("flatten"))
     if draw(st.booleans()):
         layers += [Layer("dense", outputs=draw(st.integers(1, 6))), Layer(draw(st.sampled_from(ACTIVATIONS)))]
+        if ANYWHERE and draw(st.booleans()):
+            layers.append(draw(st.sampled_from(ANYWHERE)))
     softmax = draw(st.booleans())
     layers += [
         Layer("dense", outputs=draw(st.integers(2, 5)) if softmax else 1),
@@ -78,14 +92,15 @@ def test_random_stacks_match_pytorch_and_the_loop_reference(arch, seed):
     params, images, labels = random_instance(np.random.default_rng(seed), arch, batch=2)
     network = Network(arch, {k: v.copy() for k, v in params.items()})
     forward, backward = network.forward(images, labels), network.backward()
-    torch_forward, torch_backward = torch_pass(arch, params, images, labels)
+    torch_forward, torch_backward = torch_pass(arch, params, images, labels, draws=forward)
     for name, value in torch_forward.items():
         np.testing.assert_allclose(forward[name], value, rtol=0, atol=1e-9, err_msg=name)
     for name, value in torch_backward.items():
         np.testing.assert_allclose(backward[name], value, rtol=0, atol=1e-9, err_msg=name)
-    ref_forward, ref_backward = reference.forward_backward(images[0], labels[0], arch, params)
     one = Network(arch, params)
     one_forward, one_backward = one.forward(images[:1], labels[:1]), one.backward()
+    draws = {name: value[0] for name, value in one_forward.items() if np.ndim(value)}  # what its layers drew
+    ref_forward, ref_backward = reference.forward_backward(images[0], labels[0], arch, params, draws)
     for name, value in ref_forward.items():
         np.testing.assert_allclose(np.ravel(one_forward[name]), np.ravel(value), rtol=1e-12, atol=1e-12, err_msg=name)
     for name, value in ref_backward.items():
@@ -122,10 +137,12 @@ def test_shapes_follow_the_formula(arch, batch):
     side = arch.image_size
     for named in arch.named:
         layer = named.layer
-        if layer.kind in ("conv", "maxpool", "avgpool"):
-            padding = layer.padding if layer.kind == "conv" else 0
+        if "stride" in layer.values():  # a window of K x K at a stride: conv and pooling
+            padding = layer.values().get("padding", 0)
             side = (side - layer.size + 2 * padding) // layer.stride + 1
             assert forward[named.output].shape[2:] == (side, side)
+        elif named.kind_of.pools:  # the whole map at once
+            side = 1
         assert forward[named.output].shape == (batch, *named.out_shape)
 
 

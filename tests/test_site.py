@@ -44,7 +44,8 @@ def test_the_site_has_every_page_and_its_generated_parts(site):
     assert pages(site) == sorted(
         ["index.html", "getting-started.html", "seed-exercise.html", "any-cnn.html", "explorer.html",
          "notebook.html", "instructors.html", "performance.html", "correctness.html", "reference/cli.html",
-         "reference/api.html", "reference/json.html", "reference/grammar.html", "reference/code.html"]
+         "reference/api.html", "reference/json.html", "reference/grammar.html", "reference/code.html",
+         "adding-a-kind.html"]
     )  # fmt: skip
     cli = (site / "reference" / "cli.html").read_text()
     from cnn_backprop.cli import COMMANDS

@@ -192,3 +192,69 @@ def test_a_given_kernel_and_weights_set_the_sizes():
     arch = walkthrough.architecture_of(given)
     assert str(arch) == "conv 2x2x2, relu, maxpool 2, dense 3, softmax"
     assert np.shape(given["conv_kernel"]) == (2, 1, 2, 2) and np.shape(given["conv_bias"]) == (2,)
+
+
+BN_NET = "conv 2x3x3, batchnorm, relu, maxpool 2 stride 1, dense 3, softmax"
+
+
+def eval_given(seed=0):
+    """An evaluation-mode instance of BN_NET with running statistics of its own."""
+    rng = np.random.default_rng(seed)
+    stats = {"bn_running_mean": rng.normal(0, 1, 2).tolist(), "bn_running_var": rng.uniform(0.5, 2, 2).tolist()}
+    return walkthrough.complete_given({"net": BN_NET, "mode": "eval", **stats}, seed)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_a_pass_in_either_mode_is_pytorchs_in_that_mode(mode):
+    torch = pytest.importorskip("torch")
+    given = eval_given(3) if mode == "eval" else walkthrough.complete_given({"net": BN_NET}, 3)
+    p = walkthrough.run(given)
+    assert p.mode == mode and ("mode" in p.given) == (mode == "eval")
+    model, _ = torch_module(p.arch, p.params)
+    if mode == "eval":
+        model.bn.running_mean.copy_(torch.tensor(given["bn_running_mean"]))
+        model.bn.running_var.copy_(torch.tensor(given["bn_running_var"]))
+    model.train(mode == "train")
+    x = torch.tensor(p.image[None], requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(model(x), torch.tensor([p.label]))
+    loss.backward()
+    assert p.loss == pytest.approx(loss.item(), abs=1e-12)
+    np.testing.assert_allclose(p.grads["image"], x.grad.numpy()[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(p.grads["bn_gamma"], model.bn.weight.grad.numpy(), rtol=0, atol=1e-12)
+
+
+def test_the_walkthrough_says_its_mode_and_its_json_gives_it_back(tmp_path, capsys):
+    from cnn_backprop.cli import main
+
+    assert main(["walkthrough", "--net", BN_NET, "--mode", "eval", "--seed", "2", "--json"]) == 0
+    out = capsys.readouterr().out
+    document = json.loads(out)
+    assert document["given"]["mode"] == "eval" and document["given"]["bn_running_var"] == [1.0, 1.0]
+    (tmp_path / "eval.json").write_text(out)
+    assert main(["walkthrough", "--given", str(tmp_path / "eval.json"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == document
+    assert main(["walkthrough", "--given", str(tmp_path / "eval.json")]) == 0
+    text = capsys.readouterr().out
+    assert "mode: eval (evaluation mode, as PyTorch's model.eval())" in text
+    assert "normalised by its running mean [0, 0] and variance [1, 1]" in text
+    assert "dL/dconv_pre = bn_gamma / sqrt(bn_var + eps) * dL/dbn (evaluation mode: mean and var are constants)" in text
+    assert main(["walkthrough", "--net", BN_NET, "--seed", "2"]) == 0
+    assert "mode: train (training mode, as PyTorch's model.train())" in capsys.readouterr().out
+    assert main(["walkthrough", "--seed", "2"]) == 0
+    assert "mode:" not in capsys.readouterr().out  # a pass that no mode changes says none
+    assert main(["walkthrough", "--net", BN_NET, "--mode", "test"]) == 2
+    assert "--mode: invalid choice: 'test' (choose from 'train', 'eval')" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"mode": "evaluation"}, "the given values: mode must be one of 'train', 'eval', got 'evaluation'"),
+        ({"bn_running_var": [1, -1]}, "the given values: bn_running_var must hold variances >= 0, got -1.0"),
+        ({"bn_running_mean": [1, 2, 3]}, "the given values: bn_running_mean has 3 numbers, the network needs 2"),
+    ],
+)
+def test_a_bad_mode_or_running_statistic_is_refused(changes, message):
+    with pytest.raises(InputError) as error:
+        walkthrough.complete_given({"net": BN_NET, "mode": "eval", **changes})
+    assert str(error.value) == message

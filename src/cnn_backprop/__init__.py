@@ -27,7 +27,7 @@ The main entry points:
 - training: ``fit``, ``TrainOptions``, ``evaluate_model``, ``predict``, ``save_model``, ``load_model``,
   ``load_data``, ``learning_curves``;
 - teaching: ``write_sheets``, ``check_answers``, ``grade``, ``explorer_page``;
-- PyTorch: ``export_source`` (a network as a module), ``from_torch`` (a ``torch.nn.Sequential`` of your own in).
+- PyTorch: ``export_source`` (a network as a module), ``from_torch`` (a module of your own in, as you wrote it).
 
 The command line, ``cnn-backprop COMMAND`` (``cnn-backprop --help``, and ``--help`` of each command):
 walkthrough, gradcheck, train, evaluate, predict, dataset, exercise, check, grade, autograder, explore, export,

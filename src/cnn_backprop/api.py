@@ -5,6 +5,7 @@ check what they are given and raise ``InputError`` with the very message the
 command line prints; nothing here prints.
 """
 
+import copy
 import html
 import importlib.util
 import json
@@ -52,11 +53,11 @@ def build(spec=SEED_SPEC, input_shape=(1, 5, 5), seed=0, init=None):
     return Network(arch, init_params(arch, data.random_streams(seed)[1], init))
 
 
-def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None):
+def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None, mode=None):
     """A complete exercise instance: ``given`` (a dict, a Pass (the instance it ran on), or the path of a --given
     file: the instance itself or a whole ``walkthrough --json``), on the network ``net`` (default: the given's, else
-    ``default_net``), with every pooling layer at ``pool_stride`` if given; the rest drawn from ``seed``, an image
-    from ``source``."""
+    ``default_net``), with every pooling layer at ``pool_stride`` if given, in ``mode`` ("train" or "eval"; default:
+    the given's, else "train"); the rest drawn from ``seed``, an image from ``source``."""
     from .exercise import architecture_choices
 
     path = str(given) if isinstance(given, (str, Path)) else None
@@ -70,38 +71,41 @@ def given_for(given=None, seed=0, net=None, source="shapes", pool_stride=None):
     if pool_stride is not None and isinstance(given, dict):
         given = {**given, **architecture_choices(net, pool_stride=pool_stride)}
         where = f"{where} with --pool-stride {pool_stride}" if path else "--pool-stride"
+    if mode is not None and isinstance(given, dict):
+        given = {**given, "mode": mode}
     return walkthrough.complete_given(given, seed, where, net=net, source=source)
 
 
-def run(given=None, seed=0, net=None, source="shapes", pool_stride=None, model=None):
+def run(given=None, seed=0, net=None, source="shapes", pool_stride=None, model=None, mode=None):
     """One forward and one backward pass of an exercise instance (see ``given_for``), or of a trained model's
-    network and parameters (``model``: see ``model_instance``): a ``walkthrough.Pass``."""
+    network and parameters (``model``: see ``model_instance``), in ``mode`` ("train" or "eval", as PyTorch's
+    model.train() and model.eval(); default: the given's, else "train"): a ``walkthrough.Pass``."""
     if model is not None:
         if given is not None or net or pool_stride is not None:
             raise InputError("--model brings its own network and parameters: give --model, or --given, --net and "
                              "--pool-stride, not both")  # fmt: skip
-        return walkthrough.run(model_instance(model, seed, source)[0])
-    return walkthrough.run(given_for(given, seed, net, source, pool_stride))
+        return walkthrough.run(model_instance(model, seed, source, mode or "train")[0])
+    return walkthrough.run(given_for(given, seed, net, source, pool_stride, mode))
 
 
-def model_instance(model, seed=0, source="shapes"):
+def model_instance(model, seed=0, source="shapes", mode="train"):
     """(A complete instance of a trained model's network and parameters, the data its image is drawn from by
     ``seed``): ``model`` is a files.Model or the path of a model file (.npz, or a .pt state_dict), ``source`` the
-    data (the model's own unless another is asked)."""
+    data (the model's own unless another is asked), in ``mode`` (evaluation: with the model's running statistics)."""
     where = "the model" if isinstance(model, files.Model) else str(model)
     trained = model if isinstance(model, files.Model) else files.load_model(model)
     source = trained.data if source == "shapes" else source
-    return walkthrough.complete_given(walkthrough.model_given(trained), seed, where, source=source), source
+    given = walkthrough.model_given(trained, mode)
+    return walkthrough.complete_given(given, seed, where, source=source), source
 
 
-def pass_of(network, image, label, classes=None):
-    """The Pass of ``network`` (a Network) on one ``image`` (C, H, W) with its ``label``."""
-    given = {"net": str(network.arch), "image": np.asarray(image, dtype=float).tolist(), "label": int(label)}
-    if classes is not None:
-        given["classes"] = list(classes)
-    keep = walkthrough.keep_axes(network.arch)
-    given.update({key: walkthrough.squeeze(value, keep[key]).tolist() for key, value in network.params.items()})
-    given.update(network.arch.hyper())
+def pass_of(network, image, label, classes=None, mode=None):
+    """The Pass of ``network`` (a Network) on one ``image`` (C, H, W) with its ``label``, in ``mode``: "train" or
+    "eval" (a batch norm normalising by its running statistics), as PyTorch's model.train() and model.eval();
+    default: the network's own (``network.training``; a module read by ``from_torch`` in eval() state is in eval)."""
+    mode = mode or network.mode
+    given = walkthrough.network_given(network.arch, network.params, classes, network.buffers, mode)
+    given.update(image=np.asarray(image, dtype=float).tolist(), label=int(label))
     return walkthrough.run(walkthrough.complete_given(given))
 
 
@@ -162,10 +166,20 @@ class GradcheckReport:
         """Not checkable: errors above the tolerance, each explained by a kink within reach of the steps."""
         return not self.passed and "FAIL" not in self.verdicts.values()
 
+    def _repr_html_(self):
+        """In a notebook: the verdict, and each gradient's worst relative error and verdict."""
+        outcome = "passed" if self.passed else "not checkable at a kink" if self.at_kink else "FAILED"
+        rows = "".join(f"<tr><td>dL/d{html.escape(name)}</td><td>{error:.3e}</td><td>{self.verdicts[name]}</td></tr>"
+                       for name, error in self.errors.items())  # fmt: skip
+        kinks = ", ".join(f"{count} {kind}" for kind, count in self.kinks.items() if count)
+        return (f"<table><caption>gradcheck {outcome}: worst {self.worst:.3e} (tolerance {gradcheck.TOLERANCE:g})"
+                f"{f'; kinks within reach: {kinks}' if kinks else ''}</caption><tr><th>gradient</th><th>max "
+                f"relative error</th><th>verdict</th></tr>{rows}</table>")  # fmt: skip
+
 
 def check_gradients(pass_):
     """A ``GradcheckReport`` of ``pass_``'s network on its image."""
-    network = Network(pass_.arch, {name: value.copy() for name, value in pass_.params.items()})
+    network = walkthrough.network_for(copy.deepcopy(pass_.given))[0]  # its own arrays, in the pass's mode
     image, label = pass_.image[None], np.array([pass_.label])
     results = gradcheck.check_network(network, image, label)
     kinks = gradcheck.kinks(network, image, label)
@@ -346,10 +360,13 @@ def export_source(model=None, net=None, source="shapes", out_dir="."):
 
 
 def from_torch(module, input_shape, loss="cross_entropy"):
-    """The Network a ``torch.nn.Sequential`` is (Conv2d, BatchNorm2d, ReLU, Tanh, LeakyReLU, MaxPool2d, AvgPool2d,
-    Flatten, Linear, ending in logits), with its weights, on images of ``input_shape`` (C, H, W); ``loss``
-    ("cross_entropy" or "bce") adds the softmax or the sigmoid.  A module, option or order it cannot take raises an
-    InputError naming it by position and name.  Needs PyTorch (pip install torch==2.13.0)."""
+    """The Network a torch module is, with its weights, on images of ``input_shape`` (C, H, W), in the module's mode
+    (train or eval): a ``torch.nn.Sequential``, or a class of your own whose forward torch.fx can trace, calling
+    modules (Conv2d, BatchNorm2d, ReLU, Tanh, LeakyReLU, MaxPool2d, AvgPool2d, Flatten, Linear) and functions
+    (F.relu, F.max_pool2d, torch.flatten, x.view(x.size(0), -1), ...) one after another, ending in logits or in
+    log_softmax.  ``loss`` ("cross_entropy", "bce", or nn.CrossEntropyLoss(), nn.NLLLoss(), nn.BCEWithLogitsLoss())
+    adds the softmax or the sigmoid.  A layer, option or order it cannot take raises an InputError naming it (its
+    position, or the forward's line).  Needs PyTorch (pip install torch==2.13.0)."""
     from .from_pytorch import from_torch as convert
 
     return convert(module, input_shape, loss)
@@ -365,18 +382,27 @@ def dataset(source="shapes", count=2000, seed=0):
     return loaded.test_images, loaded.test_labels, loaded.classes
 
 
+def shown(fig):
+    """``fig``, which a notebook then shows as its PNG even in a fresh kernel (no %matplotlib, which is what
+    displays a Figure otherwise)."""
+    from .figures import _png
+
+    fig._repr_png_ = lambda: _png(fig)
+    return fig
+
+
 def overview_figure(pass_):
     """A Matplotlib Figure of a whole pass: every panel the notebook draws (the first map of each), with the loss."""
     from .figures import overview
 
-    return overview(pass_)
+    return shown(overview(pass_))
 
 
 def learning_curves(history):
     """A Matplotlib Figure of loss and accuracy per epoch, train and test (``fit(...)["history"]``)."""
     from .figures import learning_curves as curves
 
-    return curves(history)
+    return shown(curves(history))
 
 
 def draw_matrix(ax, array, title, decimals=2):

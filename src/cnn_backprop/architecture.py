@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
-from .kinds import KINDS, grammar_lines
+from .kinds import KINDS, grammar_lines, spelled, words
 from .kinds._kind import MAX_SIDE
 from .validate import InputError, nearest
 
@@ -118,29 +118,31 @@ class Named:
         return {key: f"{self.name}_{key}" for key in self.kind_of.hyper_keys}
 
 
-def parse_layer(text):
-    """One item of a spec, e.g. ``conv 8x3x3 pad 1``, as a Layer."""
-    words = text.split()
-    if not words:
+def parse_layer(text, last=False):
+    """One item of a spec, e.g. ``conv 8x3x3 pad 1``, as a Layer; ``last``: the spec's last item (where a word two
+    kinds share, sigmoid, is the output)."""
+    parts = text.split()
+    if not parts:
         raise InputError("the network spec has an empty item (two commas in a row, or a comma at the end)")
-    word, rest = words[0].lower(), words[1:]
-    if word not in KINDS:
+    word, rest = parts[0].lower(), parts[1:]
+    kind = spelled(word, last)
+    if kind is None:
         raise InputError(
-            f"unknown layer {word!r} in {text.strip()!r}{nearest(word, list(KINDS))}; layers: {', '.join(KINDS)}"
+            f"unknown layer {word!r} in {text.strip()!r}{nearest(word, words())}; layers: {', '.join(words())}"
         )
-    kind = KINDS[word]
 
     def fail(why):
         raise InputError(f"{text.strip()!r}: {why}; write {kind.spec_usage}")
 
-    return Layer(word, **kind.parse(rest, fail))
+    return Layer(kind.name, **kind.parse(rest, fail))
 
 
 def parse(spec):
     """A spec string as a tuple of Layers (the flatten before the first dense layer put in)."""
     if not isinstance(spec, str) or not spec.strip():
         raise InputError(f"the network spec is empty; e.g. {SEED_SPEC!r}")
-    layers = [parse_layer(item) for item in spec.split(",")]
+    items = spec.split(",")
+    layers = [parse_layer(item, index == len(items) - 1) for index, item in enumerate(items)]
     # A flatten goes between the last spatial layer (or the image) and the first layer that reads a vector.
     first = next((i for i, layer in enumerate(layers) if KINDS[layer.kind].reads == "vector"), None)
     if first is not None and not any(KINDS[layer.kind].reshapes for layer in layers[:first]):
@@ -163,6 +165,21 @@ def grammar():
             *__doc__.split("\n\n")[2].replace("``", "").splitlines(),
         ]
     )
+
+
+class Summary(list):
+    """An architecture's summary: its rows (layer, kind, output, shape, parameters), shown as a table in a notebook."""
+
+    def __init__(self, rows, caption):
+        super().__init__(rows)
+        self.caption = caption
+
+    def _repr_html_(self):
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in self)
+        total = sum(row[-1] for row in self)
+        head = "".join(f"<th>{cell}</th>" for cell in ("layer", "kind", "output", "shape", "parameters"))
+        return (f"<table><caption>{html.escape(self.caption)}: {total:,} parameters</caption><tr>{head}</tr>{rows}"
+                "</table>")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -192,21 +209,16 @@ class Architecture:
 
     def summary(self):
         """[(layer, as the spec writes it, output name, output shape, parameters)], one row a layer, as
-        torchinfo's summary: what the network is, from the registry's names and shapes."""
-        return [
-            (n.name, str(n.layer), n.output, "x".join(map(str, n.out_shape)),
-             sum(math.prod(shape) for shape in n.param_shapes.values()))
-            for n in self.named
-        ]  # fmt: skip
+        torchinfo's summary: what the network is, from the registry's names and shapes (a ``Summary``, which a
+        notebook shows as a table)."""
+        return Summary(
+            [(n.name, str(n.layer), n.output, "x".join(map(str, n.out_shape)),
+              sum(math.prod(shape) for shape in n.param_shapes.values()))
+             for n in self.named], repr(self)
+        )  # fmt: skip
 
     def _repr_html_(self):
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in self.summary()
-        )
-        total = sum(row[-1] for row in self.summary())
-        head = "".join(f"<th>{cell}</th>" for cell in ("layer", "kind", "output", "shape", "parameters"))
-        return (f"<table><caption>{html.escape(repr(self))}: {total:,} parameters</caption><tr>{head}</tr>{rows}"
-                "</table>")  # fmt: skip
+        return self.summary()._repr_html_()
 
     @cached_property
     def named(self):
@@ -296,18 +308,36 @@ def given_key_kinds(layers):
     ]
 
 
+def draw_key_kinds(layers):
+    """[(name, (its layer's Kind, its key))] of everything a training-mode given holds drawn (drop_mask)."""
+    return [
+        (f"{name}_{key}", (KINDS[layer.kind], key))
+        for layer, (name, _) in zip(layers, names(layers))
+        for key in KINDS[layer.kind].given_draws
+    ]
+
+
+def buffer_key_kinds(layers):
+    """[(name, (its layer's Kind, its key))] of every buffer an evaluation-mode given holds (bn_running_mean)."""
+    return [
+        (f"{name}_{key}", (KINDS[layer.kind], key))
+        for layer, (name, _) in zip(layers, names(layers))
+        for key in KINDS[layer.kind].given_buffers
+    ]
+
+
 def _check_order(layers):
     kinds = [KINDS[layer.kind] for layer in layers]
-    words = [layer.kind for layer in layers]
-    outputs = " or ".join(kind.name for kind in KINDS.values() if kind.is_output)
+    written = [KINDS[layer.kind].spelled for layer in layers]
+    outputs = " or ".join(kind.spelled for kind in KINDS.values() if kind.is_output)
     if not kinds or not kinds[-1].is_output:
-        raise InputError(f"a network ends in {outputs} (the output and its loss), got {', '.join(words)}")
+        raise InputError(f"a network ends in {outputs} (the output and its loss), got {', '.join(written)}")
     if any(kind.is_output for kind in kinds[:-1]):
         raise InputError(f"{outputs} can only be the last layer")
     if len(kinds) < 2 or not kinds[-2].makes_logits:
-        raise InputError(f"{words[-1]} must follow a dense layer (the one that gives z), e.g. 'dense 10, softmax'")
+        raise InputError(f"{written[-1]} must follow a dense layer (the one that gives z), e.g. 'dense 10, softmax'")
     first_flat = next((i for i, kind in enumerate(kinds) if kind.gives == "vector"), len(kinds))
-    late = [word for word, kind in zip(words[first_flat + 1 :], kinds[first_flat + 1 :]) if kind.reads == "map"]
+    late = [word for word, kind in zip(written[first_flat + 1 :], kinds[first_flat + 1 :]) if kind.reads == "map"]
     if late:
         raise InputError(f"{late[0]} cannot come after flatten or dense: feature maps come first")
     for index, kind in enumerate(kinds):

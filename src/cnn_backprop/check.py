@@ -49,7 +49,6 @@ import numpy as np
 
 from . import walkthrough
 from .kinds import KINDS
-from .network import build_layer
 from .validate import InputError
 
 # Mistakes any kind of layer can host; each kind declares its own (kinds/*.py, ``mistakes``).
@@ -143,6 +142,7 @@ class Key:
     """
 
     def __init__(self, given):
+        self.given = given
         self.pass_ = walkthrough.run(given)
         self.arch, self.labels, self.params = self.pass_.arch, np.array([self.pass_.label]), self.pass_.params
         # the pass's own numbers as a batch of one (parameters have no batch axis)
@@ -258,12 +258,12 @@ class Key:
             return {"carried": np.array([-np.log(p)]) if p > 0 else np.array([np.inf])}
         if name in self.pass_.extras:  # what a layer finds besides its output, from the student's input to it
             named, key = self.pass_.extra_owners[name]
-            layer = build_layer(named, self.params)
+            layer = walkthrough.layer_for(self.given, named, self.params)
             layer.forward(self._input(values, named))
             return {"carried": layer.extras[key]}
         named = self.made_by[name]
         x = self._input(values, named)
-        found = {"carried": build_layer(named, self.params).forward(x)}
+        found = {"carried": walkthrough.layer_for(self.given, named, self.params).forward(x)}
         if named.kind_of.is_output:
             return found
         found.update(named.kind_of.forward_mistakes(self, named, x, found["carried"]))
@@ -276,7 +276,7 @@ class Key:
     def _backward_step(self, name, values, grads):
         if name in self.owner:  # a parameter's gradient, from its layer's backward
             named, key = self.owner[name]
-            layer, x = build_layer(named, self.params), self._input(values, named)
+            layer, x = walkthrough.layer_for(self.given, named, self.params), self._input(values, named)
             layer.forward(x)
             layer.backward(grads[named.output])
             found = {"carried": layer.grads[key]}
@@ -289,7 +289,7 @@ class Key:
             p = values["output"]
             target = reader.kind_of.target(p, self.labels)
             return {"carried": p - target, **reader.kind_of.logit_mistakes(p, target)}
-        layer = build_layer(reader, self.params)
+        layer = walkthrough.layer_for(self.given, reader, self.params)
         layer.forward(x)
         g = grads[reader.output]
         found = {"carried": layer.backward(g)}

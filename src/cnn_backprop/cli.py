@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import DOCUMENTATION, __version__, api, explain, files, gradcheck, lms, summary, walkthrough
@@ -99,6 +100,9 @@ OPTIONS = {
                                           "FC input)")),
     "model": ("--model", dict(metavar="MODEL", help="a model: the .npz 'train --out' saves, or a .pt state_dict of "
                               "the module 'export' writes, saved by torch.save(model.state_dict(), 'm.pt')")),
+    "mode": ("--mode", dict(choices=list(walkthrough.MODES), help="training mode (a batch norm normalises by this "
+                            "image's statistics) or evaluation mode (by its running statistics), as PyTorch's "
+                            "model.train() and model.eval() (default: the given file's, else train)")),
     "json": ("--json", dict(action="store_true", help="print JSON instead of text")),
     "plot": ("--plot", dict(type=suffixed(".png", ".svg", ".pdf"), metavar="FILE.png",
                             help="save a figure here (.png, .svg or .pdf)")),
@@ -123,8 +127,8 @@ def writable(*paths):
 
 
 def walkthrough_of(args):
-    """The Pass of --given, --net, --data, --pool-stride and --seed, or of --model."""
-    return api.run(args.given, args.seed, args.net, args.data, args.pool_stride, args.model)
+    """The Pass of --given, --net, --data, --pool-stride and --seed, or of --model, in --mode."""
+    return api.run(args.given, args.seed, args.net, args.data, args.pool_stride, args.model, args.mode)
 
 
 def run_walkthrough(args):
@@ -330,7 +334,7 @@ def run_nets(args):
 
 
 def walkthrough_options(p):
-    add(p, "seed", "net", "data", "given", "pool_stride", "model", model={"help": MODEL_PASS})
+    add(p, "seed", "net", "data", "given", "pool_stride", "model", "mode", model={"help": MODEL_PASS})
     p.add_argument("--explain", nargs="?", const=True, default=False, metavar="NAME[i,j,...]",
                    help="show the arithmetic of every step (products and sums), to check by hand; with a value, e.g. "
                         "'conv2_kernel[3,0,1,2]' or 'dL/dpool[0,1]' (quote it), the arithmetic of that one value "
@@ -347,7 +351,7 @@ def walkthrough_options(p):
 
 
 def gradcheck_options(p):
-    add(p, "seed", "net", "data", "given", "pool_stride", "model", model={"help": MODEL_PASS})
+    add(p, "seed", "net", "data", "given", "pool_stride", "model", "mode", model={"help": MODEL_PASS})
     return run_gradcheck
 
 
@@ -584,10 +588,21 @@ def checked(args):
     return args
 
 
+def note(message, category, filename, lineno, file=None, line=None):
+    """A warning of ours (a conversion) as one line on stderr, as errors are; any other as Python shows it."""
+    if issubclass(category, files.Converted):
+        print(f"cnn-backprop: note: {message}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line), end="", file=sys.stderr)
+
+
 def main(argv=None):
     try:
-        args = checked(build_parser().parse_args(argv))
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = note
+            warnings.simplefilter("default", files.Converted)  # once for each file, whatever filters are set
+            args = checked(build_parser().parse_args(argv))
+            return args.run(args)
     except InputError as error:
         print(f"cnn-backprop: error: {error}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ import numpy as np
 
 from .text import blocks, formatter, matrix, scalar, shown, titled
 from .validate import InputError, nearest
+from .walkthrough import MODES, is_modal
 
 __all__ = [
     "WHOLE_LIMIT",
@@ -56,6 +57,7 @@ class Text:
     def __init__(self, pass_, decimals):
         self.pass_, self.d = pass_, decimals
         self.arch, self.given, self.label, self.classes = pass_.arch, pass_.given, pass_.label, pass_.classes
+        self.mode = pass_.mode
         self.value, self.grad = pass_.values, pass_.grads
         self.shapes = {name: np.shape(value) for name, value in self.value.items()}
         self._making = {n.output: n for n in self.arch.named}
@@ -122,7 +124,8 @@ def _given(p):
     image = np.asarray(p.given["image"])
     side = "x".join(map(str, image.shape))
     y = p.label
-    lines = [f"  image X ({side}), class {y} = {p.classes[y]}:", *blocks(image, d)]
+    lines = [f"  mode: {p.mode} ({MODES[p.mode]})"] if p.mode != "train" or is_modal(p.arch) else []
+    lines += [f"  image X ({side}), class {y} = {p.classes[y]}:", *blocks(image, d)]
     for named in p.arch.named:
         lines += named.kind_of.given_lines(p, named)
     return lines

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,21 +256,31 @@ def load_model(path):
         raise InputError(f"{path}: not a cnn-backprop model: missing {', '.join(missing)}")
     params, buffers, initial = {}, {}, arch.initial_buffers()
     shapes = {**arch.param_shapes(), **{name: value.shape for name, value in initial.items()}}
+    converted = []
     for ours, torch in names.items():
         array = arrays[torch]
         expected = shapes[ours]
         if array.shape != expected:
             raise InputError(f"{path}: {torch} has shape {list(array.shape)}, but the config needs {list(expected)}")
         kind = initial[ours].dtype if ours in initial else np.dtype(np.float64)
-        if not np.issubdtype(array.dtype, kind.type if kind.kind == "f" else np.integer):
+        if not np.issubdtype(array.dtype, np.floating if kind.kind == "f" else np.integer):
             raise InputError(
                 f"{path}: {torch} must hold {'floats' if kind.kind == 'f' else 'whole numbers'}, got {array.dtype}"
             )
+        if array.dtype != kind:
+            converted.append(str(array.dtype))
         value = (
             validate.finite_array(array.astype(kind), f"{path}: {torch}") if kind.kind == "f" else array.astype(kind)
         )
         (buffers if ours in initial else params)[ours] = value
+    if converted:
+        warnings.warn(Converted(f"{path}: its {' and '.join(sorted(set(converted)))} numbers were converted to "
+                                "float64, in which cnn-backprop computes"), stacklevel=2)  # fmt: skip
     return Model(arch, params, tuple(classes), data, seed, buffers)
+
+
+class Converted(UserWarning):
+    """Numbers read in another precision than they were stored in, said once (the command line: as a note)."""
 
 
 def save_dataset(path, images, labels, classes):

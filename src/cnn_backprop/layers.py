@@ -135,6 +135,9 @@ class Module:
     ``extras`` are values a forward pass finds besides its output (a max pool's
     argmax), by key, each with the batch axis first.  ``training`` is False in
     evaluation, where a layer that behaves differently (batch norm) uses what it kept.
+    A layer that draws at random in training (a dropout's mask) draws from ``rng``
+    unless ``draws`` holds what to use (a pass's given), and with ``keep_draws``
+    keeps its first draws for every later forward (a pass's finite differences).
     """
 
     def __init__(self, **params):
@@ -142,6 +145,7 @@ class Module:
         self.grads = {name: np.zeros_like(value) for name, value in params.items()}
         self.buffers = {}
         self.training = True
+        self.rng, self.draws, self.keep_draws = None, {}, True
 
     @property
     def extras(self):

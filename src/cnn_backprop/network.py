@@ -64,7 +64,10 @@ class Network:
     pass.  With ``image_grad=False`` the backward pass skips dL/dimage (training
     needs none).  ``buffers`` holds what layers keep besides their parameters
     (a batch norm's running statistics), fresh unless given; the network is in
-    training mode until ``eval()``.
+    training mode until ``eval()``.  A layer that draws at random (a dropout)
+    draws from a stream of its own, the same for the same layer on every run; a
+    network that trains (``image_grad=False``) draws anew each forward, any other
+    keeps its first draws, so that its passes can be checked by finite differences.
     """
 
     def __init__(self, arch, params, image_grad=True, buffers=None):
@@ -72,7 +75,22 @@ class Network:
         self.image_grad = image_grad
         self.buffers = arch.initial_buffers() if buffers is None else buffers
         self.layers = [build_layer(named, params, image_grad, self.buffers) for named in arch.named]
+        for index, (named, layer) in enumerate(zip(arch.named, self.layers)):
+            if named.kind_of.given_draws:
+                layer.rng, layer.keep_draws = np.random.default_rng(index), image_grad
         self.params = dict(self.named_parameters())
+
+    @property
+    def mode(self):
+        """ "train" or "eval", as PyTorch's model.train() and model.eval()."""
+        return "train" if self.training else "eval"
+
+    def __repr__(self):
+        return f"Network({str(self.arch)!r}, input {'x'.join(map(str, self.arch.input_shape))}, {self.mode} mode)"
+
+    def _repr_html_(self):
+        """In a notebook: its layers as a table, and the mode it is in."""
+        return self.arch.summary()._repr_html_().replace("</caption>", f", {self.mode} mode</caption>", 1)
 
     @property
     def training(self):

@@ -9,10 +9,11 @@ Shapes are those of one image: ``(C, H, W)``, kernel ``(F, C, K, K)``.
 """
 
 
-def forward_backward(image, label, arch, params):
+def forward_backward(image, label, arch, params, draws=None):
     """One full pass of ``arch`` (an architecture.Architecture) for one image (C, H, W).
 
-    ``params`` holds every parameter by name.  Returns (forward, backward), two
+    ``params`` holds every parameter by name, ``draws`` what layers drew at random by name (drop_mask, of this
+    image), which their loops take with their parameters.  Returns (forward, backward), two
     dicts named as in network.py, without the batch axis: each layer's output
     (and each max pool's argmax) and the loss; dL/d of each of them, of every
     parameter and of the image.
@@ -21,6 +22,7 @@ def forward_backward(image, label, arch, params):
     x = image
     for named in arch.named[:-1]:
         own = {key: params[full] for key, full in named.params.items()}
+        own.update({key: draws[f"{named.name}_{key}"] for key in named.kind_of.given_draws if draws})
         x, extras, backward = named.kind_of.reference(x, named.layer, own)
         forward.update({f"{named.name}_{key}": value for key, value in extras.items()})
         forward[named.output] = x

@@ -9,11 +9,13 @@ writes every formula as plain text, so the file reads offline with no network.
 
 import base64
 import html
+import io
 from pathlib import Path
 
 import numpy as np
 
 from . import explain, files
+from .text import shown
 from .walkthrough import classes_of
 
 # Each walkthrough section's title in a document.
@@ -61,6 +63,51 @@ def walkthrough_document(pass_, explain_arithmetic=True, decimals=4, figures=Non
 
 MARKDOWN = {"title": "# {}", "heading": "## {}", "text": "{}", "pre": "```text\n{}\n```"}
 HTML = {"title": "<h1>{}</h1>", "heading": "<h2>{}</h2>", "text": "<p>{}</p>", "pre": "<pre>{}</pre>"}
+
+
+def thumbnail(array, side=48):
+    """A small PNG of a map (its first channel), as a data URI: each value a square of pixels, at most ``side``."""
+    from matplotlib.image import imsave
+
+    values = np.asarray(array, dtype=float)
+    while values.ndim > 2:
+        values = values[0]
+    values = np.atleast_2d(values)
+    scale = max(1, side // max(values.shape))
+    buffer = io.BytesIO()
+    imsave(buffer, np.kron(values, np.ones((scale, scale))), cmap="viridis", format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def summary_html(pass_, decimals=4):
+    """A pass of any size as one short HTML block (tens of KB): its summary (shapes, answer 1, ranges, the loss and
+    the prediction), each layer's output and gradient as a thumbnail of its first map, and how to reach every number."""
+    probabilities = pass_.arch.output.probabilities(np.asarray(pass_.values["output"])[None])[0]
+    predicted = int(np.argmax(probabilities))
+    rows = []
+    for named in pass_.arch.named:
+        if named.kind_of.reshapes or named.kind_of.is_output:
+            continue
+        value, grad = pass_.values[named.output], pass_.grads[named.output]
+        cells = [html.escape(named.output), "x".join(map(str, np.shape(value)))]
+        images = (f'<img alt="{html.escape(what)}" src="{thumbnail(array)}">' if np.ndim(array) >= 2 else
+                  html.escape(shown(np.ravel(array)[:6], decimals)) + (" ..." if np.size(array) > 6 else "")
+                  for what, array in ((named.output, value), (f"dL/d{named.output}", grad)))  # fmt: skip
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in (*cells, *images)) + "</tr>")
+    example = next(iter(pass_.params), "image")
+    index = ",".join("0" for _ in np.shape(pass_.shown(example, grad=True)))
+    which = f"dL/d{example}[{index}]" if index else f"dL/d{example}"
+    how = (f"Every number: <code>p.values[NAME]</code>, <code>p.grads[NAME]</code> (full shape), "
+           f"<code>p[\"forward\"]</code> (the --json layout); the arithmetic of one: "
+           f"<code>cb.explain_value(p, \"{html.escape(which)}\")</code>; the whole walkthrough: <code>cnn-backprop "
+           "walkthrough --given FILE --all</code>, FILE holding <code>cb.to_json(p)</code>.")  # fmt: skip
+    head = (f"<p><b>{html.escape(repr(pass_))}</b>: predicted class {predicted} = "
+            f"{html.escape(pass_.classes[predicted])} (P = {probabilities[predicted]:.{decimals}f}), label "
+            f"{pass_.label} = {html.escape(pass_.classes[pass_.label])}, {pass_.mode} mode.</p>")  # fmt: skip
+    table = ("<table><tr><th>layer output</th><th>shape</th><th>value (first map)</th><th>gradient (first map)</th>"
+             f"</tr>{''.join(rows)}</table>")  # fmt: skip
+    text = html.escape(explain.format_summary(pass_, decimals))
+    return f"<div>{head}{table}<p>{how}</p><details><summary>summary</summary><pre>{text}</pre></details></div>"
 
 
 def to_markdown(blocks, figure_dir):

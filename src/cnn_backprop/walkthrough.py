@@ -28,11 +28,12 @@ import numpy as np
 from . import architecture, data, export, validate
 from .architecture import SEED_SPEC, Architecture
 from .kinds import KINDS
-from .network import Network, init_params
+from .network import Network, build_layer, init_params
 from .validate import InputError
 
 IMAGE_NDIM = (2, 3)  # an image may be written as one channel's rows, or as channels
 IMAGE_KEEP = 2  # an image always keeps its height and width
+MODES = {"train": "training mode, as PyTorch's model.train()", "eval": "evaluation mode, as PyTorch's model.eval()"}
 
 
 def squeeze(array, keep):
@@ -58,8 +59,15 @@ def unsqueeze(array, ndim):
 
 
 def keys_for(layers):
-    """Every key a given may hold for a network of ``layers``, in order."""
-    return ("net", "classes", "image", "label", *architecture.given_keys(layers))
+    """Every key a given may hold for a network of ``layers``, in order: what layers draw only in training mode,
+    the buffers only in evaluation mode."""
+    extra = [key for key, _ in architecture.draw_key_kinds(layers) + architecture.buffer_key_kinds(layers)]
+    return ("net", "classes", "mode", "image", "label", *architecture.given_keys(layers), *extra)
+
+
+def is_modal(arch):
+    """Whether a pass of ``arch`` depends on its mode (it has a batch norm or a dropout)."""
+    return any(named.kind_of.modal for named in arch.named)
 
 
 def _check_value(key, value, where, owners):
@@ -75,11 +83,25 @@ def _check_value(key, value, where, owners):
         if not isinstance(value, str):
             raise InputError(f"{where} must be a network spec (text), e.g. {SEED_SPEC!r}")
         return value
+    if key == "mode":
+        if value not in MODES:
+            raise InputError(f"{where} must be one of {', '.join(map(repr, MODES))}, got {value!r:.40}")
+        return value
     if key == "classes":
         if not isinstance(value, list) or len(value) < 2 or not all(isinstance(c, str) for c in value):
             raise InputError(f"{where} must be a list of at least two class names")
         return tuple(value)
     kind, own = owners[key]
+    if own in kind.given_draws:
+        array = validate.number_array(value, where, (1, 2, 3))
+        if not np.isin(array, (0, 1)).all():
+            raise InputError(f"{where} must hold 0 (dropped) and 1 (kept), got {array[~np.isin(array, (0, 1))][0]}")
+        return array
+    if own in kind.given_buffers:
+        array = validate.number_array(value if isinstance(value, list) else [value], where, 1)
+        if own == "running_var" and (array < 0).any():
+            raise InputError(f"{where} must hold variances >= 0, got {array.min()}")
+        return array
     if own in kind.param_keys:
         ndims = kind.written[own]
         if 0 in ndims and not isinstance(value, list):
@@ -129,13 +151,25 @@ def given_of(document):
     return document
 
 
-def model_given(model):
-    """A given holding a trained model's network and parameters (a files.Model); the image is left to draw."""
-    given = {"net": str(model.arch)}
-    if tuple(model.classes) != data.CLASSES:
-        given["classes"] = list(model.classes)
-    keep = keep_axes(model.arch)
-    given.update({key: np.asarray(squeeze(value, keep[key])).tolist() for key, value in model.params.items()})
+def model_given(model, mode="train"):
+    """A given holding a trained model's network and parameters (a files.Model), in ``mode`` (evaluation: with its
+    running statistics); the image is left to draw."""
+    return network_given(model.arch, model.params, model.classes, model.buffers, mode)
+
+
+def network_given(arch, params, classes=None, buffers=None, mode="train"):
+    """A given holding a network's architecture and parameters, its class names unless they are the seed's, and in
+    evaluation mode the buffers evaluation reads (from ``buffers``, a network's or a model's)."""
+    given = {"net": str(arch)}
+    if classes is not None and tuple(classes) != data.CLASSES:
+        given["classes"] = list(classes)
+    if mode != "train":
+        given["mode"] = mode
+    keep = keep_axes(arch)
+    given.update({key: np.asarray(squeeze(value, keep[key])).tolist() for key, value in params.items()})
+    given.update(arch.hyper())
+    if mode == "eval" and buffers is not None:
+        given.update({key: np.asarray(buffers[key]).tolist() for key, _ in architecture.buffer_key_kinds(arch.layers)})
     return given
 
 
@@ -149,6 +183,8 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
     FC weights ~ U(0, 1), FC bias 0.  Raises ``InputError`` if the parts do not fit.
     """
     given = {} if given is None else given
+    if isinstance(given, dict):  # a Pass's own given holds arrays and tuples: read as the lists a file has
+        given = {key: _plain(value) for key, value in given.items()}
     if not isinstance(given, dict):
         raise InputError(f"{where} must be a JSON object with keys image, label, and the network's parameters")
     spec = given.get("net", net or SEED_SPEC)
@@ -159,7 +195,11 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
             raise InputError(
                 f"{where}: unknown key {json.dumps(key)}{validate.nearest(key, keys)}; valid keys: {', '.join(keys)}"
             )
-    owners = dict(architecture.given_key_kinds(layers))
+    owners = dict(
+        architecture.given_key_kinds(layers)
+        + architecture.buffer_key_kinds(layers)
+        + architecture.draw_key_kinds(layers)
+    )
     checked = {key: _check_value(key, value, f"{where}: {key}", owners) for key, value in given.items()}
     checked["net"] = spec
     data_rng, param_rng = data.random_streams(seed)
@@ -174,10 +214,29 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
     full = {"net": spec} if spec != SEED_SPEC else {}
     if tuple(classes) != data.CLASSES:
         full["classes"] = list(classes)
+    mode = checked.get("mode", "train")
+    if mode != "train":
+        full["mode"] = mode
     full.update(image=squeeze(image, IMAGE_KEEP), label=label)
     hyper, keep = arch.hyper(), keep_axes(arch)
     for key in architecture.given_keys(arch.layers):
         full[key] = squeeze(params[key], keep[key]) if key in params else hyper[key]
+    if mode == "train":  # what training draws at random, from the seed after the parameters, unless given
+        for named in arch.named:
+            drawn = named.kind_of.draw(named, param_rng) if named.kind_of.given_draws else {}
+            for key, value in drawn.items():
+                value = checked.get(f"{named.name}_{key}", value)
+                if np.shape(value) != named.in_shape:
+                    raise InputError(f"{where}: {named.name}_{key} has shape {list(np.shape(value))}, the network "
+                                     f"needs {list(named.in_shape)}")  # fmt: skip
+                full[f"{named.name}_{key}"] = np.asarray(value, dtype=float)
+    if mode == "eval":  # what evaluation reads besides the parameters; training mode reads the image's own
+        initial = arch.initial_buffers()
+        for key, _ in architecture.buffer_key_kinds(arch.layers):
+            value = checked.get(key, initial[key])
+            if np.shape(value) != initial[key].shape:
+                raise InputError(f"{where}: {key} has {np.size(value)} numbers, the network needs {initial[key].size}")
+            full[key] = np.asarray(value, dtype=float)
     return full
 
 
@@ -199,11 +258,34 @@ def _draw_image(given, source, seed, rng):
 
 
 def network_for(given):
-    """(Network, image (1, C, H, W), labels (1,)) for a complete given."""
+    """(Network, image (1, C, H, W), labels (1,)) for a complete given, in its mode."""
     arch = architecture_of(given)
     params = {key: unsqueeze(given[key], len(shape)) for key, shape in arch.param_shapes().items()}
     image = unsqueeze(given["image"], 3)[None]
-    return Network(arch, params), image, np.array([given["label"]])
+    buffers = arch.initial_buffers()
+    buffers.update({key: np.array(given[key], dtype=float) for key in buffers if key in given})
+    network = Network(arch, params, buffers=buffers).train(given.get("mode", "train") == "train")
+    for named, layer in zip(arch.named, network.layers):
+        _drawn(layer, named, given)
+    return network, image, np.array([given["label"]])
+
+
+def _drawn(layer, named, given):
+    """``layer`` holding what a training-mode given says it drew (a dropout's mask), for a batch of one."""
+    layer.draws.update({key: np.asarray(given[f"{named.name}_{key}"], dtype=float)[None]
+                        for key in named.kind_of.given_draws if f"{named.name}_{key}" in given})  # fmt: skip
+    return layer
+
+
+def layer_for(given, named, params):
+    """The vectorised layer of ``named`` as a complete given runs it: its parameters ``params`` (by full name), in
+    the given's mode, with the running statistics and the draws it holds."""
+    fresh = named.kind_of.buffers(named)
+    buffers = {full: np.array(given.get(full, fresh[key]), dtype=fresh[key].dtype) for key, full in
+               named.buffers.items()}  # fmt: skip
+    layer = build_layer(named, params, buffers=buffers)
+    layer.training = given.get("mode", "train") == "train"
+    return _drawn(layer, named, given)
 
 
 def classes_of(given):
@@ -214,7 +296,8 @@ def classes_of(given):
 class Pass:
     """One forward and one backward pass of one image: every number, in full shape, by the names the network derives.
 
-    - ``arch``: the Architecture, parsed once; ``given``: the complete instance it ran on;
+    - ``arch``: the Architecture, parsed once; ``given``: the complete instance it ran on; ``mode``: "train" or
+      "eval" (``MODES``), as the given says;
     - ``image`` (C, H, W), ``label``, ``classes`` (the class names);
     - ``params``: {parameter name: array} (``conv_kernel`` (F, C, K, K), ...);
     - ``values``: {name: array} of the image, every layer's output (``conv_pre`` (F, H', W'), ``fc_input``,
@@ -229,6 +312,7 @@ class Pass:
     def __init__(self, given):
         network, images, labels = network_for(given)
         self.given, self.arch, self.classes = given, network.arch, classes_of(given)
+        self.mode = given.get("mode", "train")  # "train" or "eval", as PyTorch's model.train() and model.eval()
         self.image, self.label = images[0], int(labels[0])
         self.params = {name: value for name, value in network.params.items()}
         forward = network.forward(images, labels)
@@ -244,17 +328,21 @@ class Pass:
         self.grads = {name: value if name in self.params else value[0] for name, value in backward.items()}
 
     def __repr__(self):
-        return (
-            f"Pass({self.arch}, image {'x'.join(map(str, self.image.shape))}, label {self.label}, loss {self.loss:.6g})"
-        )
+        mode = f", {self.mode} mode" if self.mode != "train" else ""
+        return (f"Pass({self.arch}, image {'x'.join(map(str, self.image.shape))}, label {self.label}, loss "
+                f"{self.loss:.6g}{mode})")  # fmt: skip
 
     def __getitem__(self, part):
         return self.layout[part]
 
     def _repr_html_(self):
-        """In a notebook, the pass shows itself as the report does: the given values and answers 1-3."""
-        from .report import html_body, walkthrough_document
+        """In a notebook, the pass shows itself as the report does (the given values and answers 1-3), or where it
+        has more numbers than the walkthrough prints unasked, as a summary of a few tens of KB."""
+        from .explain import WHOLE_LIMIT, count_numbers
+        from .report import html_body, summary_html, walkthrough_document
 
+        if count_numbers(self) > WHOLE_LIMIT:
+            return summary_html(self)
         return f"<div>{html_body(walkthrough_document(self, explain_arithmetic=False))}</div>"
 
     @cached_property

@@ -2,6 +2,8 @@
 its mistake named by check (PyTorch, the loop reference, finite differences, every command, evaluation against the
 exported module and the page: tests/test_every_kind.py, on its example network)."""
 
+import math
+
 import numpy as np
 import pytest
 from conftest import mark_one_mistake, torch_module
@@ -10,7 +12,7 @@ from cnn_backprop import explain, walkthrough
 from cnn_backprop.architecture import Architecture
 from cnn_backprop.cli import main
 from cnn_backprop.kinds import conv
-from cnn_backprop.kinds.batchnorm import BatchNorm2D
+from cnn_backprop.kinds.batchnorm import EPS, BatchNorm2D
 from cnn_backprop.network import Network
 from cnn_backprop.validate import InputError
 
@@ -102,3 +104,20 @@ def test_constant_statistics_are_named():
     assert changed and {(e.verdict, e.mistake) for e in changed} == {("wrong", "bn-constant-stats")}
     assert carried and {e.verdict for e in carried} == {"carried"}
     assert {e.verdict for e in others} == {"right"}
+
+
+# The mistakes, each by its own loops (tests/mistaken.py; tests/test_mistakes.py makes each at every layer).
+
+
+def bn_constant_stats(pass_, named):
+    x, g, gamma = pass_.values[named.input], pass_.grads[named.output], pass_.params[named.params["gamma"]]
+    out = np.zeros(x.shape)
+    for c in range(len(x)):
+        mean = sum(x[c].flat) / x[c].size
+        var = sum((v - mean) ** 2 for v in x[c].flat) / x[c].size
+        for i, j in np.ndindex(x.shape[1:]):
+            out[c, i, j] = gamma[c] / math.sqrt(var + EPS) * g[c, i, j]
+    return "backward", named.input, out
+
+
+MISTAKES = {"bn-constant-stats": bn_constant_stats}

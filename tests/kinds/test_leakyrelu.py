@@ -50,3 +50,14 @@ def test_a_dropped_slope_is_named(name, seed):
     assert changed and {(e.verdict, e.mistake) for e in changed} == {("wrong", "leaky-slope-dropped")}
     assert carried and {e.verdict for e in carried} == {"carried"}
     assert {e.verdict for e in others} == {"right"}
+
+
+# The mistakes, each by its own loops (tests/mistaken.py; tests/test_mistakes.py makes each at every layer).
+
+
+def leaky_slope_dropped(pass_, named):
+    x, g = pass_.values[named.input], pass_.grads[named.output]
+    return "backward", named.input, np.array([gi if xi > 0 else 0.0 for gi, xi in zip(g.flat, x.flat)]).reshape(x.shape)
+
+
+MISTAKES = {"leaky-slope-dropped": leaky_slope_dropped}

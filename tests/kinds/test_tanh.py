@@ -38,3 +38,14 @@ def test_one_minus_the_input_squared_is_named():
     assert changed and {(e.verdict, e.mistake) for e in changed} == {("wrong", "tanh-wrong-derivative")}
     assert carried and {e.verdict for e in carried} == {"carried"}
     assert {e.verdict for e in others} == {"right"}
+
+
+# The mistakes, each by its own loops (tests/mistaken.py; tests/test_mistakes.py makes each at every layer).
+
+
+def tanh_wrong_derivative(pass_, named):
+    x, g = pass_.values[named.input], pass_.grads[named.output]
+    return "backward", named.input, np.array([gi * (1 - xi * xi) for gi, xi in zip(g.flat, x.flat)]).reshape(x.shape)
+
+
+MISTAKES = {"tanh-wrong-derivative": tanh_wrong_derivative}

@@ -16,7 +16,8 @@ export const squaredError = ({ shape, data }, target) => ({
 });
 
 const DEFAULTS = {
-  name: "", // the word in a spec, and the file's name
+  name: "", // the kind's name, the file's, and the word in a spec unless ``word`` says another
+  word: "", // the word in a spec where two kinds share one (sigmoid: the output last, an activation elsewhere)
   order: 0, // where KINDS lists it (ties: by name)
   base: null, // the base of a numbered layer name (conv, pool, fc: conv1, conv2 where there are two); null: none
   activation: false, // elementwise, named after the layer it follows (conv_relu)
@@ -29,6 +30,9 @@ const DEFAULTS = {
   torchKeys: {}, // {parameter key: the PyTorch state_dict suffix}
   sizedAnswer: false, // its output's size is an answer to question 1 (the JSON's "shapes", under its name)
   slides: false, // a window slides over a map (conv, pooling): the page's step-through offers it
+  modal: false, // computes otherwise in evaluation mode (a given's mode "eval", PyTorch's model.eval()) than in training
+  givenBuffers: [], // what an evaluation-mode given holds for it besides parameters, as NAME_KEY (bn_running_mean)
+  givenDraws: [], // what it draws at random in training mode, which a training-mode given holds (a dropout's mask)
   reshapes: false, // only reshapes (flatten): its output is not in the JSON's forward and backward but its length
   // is in "shapes" (under the output's name), it is not drawn, and explain and the quiz read its input instead
   // Its part in the page's panel of the seed notebook's mistakes, shown where every kind with a part is in the
@@ -42,7 +46,7 @@ const DEFAULTS = {
   // numbered name of the next layer that has one.  The output kind's is output.
   names(own, previous) {
     if (this.isOutput) return ["output", "output"];
-    if (this.activation) return [`${previous}_${this.name}`, `${previous}_${this.name}`];
+    if (this.activation) return [`${previous}_${this.word || this.name}`, `${previous}_${this.word || this.name}`];
     return [own, `${own}_pre`];
   },
   // The options a given's arrays set: read(key, ndim) is the given NAME_KEY with ndim axes, or undefined.

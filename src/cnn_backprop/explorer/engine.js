@@ -12,19 +12,30 @@ export { KINDS };
 export const SEED_SPEC = "conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid";
 const KEEP_IMAGE = 2; // the image keeps its height and width in the JSON layout
 
+const depth = (nested) => (Array.isArray(nested) ? 1 + depth(nested[0]) : 0);
+
 export const kindOf = (layer) => {
   if (!Object.hasOwn(KINDS, layer.kind)) throw new Error(`unknown layer ${JSON.stringify(layer.kind)}; layers: ${Object.keys(KINDS).join(", ")}`);
   return KINDS[layer.kind];
 };
 
+// The kind a spec's word is (as kinds.spelled): where two kinds share the word, the output kind last, the other
+// elsewhere; the word itself where no kind has it (kindOf says so).
+export function spelled(word, last) {
+  const kinds = Object.entries(KINDS).filter(([, kind]) => (kind.word || kind.name) === word);
+  kinds.sort(([, a], [, b]) => (a.isOutput !== last) - (b.isOutput !== last));
+  return kinds.length ? kinds[0][0] : word;
+}
+
 export function parseSpec(spec) {
-  const layers = spec.split(",").map((item) => {
+  const items = spec.split(",");
+  const layers = items.map((item, index) => {
     const [word, ...words] = item.trim().split(/\s+/);
     const option = (key, fallback) => {
       const at = words.indexOf(key);
       return at < 0 ? fallback : Number(words[at + 1]);
     };
-    const layer = { kind: word.toLowerCase() };
+    const layer = { kind: spelled(word.toLowerCase(), index === items.length - 1) };
     return { ...layer, ...kindOf(layer).parse(words, option) };
   });
   // The first layer that reads a vector gets the layer that makes one (flatten) before it, unless one came earlier.
@@ -71,6 +82,11 @@ export function architecture(given) {
     for (const key of kind.hyperKeys) if (given[`${name}_${key}`] !== undefined) layer[key] = given[`${name}_${key}`];
     const read = (key, ndim) => (given[`${name}_${key}`] === undefined ? undefined : toArray(given[`${name}_${key}`], ndim));
     Object.assign(layer, kind.sizesFrom(read));
+    // The mode a layer computes in, and in evaluation mode what it reads besides its parameters (running statistics).
+    layer.mode = given.mode || "train";
+    if (layer.mode === "eval") for (const key of kind.givenBuffers) layer[key] = read(key, 1);
+    // ...and in training mode what it drew (a dropout's mask), written in its full shape
+    if (layer.mode === "train") for (const key of kind.givenDraws) layer[key] = read(key, depth(given[`${name}_${key}`]));
   });
   let shape = image.shape;
   let previous = "image";

@@ -70,6 +70,8 @@ export class Explorer {
       const kind = kindOf(entry.layer);
       if (kind.reshapes || kind.isOutput) continue;
       const params = Object.entries(entry.params).map(([name, shape]) => view(name, shape, { editable: true }));
+      // what a training-mode pass drew for it (a dropout's mask), shown beside its parameters
+      if (entry.layer.mode === "train") for (const key of kind.givenDraws) params.push(view(`${entry.name}_${key}`, entry.inShape));
       const out = view(entry.output, entry.outShape);
       this.columns.push(this.column(entry.name, this.written[i] || entry.layer.kind, params, out, entry.outShape));
     }
@@ -91,8 +93,11 @@ export class Explorer {
     this.stepper = new Stepper(this);
     this.mistakes = notebookMistakes(this);
     const spec = this.given.net || SEED_SPEC;
+    const mode = this.given.mode || "train";
+    const modal = this.given.mode || this.arch.some((entry) => kindOf(entry.layer).modal);
+    const modeText = modal ? `, in ${mode === "eval" ? "evaluation mode (model.eval())" : "training mode (model.train())"}` : "";
     this.root.replaceChildren(
-      el("header", {}, el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${spec}`), controls, this.message, this.legend),
+      el("header", {}, el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${spec}${modeText}`), controls, this.message, this.legend),
       el("div", { class: "layout" }, this.flow, this.explanation),
       ...[this.quiz.node, this.stepper.node, this.trainer.node, this.mistakes?.node].filter(Boolean),
     );
@@ -141,8 +146,9 @@ export class Explorer {
     const hidden = this.quiz.hides();
     for (const [name, view] of this.views) {
       const isParam = this.arch.some((e) => Object.hasOwn(e.params, name));
-      const quantity = this.backward ? `backward.${name}` : name;
-      const array = this.backward ? current.grads[name] : isParam ? current.params[name] : current.values[name];
+      const drawn = Object.hasOwn(current.extras, name); // a dropout's mask: the same forward and backward
+      const quantity = this.backward && !drawn ? `backward.${name}` : name;
+      const array = drawn ? current.extras[name] : this.backward ? current.grads[name] : isParam ? current.params[name] : current.values[name];
       const shown = hidden.has(quantity) ? null : array;
       view.update(shown ?? null, quantity, this.backward ? `dL/d${name}` : name);
     }

@@ -31,6 +31,9 @@ PIECES = {
     "names (base, activation, is_output, or its own names())": lambda kind: bool(
         kind.base or kind.activation or kind.is_output or _overrides(kind, "names")
     ),
+    "what its base implies (base 'pool': pools, reading and giving maps)": lambda kind: (
+        (kind.base == "pool") <= (kind.pools and kind.reads == kind.gives == "map")
+    ),
     "parameters (keep, written, torch_keys for each)": lambda kind: all(
         key in kind.keep and key in kind.written and key in kind.torch_keys for key in kind.param_keys
     ),
@@ -44,6 +47,9 @@ PIECES = {
     ),
     "torch module": lambda kind: bool(  # its torch_class both ways: torch_module out, from_torch in
         kind.torch_class and (kind.is_output or _overrides(kind, "torch_module"))
+    ),
+    "draws (draw, torch_with_draws for its given_draws)": lambda kind: (
+        not kind.given_draws or (_overrides(kind, "draw") and _overrides(kind, "torch_with_draws"))
     ),
     "page (explorer/kinds/NAME.js)": lambda kind: (
         resources.files("cnn_backprop").joinpath("explorer", "kinds", f"{kind.name}.js").is_file()
@@ -68,6 +74,18 @@ def _discover():
 KINDS = _discover()  # {name: Kind}, in the order the grammar lists them
 
 
+def spelled(word, last):
+    """The kind a spec's ``word`` is: where two kinds share the word, the output kind ``last``, the other elsewhere;
+    None for no kind."""
+    kinds = [kind for kind in KINDS.values() if kind.spelled == word]
+    return next((kind for kind in sorted(kinds, key=lambda kind: kind.is_output != last)), None)
+
+
+def words():
+    """The words a spec may write, in the grammar's order."""
+    return list(dict.fromkeys(kind.spelled for kind in KINDS.values()))
+
+
 def grammar_lines():
     """The grammar, one kind a line: its usage and what it is (for ``cnn-backprop nets`` and the README)."""
     width = max(len(kind.form) for kind in KINDS.values()) + 2
@@ -81,4 +99,4 @@ def grammar_table():
     return "\n".join(rows)
 
 
-__all__ = ["KINDS", "PIECES", "Kind", "Option", "grammar_lines", "grammar_table", "missing"]
+__all__ = ["KINDS", "PIECES", "Kind", "Option", "grammar_lines", "grammar_table", "missing", "spelled", "words"]

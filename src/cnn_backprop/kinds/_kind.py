@@ -8,6 +8,7 @@ its name, input and output names and shapes), ``p`` a pass as the text views
 see it (``explain.Text``: values and gradients in full shape, and how to write them).
 """
 
+import inspect
 import re
 from dataclasses import dataclass
 
@@ -51,13 +52,15 @@ class Option:
 class Kind:
     """One layer kind.  Subclasses set the attributes and override the methods that differ from these defaults."""
 
-    name = ""  # the word in a spec
+    name = ""  # the kind's name, its files' (kinds/NAME.py), and the word in a spec unless ``word`` says another
+    word = ""  # the word in a spec where two kinds share one (sigmoid: the output last, an activation elsewhere)
     order = 0  # where the grammar lists it
     usage = ""  # how a spec writes it, e.g. "conv FxKxK [stride S] [pad P]"; default: the name
     example = ""  # one item of a spec, for error messages, e.g. "conv 8x3x3 pad 1"
     example_net = ""  # a network on the 5x5 shapes with it in every place it may stand: the docs and tests show it
     summary = ""  # what it is, one line of the grammar
     base = None  # the base of a numbered layer name (conv, pool, fc); None: named after what it follows
+    pools = False  # reduces each channel of a map on its own (its output is a pooled map); base "pool" says so
     options = ()  # its keyed Options, in the order a spec writes them
     sizes = ()  # the options set by the size written right after the kind's name (conv: filters, size)
     hyper_keys = ()  # its hyperparameters, which a given file may set: full names NAME_KEY (pool_stride)
@@ -66,6 +69,7 @@ class Kind:
     written = {}  # {parameter key: (the numbers of axes a given file may write it with)}
     torch_keys = {}  # {parameter key: the PyTorch state_dict suffix}
     torch_class = ""  # the torch.nn class its layer is (Conv2d), by which from_torch knows it
+    torch_functions = ()  # what a forward calls for it besides its module: function and tensor method names (relu)
     reads = "any"  # "map" (C, H, W), "vector" (D,), or "any"
     gives = "same"  # "map", "vector", or "same" as it reads
     activation = False  # elementwise, named after what it follows: a conv's text says "(before ReLU)"
@@ -79,12 +83,25 @@ class Kind:
     reshapes = False  # only reshapes (flatten): text and marking read its input's numbers instead
     square = ()  # the parameter keys whose last two axes a given file must write square
     batch_dependent = False  # a batch's images change each other's outputs (batch norm): one pass per batch
+    modal = False  # computes otherwise in evaluation mode (model.eval()) than in training: a pass says its mode
+    given_buffers = ()  # the buffers an evaluation-mode given holds (a batch norm's running_mean, running_var)
+    given_draws = ()  # what it draws at random in training mode, which a training-mode given holds (a dropout's mask)
     mistakes = {}  # {mistake id: what a marker writes}: the mistakes a student can make in this kind
 
     @property
+    def spelled(self):
+        """The word a spec writes for it."""
+        return self.word or self.name
+
+    @property
     def form(self):
-        """How a spec writes it: its usage, or just its name where it takes nothing."""
-        return self.usage or self.name
+        """How a spec writes it: its usage, or just its word where it takes nothing."""
+        return self.usage or self.spelled
+
+    @property
+    def option_keys(self):
+        """The options its layers have: those its size sets, then the keyed ones (a pool's size and stride)."""
+        return (*self.sizes, *(option.key for option in self.options))
 
     @property
     def spec_usage(self):
@@ -106,7 +123,7 @@ class Kind:
             values.update(self.parse_size(rest[0], fail))
             rest = rest[1:]
         elif rest and not self.options:
-            fail(f"{self.name} takes no sizes")
+            fail(f"{self.spelled} takes no sizes")
         if len(rest) % 2:
             fail(f"{rest[-1]!r} has no value")
         words = {option.word: option for option in self.options}
@@ -131,7 +148,7 @@ class Kind:
     def write(self, layer):
         """The layer as a spec writes it, options at their default left out."""
         size = self.write_size(layer)
-        text = f"{self.name} {size}" if size else self.name
+        text = f"{self.spelled} {size}" if size else self.spelled
         for option in self.options:
             value = getattr(layer, option.key)
             if value != option.default_for(layer.values()):
@@ -150,7 +167,7 @@ class Kind:
         if self.is_output:
             return "output", "output"
         if self.activation:
-            name = f"{previous}_{self.name}"
+            name = f"{previous}_{self.spelled}"
             return name, name
         return own, f"{own}_pre"
 
@@ -184,6 +201,15 @@ class Kind:
         """Parameters for {key: shape} drawn from ``rng`` by ``init`` (network.INITS)."""
         return {}
 
+    def draw(self, named, rng):
+        """{key: array} of its ``given_draws`` for one image, drawn from ``rng`` (the pass's seed)."""
+        return {}
+
+    def torch_with_draws(self, x, layer, draws):
+        """What its torch module computes of ``x`` (a tensor) in training mode had it drawn ``draws`` {key: tensor,
+        with the batch axis}: how a training-mode pass is compared with PyTorch, whose draws are its own."""
+        raise NotImplementedError
+
     def integers(self, shapes, rng):
         """Small whole-number parameters for a hand exercise."""
         return {}
@@ -208,6 +234,15 @@ class Kind:
         shapes.
         """
         return {}
+
+    def from_torch_call(self, torch, arguments, shapes, refuse):
+        """{option: value} of the layer that a forward's call of one of its ``torch_functions`` is (``F.max_pool2d(x,
+        2)``): ``arguments`` {name: value} are the call's besides its input, ``shapes`` (its input's, its output's)
+        with the batch axis.  By default, read as its ``torch_class`` module made with those arguments."""
+        module_class = getattr(torch.nn, self.torch_class)
+        accepted = inspect.signature(module_class).parameters
+        return self.from_torch(module_class(**{key: value for key, value in arguments.items() if key in accepted}),
+                               refuse)  # fmt: skip
 
     # Text (explain.py) ----------------------------------------------------------------------------------
 
@@ -275,6 +310,7 @@ class Kind:
     default_init = None  # the initialisation (network.INITS) its networks get unless one is chosen
     loss = None  # the name of its loss in an exported PyTorch file
     loss_call = None  # that loss in PyTorch, taking z and the labels
+    torch_losses = {}  # {torch.nn loss class it is: what that loss reads, "logits" or "log_softmax" (NLLLoss)}
 
     def reference_loss(self, z, label):
         """The loop reference of the output and its loss for one image's z: (output, loss, dL/dz)."""
@@ -312,8 +348,18 @@ def torch_fixed(module, refuse, **supported):
     """Refuse the first attribute of a torch module that is not the value given for it, the one cnn-backprop
     computes with (dilation=(1, 1), ceil_mode=False)."""
     for attribute, value in supported.items():
-        if getattr(module, attribute) != value:
+        if not _same(getattr(module, attribute), value):
             refuse(f"{attribute}={getattr(module, attribute)!r}", f"{attribute}={value!r}")
+
+
+def _same(value, supported):
+    """Whether a torch option is the one supported, a size written as a pair ([0, 0], as F.avg_pool2d's arguments
+    come) or as one number alike."""
+    if isinstance(value, (list, tuple)) and not isinstance(supported, tuple) and len(set(value)) == 1:
+        value = value[0]
+    elif isinstance(supported, tuple) and isinstance(value, int):
+        value = (value,) * len(supported)
+    return tuple(value) == supported if isinstance(value, list) else value == supported
 
 
 def torch_square(module, attribute, refuse):

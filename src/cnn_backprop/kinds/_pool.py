@@ -78,6 +78,7 @@ class Pool(Kind):
     sizes = ("size",)
     options = (Option("stride", "stride", lambda values: values["size"], minimum=1),)
     base = "pool"
+    pools = True
     hyper_keys = ("size", "stride")
     reads = gives = "map"
     sized_answer = True

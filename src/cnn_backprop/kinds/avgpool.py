@@ -71,6 +71,7 @@ class AvgPool(Pool):
     summary = "the mean of each K x K window; stride K by default"
     what = "Average"
     torch_class = "AvgPool2d"
+    torch_functions = ("avg_pool2d",)
     torch_supported = {"divisor_override": None}  # count_include_pad counts padding, which no pool of ours has
     mistakes = {
         "avgpool-no-divide": "Each window's whole gradient went to every entry of the window; the mean divides by "

@@ -17,7 +17,9 @@ x of the channel, the gradient has three terms:
 
 Training also keeps running statistics (momentum 0.1; the variance's unbiased,
 n/(n-1) times the batch's), which evaluation and prediction use instead, as
-PyTorch's ``model.eval()`` does.
+PyTorch's ``model.eval()`` does.  There mean and var are constants, and
+dL/dx = gamma[c] / sqrt(var[c] + eps) * dL/dout: a pass in evaluation mode
+(``mode: eval``, with NAME_running_mean and NAME_running_var given) shows that.
 """
 
 import math
@@ -158,6 +160,8 @@ class BatchNorm(Kind):
     torch_class = "BatchNorm2d"
     reads = gives = "map"
     batch_dependent = True
+    modal = True
+    given_buffers = ("running_mean", "running_var")
     mistakes = {
         "bn-constant-stats": "The batch mean and variance were treated as constants: dL/dx = gamma / sqrt(var + eps) "
         "* dL/dout. They depend on every x of the channel, which adds two terms: dL/dx = gamma / sqrt(var + eps) * "
@@ -218,19 +222,24 @@ class BatchNorm(Kind):
         return {}
 
     def given_lines(self, p, named):
-        d = p.d
+        d, name = p.d, named.name
         gamma, beta = p.given[named.params["gamma"]], p.given[named.params["beta"]]
-        return [
-            f"  {named.name} gamma {shown(gamma, d)}, {named.name} beta {shown(beta, d)}, eps {EPS:g}: each channel "
-            "normalised over its map (a batch of one image)"
-        ]
+        line = f"  {name} gamma {shown(gamma, d)}, {name} beta {shown(beta, d)}, eps {EPS:g}: each channel "
+        if p.mode == "eval":
+            mean, var = p.given[f"{name}_running_mean"], p.given[f"{name}_running_var"]
+            return [line + f"normalised by its running mean {shown(mean, d)} and variance {shown(var, d)}"]
+        return [line + "normalised over its map (a batch of one image)"]
 
     def forward_lines(self, p, named, explain):
         name, x, out = named.name, named.input, named.output
-        lines = titled(f"{name}_mean = the mean of each channel of {x}", p.shown(f"{name}_mean"), p.d)
-        lines += titled(
-            f"{name}_var = the mean of ({x} - {name}_mean)^2 over each channel", p.shown(f"{name}_var"), p.d
-        )
+        if p.mode == "eval":
+            lines = titled(f"{name}_mean = {name}_running_mean (evaluation mode)", p.shown(f"{name}_mean"), p.d)
+            lines += titled(f"{name}_var = {name}_running_var", p.shown(f"{name}_var"), p.d)
+        else:
+            lines = titled(f"{name}_mean = the mean of each channel of {x}", p.shown(f"{name}_mean"), p.d)
+            lines += titled(
+                f"{name}_var = the mean of ({x} - {name}_mean)^2 over each channel", p.shown(f"{name}_var"), p.d
+            )
         title = f"{out} = {name}_gamma * ({x} - {name}_mean) / sqrt({name}_var + eps) + {name}_beta"
         lines += titled(title, p.shown(out), p.d)
         if explain:
@@ -245,6 +254,8 @@ class BatchNorm(Kind):
         lines += titled(f"dL/d{name}_beta = sum over each channel of dL/d{out}", p.shown_grad(named.params["beta"]), d)
         rule = (f"{name}_gamma / sqrt({name}_var + eps) * (dL/d{out} - mean(dL/d{out}) - x_hat * mean(dL/d{out} * "
                 "x_hat)), the means over each channel")  # fmt: skip
+        if p.mode == "eval":
+            rule = f"{name}_gamma / sqrt({name}_var + eps) * dL/d{out} (evaluation mode: mean and var are constants)"
         return lines + titled(f"dL/d{grad_in} = {rule}", p.shown_grad(grad_in), d)
 
     def _statistics(self, p, named, c):
@@ -267,13 +278,17 @@ class BatchNorm(Kind):
         d, c = p.d, index[0]
         gamma, _, _, var, x_hat = self._statistics(p, named, c)
         up = p.grad[named.output][c]
-        grad_mean, grad_x_hat_mean = up.mean(), (up * x_hat).mean()
         here, out = index[1:], named.output
+        value = scalar(p.grad[named.input][index], d)
+        if p.mode == "eval":
+            rule = f"gamma / sqrt(var + eps) * dL/d{p.at(out, index)}"
+            numbers = f"{scalar(gamma, d)} / sqrt({scalar(var, d)} + {EPS:g}) * {_number(p, up[here])}"
+            return f"    {target} = {rule} = {numbers} = {value}"
+        grad_mean, grad_x_hat_mean = up.mean(), (up * x_hat).mean()
         rule = f"gamma / sqrt(var + eps) * (dL/d{p.at(out, index)} - mean(dL/d{out}) - x_hat * mean(dL/d{out} * x_hat))"
         terms = (
             f"{scalar(up[here], d)} - {_number(p, grad_mean)} - {_number(p, x_hat[here])}*{_number(p, grad_x_hat_mean)}"
         )
-        value = scalar(p.grad[named.input][index], d)
         return f"    {target} = {rule} = {scalar(gamma, d)} / sqrt({scalar(var, d)} + {EPS:g}) * ({terms}) = {value}"
 
     def param_gradient_line(self, p, named, key, index):

@@ -320,7 +320,7 @@ class Conv(Kind):
                 f"{layer.filters} filters; at most {MAX_SIDE} is supported for each"
             )
         if k > padded_side:
-            pools = [n.name for n in before if n.kind_of.base == "pool"]
+            pools = [n.name for n in before if n.kind_of.pools]
             need = math.ceil((k - side) / 2)
             raise InputError(
                 f"{name}: a {k}x{k} kernel does not fit a {side}x{side} {what}"

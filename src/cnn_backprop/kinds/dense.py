@@ -126,7 +126,7 @@ class DenseKind(Kind):
             c, side = source.in_shape[0], source.in_shape[1]
             before = next((n for n in arch.named if n.output == source.input), None)
             how = ""
-            if before is not None and before.kind_of.base == "pool":
+            if before is not None and before.kind_of.pools and {"size", "stride"} <= set(before.kind_of.option_keys):
                 size, stride, was = before.layer.size, before.layer.stride, before.in_shape[1]
                 how = f"pool size {size} at stride {stride} on a {was}x{was} feature map gives "
             reads = f"{how}{side}x{side}" + (f" on {c} channels" if c > 1 else "")

@@ -37,6 +37,7 @@ class FlattenKind(Kind):
     reads, gives = "map", "vector"
     reshapes = True
     torch_class = "Flatten"
+    torch_functions = ("flatten", "view", "reshape")
 
     def names(self, own, previous, following):
         name = f"{following or 'fc'}_input"
@@ -58,12 +59,20 @@ class FlattenKind(Kind):
         torch_fixed(module, refuse, start_dim=1, end_dim=-1)  # each image to one vector
         return {}
 
+    def from_torch_call(self, torch, arguments, shapes, refuse):
+        """torch.flatten(x, 1), x.view(x.size(0), -1), x.reshape(-1, 400): known by what it makes of the shape."""
+        (n, *image), out = shapes
+        if tuple(out) != (n, math.prod(image)):
+            shape = "x".join(map(str, out))
+            refuse(f"an output of shape {shape}", "each image flattened to one vector, e.g. x.view(x.size(0), -1)")
+        return {}
+
     def size_lines(self, p, named):
         if len(named.in_shape) != 3:
             return []
         c, side = named.in_shape[0], named.in_shape[1]
         source = p.making(named.input)
-        what = "pooled map" if source is not None and source.kind_of.base == "pool" else f"{named.input} map"
+        what = "pooled map" if source is not None and source.kind_of.pools else f"{named.input} map"
         maps = f"{side}x{side} {what}" if c == 1 else f"{c} {side}x{side} {what}s"
         return [f"    {named.output.replace('_', ' ')}: the {maps} flattened -> {named.out_shape[0]} values"]
 

@@ -78,6 +78,7 @@ class LeakyReLUKind(Kind):
         return out, {}, lambda grad: (leakyrelu_backward(grad, x, layer.slope), {})
 
     torch_class = "LeakyReLU"
+    torch_functions = ("leaky_relu",)
 
     def torch_module(self, named):
         return f"torch.nn.LeakyReLU({named.layer.slope!r})"

@@ -120,6 +120,7 @@ class MaxPool(Pool):
     summary = "K x K windows; stride K by default, as in PyTorch"
     what = "Max"
     torch_class = "MaxPool2d"
+    torch_functions = ("max_pool2d",)
     torch_supported = {"dilation": 1, "return_indices": False}
     kink = "pool"
     mistakes = {

@@ -75,6 +75,7 @@ class Relu(Kind):
         return relu_forward(x), {}, lambda grad: (relu_backward(grad, x), {})
 
     torch_class = "ReLU"
+    torch_functions = ("relu",)
 
     def torch_module(self, named):
         return "torch.nn.ReLU()"

@@ -88,7 +88,9 @@ class Sigmoid(Kind):
     default_init = "seed"  # the seed's one small conv layer learns from the notebook's all-positive draw
     loss = "bce"
     torch_class = "Sigmoid"  # in a module from_torch reads, the loss adds it
+    torch_functions = ("sigmoid",)
     loss_call = "torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], labels.double())"
+    torch_losses = {"BCEWithLogitsLoss": "logits"}
 
     def shapes(self, layer, name, in_shape, before):
         if in_shape != (1,):

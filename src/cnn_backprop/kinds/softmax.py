@@ -76,7 +76,9 @@ class Softmax(Kind):
     default_init = "pytorch"  # deeper networks need signed weights scaled by their fan-in to learn at all
     loss = "cross_entropy"
     torch_class = "Softmax"  # in a module from_torch reads, the loss adds it
+    torch_functions = ("softmax",)
     loss_call = "torch.nn.functional.cross_entropy(z, labels)"
+    torch_losses = {"CrossEntropyLoss": "logits", "NLLLoss": "log_softmax"}
     mistakes = {
         "softmax-no-minus-y": "dL/dz was taken as the output p; for cross-entropy after softmax dL/dz = p - onehot(y): "
         "subtract 1 at the label's class.",

@@ -67,6 +67,7 @@ class TanhKind(Kind):
         return out, {}, lambda grad: (tanh_backward(grad, out), {})
 
     torch_class = "Tanh"
+    torch_functions = ("tanh",)
 
     def torch_module(self, named):
         return "torch.nn.Tanh()"

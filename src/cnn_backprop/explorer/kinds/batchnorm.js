@@ -1,7 +1,9 @@
 // batchnorm: BatchNorm2d of one image after a conv layer: each channel normalised over its map, then scaled and
 // shifted, out = gamma * (x - mean) / sqrt(var + eps) + beta (the biased variance, eps 1e-5).  Named bn (bn1, ...),
 // as is its output; parameters NAME_gamma and NAME_beta; the forward JSON also has NAME_mean and NAME_var.
-// The mean and variance depend on every x of the channel, so dL/dx has three terms.
+// The mean and variance depend on every x of the channel, so dL/dx has three terms.  In evaluation mode (a given's
+// mode "eval", with NAME_running_mean and NAME_running_var) they are the running statistics, constants, and
+// dL/dx = gamma / sqrt(var + eps) * dL/dout.
 
 import { factor, fmt, get, zeros } from "cnn-backprop/arrays.js";
 import { kind } from "cnn-backprop/contract.js";
@@ -26,8 +28,11 @@ export default kind({
   torchKeys: { gamma: "weight", beta: "bias" },
   shapes: (layer, inShape) => ({ out: inShape, params: { gamma: [inShape[0]], beta: [inShape[0]] } }),
   extras: ["mean", "var"],
+  modal: true,
+  givenBuffers: ["running_mean", "running_var"],
 
   build(layer, { gamma, beta }) {
+    const evaluation = layer.mode === "eval";
     let xHat, means, variances;
     return {
       params: { gamma, beta },
@@ -45,8 +50,8 @@ export default kind({
         const out = zeros(x.shape);
         for (let c = 0; c < C; c++) {
           const values = channel(x, c);
-          means.data[c] = mean(values);
-          variances.data[c] = mean(values.map((v) => (v - means.data[c]) ** 2));
+          means.data[c] = evaluation ? layer.running_mean.data[c] : mean(values);
+          variances.data[c] = evaluation ? layer.running_var.data[c] : mean(values.map((v) => (v - means.data[c]) ** 2));
           const scale = 1 / Math.sqrt(variances.data[c] + EPS);
           channel(xHat, c).set(values.map((v) => (v - means.data[c]) * scale));
           channel(out, c).set(channel(xHat, c).map((h) => gamma.data[c] * h + beta.data[c]));
@@ -63,7 +68,7 @@ export default kind({
           dBeta.data[c] = gMean * g.length;
           dGamma.data[c] = ghMean * g.length;
           const scale = gamma.data[c] / Math.sqrt(variances.data[c] + EPS);
-          channel(dx, c).set(g.map((v, k) => scale * (v - gMean - h[k] * ghMean)));
+          channel(dx, c).set(g.map((v, k) => (evaluation ? scale * v : scale * (v - gMean - h[k] * ghMean))));
         }
         this.grads = { gamma: dGamma, beta: dBeta };
         return dx;
@@ -94,6 +99,12 @@ export default kind({
     const m = state.extras[`${name}_mean`].data[c], v = state.extras[`${name}_var`].data[c];
     const grads = channel(up, c), xHat = channel(state.values[entry.input], c).map((x) => (x - m) / Math.sqrt(v + EPS));
     const at = index[1] * up.shape[2] + index[2];
+    if (entry.layer.mode === "eval") {
+      return {
+        lines: [`dL/d${quantity} = gamma / sqrt(var + eps) * dL/d${out} = ${fmt(g)} / sqrt(${fmt(v)} + 1e-05) * ${factor(grads[at])} = ${fmt(value)}`],
+        sources: [[`backward.${out}`, index]],
+      };
+    }
     const gMean = mean(grads), ghMean = mean(grads.map((u, k) => u * xHat[k]));
     const terms = `${fmt(grads[at])} - ${factor(gMean)} - ${factor(xHat[at])}*${factor(ghMean)}`;
     return {

@@ -1,0 +1,12 @@
+"""relu: its mistakes, each made by plain loops, for tests/test_mistakes.py (PyTorch, the loop reference, finite
+differences, every command and the page: tests/test_every_kind.py, on its example network)."""
+
+
+# The mistakes, each by its own loops (tests/mistaken.py; tests/test_mistakes.py makes each at every layer).
+
+
+def no_relu_mask(pass_, named):
+    return "backward", named.input, pass_.grads[named.output].copy()
+
+
+MISTAKES = {"no-relu-mask": no_relu_mask}
