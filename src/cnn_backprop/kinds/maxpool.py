@@ -39,11 +39,14 @@ class MaxPool2D(Pool2D):
         """Whether each window entry is its window's first maximum in row-major order (the one its gradient goes
         to): (size*size, N, H', W', C) bools, found once a pass."""
         if self._first is None:
-            maxima = self._window_entries == self._best
-            # The first: a maximum with no other before it, counted along the entries in one pass (np.where,
-            # masked copies and argmax over the entries are much slower).
-            count = np.cumsum(maxima, axis=0, dtype=np.min_scalar_type(len(maxima)))
-            self._first = maxima & (count == 1)
+            # Mark every maximum, then unmark those after the first, in boolean passes over whole entries
+            # (np.where, masked copies, argmax or a cumulative count along the entries are much slower).
+            first = self._window_entries == self._best
+            taken = first[0].copy()
+            for k in range(1, len(first)):
+                first[k] &= ~taken
+                taken |= first[k]
+            self._first = first
         return self._first
 
     @property
