@@ -191,6 +191,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="repeats per measurement; the median is shown")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 256, 4096])
+    parser.add_argument(
+        "--runs",
+        nargs="*",
+        default=["shapes", "digits"],
+        choices=("shapes", "digits"),
+        help="the data of the whole training runs and commands timed after the steps (default both)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
     parser.add_argument("--pass-numbers", type=int, default=PASS_NUMBERS,
                         help=f"values one of cnn-backprop's passes may produce within a step, which sets the "
@@ -239,7 +246,8 @@ def main():
     print("| data | steps | cnn-backprop f32 | torch f32 | ratio f32 | cnn-backprop f64 | torch f64 | ratio f64 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     runs = {}
-    for source, arch in (("shapes", SEED_NET), ("digits", NETWORKS["digits default (8x8, 32/64 filters)"])):
+    sources = {"shapes": SEED_NET, "digits": NETWORKS["digits default (8x8, 32/64 filters)"]}
+    for source, arch in ((source, sources[source]) for source in args.runs):
         options = schedule(source)
         t = runs[source] = training_runs(arch, options)
         steps = options.epochs * -(-t["images"] // options.batch_size)
@@ -258,7 +266,7 @@ def main():
         "interleaved: `cnn-backprop train --data SOURCE` against benchmarks/torch_train.py (PyTorch float32):"
     )
     commands = {}
-    for source in ("shapes", "digits"):
+    for source in args.runs:
         t = commands[source] = whole_commands(source)
         print(f"  {source}: {t['cnn-backprop']:.2f} s against {t['torch float32']:.2f} s, "
               f"ratio {t['cnn-backprop'] / t['torch float32']:.2f}", flush=True)  # fmt: skip
