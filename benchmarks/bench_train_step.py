@@ -3,7 +3,10 @@
 Both run in this one process on the same data, interleaved repeat by repeat so
 that a busy moment of the machine hits both alike; each figure is the median
 of ``--repeats`` repeats, each repeat timing enough steps to last ~0.2 s.
-Nothing is cached between repeats: every step recomputes everything.
+Nothing is cached between repeats: every step recomputes everything.  Then the
+whole default training runs, their steps in this process and the whole
+command as a process of its own beside the same program in PyTorch
+(torch_train.py).  Every ratio is cnn-backprop's time over PyTorch's.
 
     make bench            # or: python benchmarks/bench_train_step.py --help
 """
@@ -13,19 +16,22 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from functools import partial
 
 import numpy as np
 import torch
+from torch_train import torch_loss, torch_model, torch_train
 
-from cnn_backprop import data, export
+from cnn_backprop import data
 from cnn_backprop.architecture import Architecture, default_spec
 from cnn_backprop.data import generate
 from cnn_backprop.memory import keep_freed_memory
 from cnn_backprop.network import Network, init_params
-from cnn_backprop.train import PASS_NUMBERS, images_per_pass, learning_rate, schedule, sgd_step, shifted, train
+from cnn_backprop.train import PASS_NUMBERS, images_per_pass, schedule, sgd_step, train
 
 SEED_NET = Architecture.parse()
 NETWORKS = {
@@ -64,22 +70,6 @@ def matmul_gflops(arch, batch, repeats=7):
     count = steps_per_repeat(lambda: a @ b)
     seconds = statistics.median(time_steps(lambda: a @ b, count) for _ in range(repeats))
     return 2 * rows * inner * cols / seconds / 1e9
-
-
-def torch_model(arch, params, dtype):
-    """The same network as the nn.Sequential `cnn-backprop export` writes, from the same parameter values."""
-    namespace = {}
-    exec(export.source(arch), namespace)
-    model = namespace["build"](None)
-    model.load_state_dict({name: torch.from_numpy(value) for name, value in export.state_dict(arch, params).items()})
-    return model.to(dtype)
-
-
-def torch_loss(arch, labels, dtype):
-    """PyTorch's loss of the network's output, and the labels as that loss takes them."""
-    if arch.output.binary:
-        return torch.nn.BCEWithLogitsLoss(), torch.from_numpy(labels).to(dtype).reshape(-1, 1)
-    return torch.nn.CrossEntropyLoss(), torch.from_numpy(labels).long()
 
 
 def torch_stepper(arch, params, images, labels, dtype, lr):
@@ -154,38 +144,14 @@ def interleaved_medians(runs, repeats):
     return {name: statistics.median(results) for name, results in samples.items()}
 
 
-def torch_train(options, arch, dtype):
-    """The default training run in PyTorch: the same data, order of batches, shifts and step sizes."""
-    _, param_rng, shuffle_rng, _, shift_rng = data.random_streams(options.seed, 5)
-    dataset = data.load(options.data, options.seed, options.train_size, options.test_size)
-    images, labels = dataset.train_images, dataset.train_labels
-    model = torch_model(arch, init_params(arch, param_rng, options.init or None), dtype)
-    optimizer = torch.optim.SGD(model.parameters(), lr=options.lr, momentum=options.momentum)
-    loss_fn, y = torch_loss(arch, labels, dtype)
-    steps, step = options.epochs * -(-len(images) // options.batch_size), 0
-    start = time.perf_counter()
-    for _ in range(options.epochs):
-        order = shuffle_rng.permutation(len(images))
-        for first in range(0, len(images), options.batch_size):
-            batch = order[first : first + options.batch_size]
-            inputs = shifted(images[batch], shift_rng, options.shift) if options.shift else images[batch]
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(options, step, steps)
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(torch.from_numpy(inputs).to(dtype)), y[batch]).backward()
-            optimizer.step()
-            step += 1
-    return time.perf_counter() - start
-
-
 def training_runs(arch, options, repeats=3):
     """Median seconds of the training steps of a whole run, per engine and precision, interleaved; and the images."""
     dataset = data.load(options.data, options.seed, options.train_size, options.test_size)
     engines = {
-        "cnn-backprop float64": lambda: train(arch, options, dataset)["seconds"],
-        "torch float64": lambda: torch_train(options, arch, torch.float64),
+        "cnn-backprop float64": lambda: train(arch, replace(options, dtype="float64"), dataset)["seconds"],
+        "torch float64": lambda: torch_train(options, arch, torch.float64, dataset)[0],
         "cnn-backprop float32": lambda: train(arch, replace(options, dtype="float32"), dataset)["seconds"],
-        "torch float32": lambda: torch_train(options, arch, torch.float32),
+        "torch float32": lambda: torch_train(options, arch, torch.float32, dataset)[0],
     }
     return {"images": len(dataset.train_images), **interleaved_medians(engines, repeats)}
 
@@ -203,10 +169,35 @@ def machine():
     )
 
 
+def whole_commands(source, repeats=3):
+    """Median wall seconds of the whole `cnn-backprop train --data SOURCE` and of the same as a PyTorch program
+    (torch_train.py, float32), each its own process, interleaved: imports, data, steps and evaluations."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    commands = {
+        "cnn-backprop": [os.path.join(os.path.dirname(sys.executable), "cnn-backprop"), "train", "--data", source,
+                         "--quiet"],
+        "torch float32": [sys.executable, os.path.join(here, "torch_train.py"), "--data", source],
+    }  # fmt: skip
+
+    def wall(command):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        return time.perf_counter() - start
+
+    return interleaved_medians({name: partial(wall, command) for name, command in commands.items()}, repeats)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="repeats per measurement; the median is shown")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 256, 4096])
+    parser.add_argument(
+        "--runs",
+        nargs="*",
+        default=["shapes", "digits"],
+        choices=("shapes", "digits"),
+        help="the data of the whole training runs and commands timed after the steps (default both)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
     parser.add_argument("--pass-numbers", type=int, default=PASS_NUMBERS,
                         help=f"values one of cnn-backprop's passes may produce within a step, which sets the "
@@ -215,12 +206,12 @@ def main():
     # As `train` does: both engines then run with the allocator keeping freed memory (see memory.py).
     keep_freed_memory()
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print("cnn-backprop's images per pass within a step: " + ", ".join(
         f"{label} {images_per_pass(arch, args.pass_numbers):,}" for label, arch in NETWORKS.items()))  # fmt: skip
     print(
-        f"one SGD step, median of {args.repeats} repeats; samples/s (higher is better); "
-        "ratio = cnn-backprop speed / PyTorch speed in the same precision (above 1: cnn-backprop is faster)\n"
+        f"one SGD step, median of {args.repeats} repeats, ms a step; ratio = cnn-backprop's time / PyTorch's in the "
+        "same precision (at most 1: cnn-backprop is as fast or faster)\n"
     )
     print("| network | batch | cnn-backprop f32 | torch f32 | ratio f32 | cnn-backprop f64 | torch f64 | ratio f64 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -232,7 +223,7 @@ def main():
             cells = []
             for bits in ("32", "64"):
                 ours, theirs = t[f"cnn-backprop float{bits}"], t[f"torch float{bits}"]
-                cells.append(f"{batch / ours:,.0f} | {batch / theirs:,.0f} | **{theirs / ours:.2f}**")
+                cells.append(f"{ours * 1e3:,.3f} | {theirs * 1e3:,.3f} | **{ours / theirs:.2f}**")
             print(f"| {label} | {batch} | {' | '.join(cells)} |", flush=True)
 
     print(
@@ -250,30 +241,38 @@ def main():
 
     print(
         "\nfull default training run, training steps only (the same data, batches, shifts and step sizes), "
-        "seconds, median of 3, interleaved:\n"
+        "seconds, median of 3, interleaved; ratio = cnn-backprop's time / PyTorch's:\n"
     )
-    print("| data | steps | cnn-backprop f64 | torch f64 | ratio f64 | cnn-backprop f32 | torch f32 | ratio f32 |")
+    print("| data | steps | cnn-backprop f32 | torch f32 | ratio f32 | cnn-backprop f64 | torch f64 | ratio f64 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     runs = {}
-    for source, arch in (("shapes", SEED_NET), ("digits", NETWORKS["digits default (8x8, 32/64 filters)"])):
+    sources = {"shapes": SEED_NET, "digits": NETWORKS["digits default (8x8, 32/64 filters)"]}
+    for source, arch in ((source, sources[source]) for source in args.runs):
         options = schedule(source)
         t = runs[source] = training_runs(arch, options)
         steps = options.epochs * -(-t["images"] // options.batch_size)
         cells = [f"{t[f'cnn-backprop float{bits}']:.2f} | {t[f'torch float{bits}']:.2f} | "
-                 f"**{t[f'torch float{bits}'] / t[f'cnn-backprop float{bits}']:.2f}**"
-                 for bits in ("64", "32")]  # fmt: skip
-        print(f"| {source} | {steps:,} ({options.epochs} epochs, batch {options.batch_size}) | {' | '.join(cells)} |")
-    print("\neach engine's default precision, cnn-backprop float64 against PyTorch float32:")
+                 f"**{t[f'cnn-backprop float{bits}'] / t[f'torch float{bits}']:.2f}**"
+                 for bits in ("32", "64")]  # fmt: skip
+        print(f"| {source} | {steps:,} ({options.epochs} epochs, batch {options.batch_size}) | {' | '.join(cells)} |",
+              flush=True)  # fmt: skip
+    print("\neach data's default precision (train's: float64 on shapes, float32 on digits) against PyTorch float32:")
     for source, t in runs.items():
-        print(f"  {source}: {t['cnn-backprop float64']:.2f} s against {t['torch float32']:.2f} s, "
-              f"ratio {t['torch float32'] / t['cnn-backprop float64']:.2f}")  # fmt: skip
+        ours = t[f"cnn-backprop {schedule(source).dtype}"]
+        print(f"  {source}: {ours:.2f} s against {t['torch float32']:.2f} s, ratio {ours / t['torch float32']:.2f}")
+
+    print(
+        "\nthe whole command, wall seconds (imports, data, steps, the evaluations after every epoch), median of 3, "
+        "interleaved: `cnn-backprop train --data SOURCE` against benchmarks/torch_train.py (PyTorch float32):"
+    )
+    commands = {}
+    for source in args.runs:
+        t = commands[source] = whole_commands(source)
+        print(f"  {source}: {t['cnn-backprop']:.2f} s against {t['torch float32']:.2f} s, "
+              f"ratio {t['cnn-backprop'] / t['torch float32']:.2f}", flush=True)  # fmt: skip
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump(
-                {"machine": machine(), "steps": rows, "train": runs},
-                handle,
-                indent=2,
-            )
+            json.dump({"machine": machine(), "steps": rows, "train": runs, "commands": commands}, handle, indent=2)
 
 
 if __name__ == "__main__":

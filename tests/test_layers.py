@@ -131,6 +131,27 @@ def test_maxpool_tie_goes_to_first_in_row_major_order():
     np.testing.assert_array_equal(pool.backward(np.ones((1, 1, 1, 1)))[0, 0], [[1, 0], [0, 0]])
 
 
+@pytest.mark.parametrize("size,stride,side", [(2, 2, 8), (2, 2, 5), (3, 3, 7), (2, 1, 5), (3, 2, 7)])
+def test_maxpool_batch_equals_the_loop_reference_with_many_ties(size, stride, side):
+    # Whole numbers 0..2 tie in most windows; windows side by side (stride = size, copied as one tiling, also
+    # where they leave pixels uncovered) and overlapping or spaced ones must all send each gradient to the
+    # window's first maximum in row-major order, as the loop does.
+    from cnn_backprop.kinds.maxpool import maxpool_backward, maxpool_forward
+
+    rng = np.random.default_rng(size * 100 + stride * 10 + side)
+    x = rng.integers(0, 3, (3, 4, side, side)).astype(float)
+    pool = MaxPool2D(size, stride)
+    out = pool.forward(x)
+    grad = rng.normal(size=out.shape)
+    dx = pool.backward(grad)
+    for image, image_out, image_grad, image_dx, argmax in zip(x, out, grad, dx, pool.argmax):
+        expected, expected_argmax = maxpool_forward(image, size, stride)
+        np.testing.assert_array_equal(image_out, expected)
+        np.testing.assert_array_equal(argmax, expected_argmax)
+        # overlapping windows add their gradients in another order: equal up to rounding
+        np.testing.assert_allclose(image_dx, maxpool_backward(image_grad, expected_argmax, image.shape), rtol=1e-14)
+
+
 def test_dense_backward_matches_finite_differences():
     rng = np.random.default_rng(3)
     dense = Dense(rng.normal(size=(2, 5)), rng.normal(size=2))

@@ -249,6 +249,30 @@ def test_pass_parts_by_hand(monkeypatch):
     assert sizes(150, 64) == [50, 50, 50]
 
 
+def test_a_batch_with_work_for_every_core_is_shared_among_them(monkeypatch):
+    from cnn_backprop import train as train_module
+
+    def sizes(batch, most, least):
+        return [len(range(batch)[part]) for part in train_module.pass_parts(batch, most, least)]
+
+    monkeypatch.setattr(train_module, "CORES", 2)
+    assert sizes(32, 145, 5) == [16, 16]  # the digits batch: fits one pass, but holds work for both cores
+    assert sizes(32, 145, 17) == [32]  # too little for two
+    assert sizes(256, 145, 5) == [128, 128]
+    arch = Architecture.parse("conv 32x3x3 pad 1, relu, maxpool 2, conv 64x3x3 pad 1, relu, maxpool 2, dense 10, "
+                              "softmax", 1, 8)  # fmt: skip
+    assert train_module.images_per_core(arch) * train_module.CORES <= 32 < train_module.images_per_core(SEED) * 2
+
+
+def test_evaluation_on_the_cores_gives_one_pass_numbers():
+    network, images, labels = small_digits_network()
+    metrics = evaluate(network, images, labels)  # 150 images in passes of at most images_per_pass, side by side
+    probabilities = network.predict_proba(images)
+    np.testing.assert_allclose(metrics["probabilities"], probabilities, rtol=1e-12)
+    assert metrics["accuracy"] == np.mean(probabilities.argmax(axis=1) == labels)
+    assert network.training  # and left as it was
+
+
 @pytest.mark.parametrize(
     "field,value,message",
     [

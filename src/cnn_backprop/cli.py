@@ -77,8 +77,8 @@ MODEL_PASS = (
 
 def both(name):
     """A training option's defaults, on shapes and on other data."""
-    ours, theirs = (f"{getattr(schedule, name):g}" if name != "lr_decay" else getattr(schedule, name)
-                    for schedule in (SHAPES, DIGITS))  # fmt: skip
+    ours, theirs = (value if isinstance(value, str) else f"{value:g}"
+                    for value in (getattr(schedule, name) for schedule in (SHAPES, DIGITS)))  # fmt: skip
     return f"default {ours}" if ours == theirs else f"default {ours} on shapes, {theirs} on other data"
 
 

@@ -18,12 +18,14 @@ seed in 200 stopped at 98.65%, with 8,000 images and 25 epochs every seed
 reached 99%.  For the digits, see ``SCHEDULES``.
 """
 
+import contextlib
 import functools
 import math
 import os
+import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -38,6 +40,10 @@ from .validate import InputError
 # into chunks, whose arrays then stay in the processor's cache.  About 64 images of 28x28 with 8 filters, the
 # fastest per image there and on the other networks of `make bench` (`--pass-numbers` changes it).
 PASS_NUMBERS = 2**20
+# The values a pass must produce to be worth a core of its own: a batch that gives each core at least this many
+# runs as passes side by side (the default digits batch of 32: two of 16), a smaller one as one pass on the
+# caller's thread, where handing it to another would cost more than it saves (the seed's batches of 32).
+CORE_NUMBERS = 2**15
 
 
 def _option(default, help, metavar=None, shows_default=True):
@@ -67,10 +73,13 @@ class TrainOptions:
     # network.INITS; empty: the output's default (the seed's for sigmoid, PyTorch's for softmax)
     init: str = _option("", "initialisation: " + "; ".join(f"{k}: {v}" for k, v in INITS.items()) + " (default: seed "
                         "for sigmoid networks, pytorch for softmax ones)", shows_default=False)  # fmt: skip
-    # float64 matches the walkthrough to the last digit; float32 is about 1.6x as fast on digits
-    dtype: str = _option("float64", "the precision of training: float64 (default) matches the walkthrough to the "
-                         "last digit, float32 is about 1.6x as fast on digits; the model file is float64 either way",
-                         shows_default=False)  # fmt: skip
+    # Training's own precision: what it shows is the accuracy, which float32 reaches as well as float64 (the
+    # digits' seeds, docs/performance.md), at twice the speed of its matrix products; the shapes keep float64,
+    # which trains the seed network to the last digit the notebook's float64 would.  Every number the tool shows
+    # or checks (walkthrough, check, gradcheck, the page) is float64, and so is the model file.
+    dtype: str = _option("float64", "the precision of training's arithmetic: float32 is about twice as fast on the "
+                         "digits; the model file is float64 either way, and so is every number the walkthrough, "
+                         "check and gradcheck show")  # fmt: skip
 
     def __post_init__(self):
         for name, value in asdict(self).items():
@@ -126,10 +135,13 @@ def option_error(name, value):
 # The schedule of each source; files and folders get the digits' (a softmax network on small images).
 # Digits: with plain SGD the default network stops between 96% and 99% depending on the split and the
 # last steps; momentum, a cosine decay that settles the last epochs, and shifts of one pixel (1,438
-# training images are few) reach at least 98% for seeds 0-19 (benchmarks/seed_sweep.py --data digits).
+# training images are few) reach at least 98% for seeds 0-19 (benchmarks/seed_sweep.py --data digits); float32,
+# as fast as the same network in PyTorch's float32 and more, reaches it as well as float64 does.
 SCHEDULES = {
     "shapes": TrainOptions(),
-    "digits": TrainOptions(data="digits", epochs=80, lr=0.03, momentum=0.9, shift=1, lr_decay="cosine"),
+    "digits": TrainOptions(
+        data="digits", epochs=80, lr=0.03, momentum=0.9, shift=1, lr_decay="cosine", dtype="float32"
+    ),
 }
 
 
@@ -154,15 +166,23 @@ def evaluate(network, images, labels):
     of images for which some of its inputs is positive.  At 0 that ReLU passes
     no gradient for any image: nothing before it can ever learn again (a dead ReLU).
     """
-    logits, alive = [], 0
-    chunk = images_per_pass(network.arch)
+    arch = network.arch
+    parts = pass_parts(len(images), images_per_pass(arch), images_per_core(arch))
+
+    def forward(twin, part):
+        return twin.logits(images[part]), twin.relu_alive().sum(axis=1)
+
     training = network.training
-    network.eval()  # a batch norm uses its running statistics, so that the chunks do not matter
-    for start in range(0, len(images), chunk):
-        logits.append(network.logits(images[start : start + chunk]))
-        alive = alive + network.relu_alive().sum(axis=1)
-    network.train(training)
-    logits = np.concatenate(logits)
+    networks = twins(network) if len(parts) > 1 else [network]
+    for each in networks:  # a batch norm uses its running statistics, so that the chunks do not matter
+        each.eval()
+    try:
+        chunks = on_cores(network, parts, forward)
+    finally:
+        for each in networks:
+            each.train(training)
+    logits = np.concatenate([chunk_logits for chunk_logits, _ in chunks])
+    alive = sum((chunk_alive for _, chunk_alive in chunks), 0)
     probabilities, loss = network.head(logits, labels)  # the fused output and loss: exact however confident
     predicted = probabilities.argmax(axis=1)
     return {
@@ -197,8 +217,17 @@ def shifted(images, rng, most):
 
 def images_per_pass(arch, pass_numbers=PASS_NUMBERS):
     """How many images one pass takes, in a training step or in evaluation: those whose values fit PASS_NUMBERS."""
-    per_image = sum(math.prod(named.out_shape) for named in arch.named)
-    return max(1, pass_numbers // per_image)
+    return max(1, pass_numbers // values_per_image(arch))
+
+
+def images_per_core(arch):
+    """The fewest images a pass of its own on another core is worth: those whose values reach CORE_NUMBERS."""
+    return -(-CORE_NUMBERS // values_per_image(arch))
+
+
+def values_per_image(arch):
+    """The values one image's forward pass produces, every layer's output."""
+    return sum(math.prod(named.out_shape) for named in arch.named)
 
 
 def batch_dependent(arch):
@@ -216,15 +245,17 @@ def one_pass(network, images, labels):
     return loss, {name: backward[name] for name in network.params}
 
 
-def pass_parts(batch, chunk):
-    """The passes of a batch of ``batch`` images, at most ``chunk`` images each: a list of slices.
+def pass_parts(batch, most, least=None):
+    """The passes of a batch of ``batch`` images, at most ``most`` images each: a list of slices.
 
-    One pass if the batch fits; otherwise as many as it takes, rounded up to a
-    multiple of the cores, of one size, so that no core waits for another.
+    One pass if the batch fits and is too small to give every core ``least``
+    images (by default, whenever it fits); otherwise as many as it takes,
+    rounded up to a multiple of the cores, of one size, so that no core waits
+    for another.
     """
-    if batch <= chunk:
+    needed = -(-batch // most)
+    if needed == 1 and (least is None or batch < CORES * least):
         return [slice(0, batch)]
-    needed = -(-batch // chunk)
     count = -(-needed // CORES) * CORES
     size = -(-batch // count)
     return [slice(first, first + size) for first in range(0, batch, size)]
@@ -236,14 +267,17 @@ def batch_gradients(network, images, labels, chunk=None):
     The batch's loss is the mean of the chunks' mean losses weighted by their
     share of the batch, and so is its gradient: the same numbers as one pass over
     the whole batch, up to rounding, from arrays small enough to stay in the
-    processor's cache.  The chunks run side by side on the cores (``passes``),
+    processor's cache.  The chunks run side by side on the cores (``on_cores``),
     and add up in their order.  ``chunk`` (the most images a pass takes)
-    defaults to ``images_per_pass``; a batch of at most ``chunk`` images is one
-    pass, exactly.
+    defaults to ``images_per_pass``; a batch that holds enough work for every
+    core (``images_per_core``) is split among them even where it fits one pass.
     """
-    whole = len(images) if batch_dependent(network.arch) else None
-    parts = pass_parts(len(images), whole or chunk or images_per_pass(network.arch))
-    if len(parts) == 1:  # one pass, the usual case: its gradients as they are, with no weighting
+    arch = network.arch
+    if batch_dependent(arch):
+        parts = [slice(0, len(images))]
+    else:
+        parts = pass_parts(len(images), chunk or images_per_pass(arch), images_per_core(arch))
+    if len(parts) == 1:  # one pass: its gradients as they are, with no weighting
         return one_pass(network, images, labels)
     loss, grads = 0.0, dict.fromkeys(network.params, 0.0)
     for part, (part_loss, part_grads) in zip(parts, passes(network, images, labels, parts)):
@@ -255,23 +289,40 @@ def batch_gradients(network, images, labels, chunk=None):
 
 
 def passes(network, images, labels, parts):
-    """``one_pass`` over each part of the images (a list of slices), CORES at a time; a list, in order.
+    """``one_pass`` over each part of the images (a list of slices), side by side on the cores; a list, in order."""
+    return on_cores(network, parts, lambda twin, part: one_pass(twin, images[part], labels[part]))
 
-    Thread i runs parts i, i + CORES, ... on a twin of ``network``: layers of
-    its own (they keep what backward needs) on the very same parameter arrays.
-    NumPy leaves Python's lock while it computes, so the threads share the
-    cores; BLAS is held to one thread meanwhile, as its own threads would then
-    compete with them.  Each thread computes under the caller's ``np.errstate``.
+
+def on_cores(network, parts, work):
+    """``work(twin, part)`` for each part (a list), CORES at a time; the results, a list in the order of the parts.
+
+    Part i runs on twin i % CORES of ``network`` (``twins``): layers of its own
+    (they keep what backward needs) on the very same parameter arrays.  The
+    caller's thread runs twin 0's parts (the network itself), the pool's threads
+    the others'.  NumPy leaves Python's lock while it computes, so the threads
+    share the cores; BLAS is held to one thread meanwhile (``blas_held``), as its
+    own threads would then compete with them.  Each thread computes under the
+    caller's ``np.errstate``.
     """
-    networks, errors = twins(network), np.geterr()
+    if len(parts) == 1:
+        return [work(network, parts[0])]
+    networks, errors = twins(network)[: len(parts)], np.geterr()
 
     def run(i):
-        with np.errstate(**errors):
-            return [one_pass(networks[i], images[part], labels[part]) for part in parts[i :: len(networks)]]
+        return [work(networks[i], part) for part in parts[i :: len(networks)]]
 
-    pool, blas = _threads()
-    with blas.limit(limits=1, user_api="blas"):
-        results = list(pool.map(run, range(min(len(networks), len(parts)))))
+    def run_elsewhere(i):
+        with np.errstate(**errors):
+            return run(i)
+
+    with blas_held():
+        others = [_threads().submit(run_elsewhere, i) for i in range(1, len(networks))]
+        try:
+            mine = run(0)
+        except BaseException:
+            wait(others)  # the other threads finish with the twins before the error goes up
+            raise
+        results = [mine, *(other.result() for other in others)]
     return [results[i % len(networks)][i // len(networks)] for i in range(len(parts))]
 
 
@@ -288,8 +339,37 @@ def twins(network):
 
 @functools.cache
 def _threads():
-    """The threads the passes run on, and the BLAS libraries' thread settings (made once: finding them takes 0.3 ms)."""
-    return ThreadPoolExecutor(CORES, thread_name_prefix="cnn-backprop-pass"), ThreadpoolController()
+    """The threads that run the passes besides the caller's."""
+    return ThreadPoolExecutor(max(1, CORES - 1), thread_name_prefix="cnn-backprop-pass")
+
+
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def blas_held():
+    """BLAS held to one thread while this lasts: the passes share the cores among themselves.
+
+    ``train`` holds it for the whole run, so that a step pays nothing for it (it
+    takes 20 us each time); inside that, holding it again costs nothing.  BLAS's
+    own threads would compete with the passes, and on a busy machine they wait
+    for each other by spinning: a step can then take ten times as long.
+    """
+    if getattr(_held, "on", False):
+        yield
+        return
+    with _blas().limit(limits=1, user_api="blas"):
+        _held.on = True
+        try:
+            yield
+        finally:
+            _held.on = False
+
+
+@functools.cache
+def _blas():
+    """The BLAS libraries' thread settings (found once: finding them takes 0.3 ms)."""
+    return ThreadpoolController()
 
 
 def sgd_step(network, images, labels, lr, momentum=0.0, velocity=None, chunk=None):
@@ -333,42 +413,43 @@ def train(arch, options=TrainOptions(), dataset=None, on_epoch=None):
     velocity = {}
     history = []
     seconds = 0.0
-    for epoch in range(1, options.epochs + 1):
-        start = time.perf_counter()
-        order = shuffle_rng.permutation(len(images))
-        try:
-            with np.errstate(over="raise", invalid="raise", divide="raise"):
-                for first in range(0, len(images), options.batch_size):
-                    batch = order[first : first + options.batch_size]
-                    inputs = shifted(images[batch], shift_rng, options.shift) if options.shift else images[batch]
-                    lr = learning_rate(options, step, steps)
-                    sgd_step(network, inputs, labels[batch], lr, options.momentum, velocity, chunk)
-                    step += 1
-        except FloatingPointError as error:
-            raise TrainingDiverged(
-                f"training diverged in epoch {epoch} ({error}): the learning rate {options.lr:g} is "
-                f"probably too large (the default is {schedule(options.data).lr:g})"
-            ) from None
-        seconds += time.perf_counter() - start
-        train_metrics = evaluate(network, images, labels)
-        test_metrics = evaluate(network, test_images, dataset.test_labels)
-        row = {
-            "epoch": epoch,
-            "train_loss": train_metrics["loss"],
-            "train_accuracy": train_metrics["accuracy"],
-            "test_loss": test_metrics["loss"],
-            "test_accuracy": test_metrics["accuracy"],
-            "relu_alive": train_metrics["relu_alive"],
-        }
-        history.append(row)
-        if row["relu_alive"] == 0:
-            raise TrainingDiverged(
-                f"training stopped in epoch {epoch}: a ReLU died (its input <= 0 for every training image), "
-                f"so nothing before it gets a gradient and can never learn again; the learning rate "
-                f"{options.lr:g} is probably too large (the default is {schedule(options.data).lr:g})"
-            )
-        if on_epoch is not None:
-            on_epoch(epoch, row)
+    with blas_held():  # for the whole run: the passes share the cores (on_cores)
+        for epoch in range(1, options.epochs + 1):
+            start = time.perf_counter()
+            order = shuffle_rng.permutation(len(images))
+            try:
+                with np.errstate(over="raise", invalid="raise", divide="raise"):
+                    for first in range(0, len(images), options.batch_size):
+                        batch = order[first : first + options.batch_size]
+                        inputs = shifted(images[batch], shift_rng, options.shift) if options.shift else images[batch]
+                        lr = learning_rate(options, step, steps)
+                        sgd_step(network, inputs, labels[batch], lr, options.momentum, velocity, chunk)
+                        step += 1
+            except FloatingPointError as error:
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch} ({error}): the learning rate {options.lr:g} is "
+                    f"probably too large (the default is {schedule(options.data).lr:g})"
+                ) from None
+            seconds += time.perf_counter() - start
+            train_metrics = evaluate(network, images, labels)
+            test_metrics = evaluate(network, test_images, dataset.test_labels)
+            row = {
+                "epoch": epoch,
+                "train_loss": train_metrics["loss"],
+                "train_accuracy": train_metrics["accuracy"],
+                "test_loss": test_metrics["loss"],
+                "test_accuracy": test_metrics["accuracy"],
+                "relu_alive": train_metrics["relu_alive"],
+            }
+            history.append(row)
+            if row["relu_alive"] == 0:
+                raise TrainingDiverged(
+                    f"training stopped in epoch {epoch}: a ReLU died (its input <= 0 for every training image), "
+                    f"so nothing before it gets a gradient and can never learn again; the learning rate "
+                    f"{options.lr:g} is probably too large (the default is {schedule(options.data).lr:g})"
+                )
+            if on_epoch is not None:
+                on_epoch(epoch, row)
     return {
         "network": network,
         "options": options,

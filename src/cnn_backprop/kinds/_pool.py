@@ -43,6 +43,12 @@ class Pool2D(Module):
         A pixel in no window gets 0.
         """
         n, c, h, w = self._x_shape
+        if self.stride == self.size:  # windows side by side: one copy puts every entry's gradient back
+            out_h, out_w = self._out_size
+            exact = (out_h * self.size, out_w * self.size) == (h, w)
+            grad = (np.empty if exact else np.zeros)((n, h, w, c), dtype=entry_grads.dtype)
+            copy_runs(self._tiles(grad), entry_grads.reshape(self.size, self.size, n, out_h, out_w, c))
+            return channels_first(grad)
         if self.stride < self.size and c * h * w <= SMALL_MAP:
             # Overlapping windows on a map of a few numbers: the adds below would run along rows of W'*C
             # numbers, so short that NumPy's cost per row is most of it.  One product with the 0/1 placement
@@ -60,11 +66,24 @@ class Pool2D(Module):
 
     def _entries(self, x):
         """One contiguous copy of the window entries, (size*size, N, H', W', C), so passes over them are fast."""
-        views = self._windows(x)
-        entries = np.empty((len(views), *views[0].shape), dtype=x.dtype)
-        for entry, view in zip(entries, views):
-            copy_runs(entry, view)
-        return entries
+        if self.stride != self.size:
+            views = self._windows(x)
+            entries = np.empty((len(views), *views[0].shape), dtype=x.dtype)
+            for entry, view in zip(entries, views):
+                copy_runs(entry, view)
+            return entries
+        self._x_shape = x.shape
+        self._out_size = out_size = tuple(side // self.size for side in x.shape[2:])
+        entries = np.empty((self.size, self.size, len(x), *out_size, x.shape[1]), dtype=x.dtype)
+        copy_runs(entries, self._tiles(channels_last(x)))
+        return entries.reshape(self.size**2, *entries.shape[2:])
+
+    def _tiles(self, x):
+        """Windows side by side (stride = size) in x (N, H, W, C): entry (m, n) of window (i, j) of image k at
+        [m, n, k, i, j], a view (size, size, N, H', W', C) of the H'*size x W'*size pixels they cover."""
+        (out_h, out_w), size = self._out_size, self.size
+        covered = x[:, : out_h * size, : out_w * size]
+        return covered.reshape(len(x), out_h, size, out_w, size, x.shape[-1]).transpose(2, 4, 0, 1, 3, 5)
 
     def average_backward(self, grad):
         """dL/dx when each window sends 1/size^2 of its gradient to every entry (average pooling's rule)."""

@@ -113,6 +113,15 @@ class Conv2D(Module):
             return None
         n, _, h, w = self._x_shape
         p = self.padding
+        if self.stride == 1 and p < size:
+            # At stride 1, dL/dx[c, i, j] = sum over (m, n', f) of dL/dconv_pre[f, i + P - m, j + P - n'] *
+            # kernel[f, c, m, n']: a correlation of dL/dconv_pre, zero-padded by K - 1 - P, with the kernel rotated
+            # by 180 degrees, its filters as channels.  So one product, over windows copied as forward copies them.
+            grad_pad = padded(np.ascontiguousarray(grad_rows.reshape(n, *self._out_size, filters)), size - 1 - p)
+            cols = np.empty((n * h * w, size * size * filters), dtype=grad_pad.dtype)
+            copy_runs(cols.reshape(n, h, w, size, size * filters), window_rows(grad_pad, size, 1, (h, w)))
+            rotated = kernel[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(size * size * filters, c)
+            return channels_first((cols @ rotated).reshape(n, h, w, c))
         # The gradient of window entry (m, n') of every window, one product per entry: (K*K, N*H'*W', C).
         # Each goes back to the pixels it came from, a strided slice of the input, and where windows overlap
         # the gradients add up.  Slice by slice, the adds run along whole rows of W'*C numbers (stride 1).

@@ -30,22 +30,29 @@ class MaxPool2D(Pool2D):
     """
 
     def forward(self, x):
-        entries = self._entries(x)
-        best = entries.max(axis=0)
-        # Each window's gradient goes to its first maximum in row-major order: mark every maximum, then unmark
-        # those after the first, in boolean passes (np.where and masked copies branch, and are much slower).
-        first = entries == best
-        taken = first[0].copy()
-        for k in range(1, len(first)):
-            first[k] &= ~taken
-            taken |= first[k]
-        self._first = first
-        return channels_first(best)
+        self._window_entries = self._entries(x)
+        self._best = self._window_entries.max(axis=0)
+        self._first = None  # found when needed (backward, argmax): evaluation needs only the maxima
+        return channels_first(self._best)
+
+    def _first_maxima(self):
+        """Whether each window entry is its window's first maximum in row-major order (the one its gradient goes
+        to): (size*size, N, H', W', C) bools, found once a pass."""
+        if self._first is None:
+            # Mark every maximum, then unmark those after the first, in boolean passes over whole entries
+            # (np.where, masked copies, argmax or a cumulative count along the entries are much slower).
+            first = self._window_entries == self._best
+            taken = first[0].copy()
+            for k in range(1, len(first)):
+                first[k] &= ~taken
+                taken |= first[k]
+            self._first = first
+        return self._first
 
     @property
     def argmax(self):
         """[row, col] in the input of each window's maximum: (N, C, H', W', 2)."""
-        offset = channels_first(self._first.argmax(axis=0))  # m * size + n of the (first) maximum
+        offset = channels_first(self._first_maxima().argmax(axis=0))  # m * size + n of the (first) maximum
         out_h, out_w = self._out_size
         rows = self.stride * np.arange(out_h)[:, None] + offset // self.size
         cols = self.stride * np.arange(out_w)[None, :] + offset % self.size
@@ -56,7 +63,7 @@ class MaxPool2D(Pool2D):
         return {"argmax": self.argmax}
 
     def backward(self, grad):
-        return self._unwindow(self._first * channels_last(grad))
+        return self._unwindow(self._first_maxima() * channels_last(grad))
 
     def kinks(self, x, step):
         """Windows whose two largest entries are within 4 steps (a tie): a finite difference may swap them."""
