@@ -127,3 +127,8 @@ def test_figures_show_in_a_fresh_kernel_and_reports_as_tables():
         table = formatter.format(shown)[0]["text/html"]
         assert "<td>bn</td><td>batchnorm</td><td>bn</td><td>2x3x3</td><td>4</td>" in table
     assert "62 parameters, eval mode</caption>" in table and repr(net).endswith(", eval mode)")
+
+
+def test_a_model_trained_in_float32_is_kept_in_float64():
+    model = cb.fit(source="shapes", epochs=1, dtype="float32", train_size=64)["model"]
+    assert {value.dtype.name for value in model.params.values()} == {"float64"}

@@ -203,7 +203,9 @@ def fit(net=None, source="shapes", seed=0, on_epoch=None, **options):
     arch = architecture_for(net, dataset)
     result = train_network(arch, chosen, dataset, on_epoch=on_epoch)
     network = result["network"]
-    model = files.Model(arch, network.params, dataset.classes, dataset.source, chosen.seed, network.buffers)
+    # the model in float64, as its file keeps it, whatever precision trained it: what shows or checks it is float64
+    wide = lambda arrays: {name: np.asarray(value, dtype=np.float64) for name, value in arrays.items()}  # noqa: E731
+    model = files.Model(arch, wide(network.params), dataset.classes, dataset.source, chosen.seed, wide(network.buffers))
     return {**result, "history": History(result["history"]), "model": model, "dataset": dataset}
 
 
