@@ -1,7 +1,7 @@
 """The autograder zip run as each platform runs it: unzipped under a temporary root, this package installed into a
 fresh virtual environment from the wheel in the zip, a submission dropped in, the script run, results.json read.
 
-The fresh environment gets NumPy, Matplotlib and scikit-learn from the test's own environment (a .pth naming a
+The fresh environment gets NumPy, Matplotlib and threadpoolctl from the test's own environment (a .pth naming a
 folder of links to its packages, all but cnn-backprop's own), so nothing is downloaded; the wheel is installed
 by pip from the zip, and the scripts run with no PYTHONPATH, so what marks is what the wheel holds.
 """

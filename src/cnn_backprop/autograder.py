@@ -91,7 +91,7 @@ PRAIRIELEARN_INSTALL = """if ! "$PYTHON" -c "import cnn_backprop" 2> /dev/null; 
     SKIP=1
     CAUSE=$(printf '%s\\n' "$CAUSE" | tail -n 1)
     WHY="The grader cannot run cnn-backprop from its wheel: ${CAUSE//\\"/\\'}. It needs Python 3.10+ with NumPy and"
-    WHY="$WHY Matplotlib; tell your instructor."
+    WHY="$WHY Matplotlib (and threadpoolctl); tell your instructor."
   fi
 fi
 """
