@@ -62,3 +62,31 @@ def test_negative_factors_are_parenthesised():
     text = explain.format_walkthrough(result_for(**given), explain=True)
     assert "    conv_pre[0,1] = 0 + 0*1 + 2*(-1) + 1*0 + 0*1 = -2" in text
     assert "    z = 2*1 + 3*(-1) + 3*2 + 3*0 + 0 = 5" in text
+
+
+def test_a_4d_kernel_gradient_names_the_index_of_every_term():
+    import pytest
+
+    import cnn_backprop as cb
+
+    p = cb.run(net="conv 2x3x3 pad 1, relu, maxpool 2, conv 2x2x2, relu, dense 2, softmax", seed=1)
+    (text,) = cb.explain_value(p, "dL/dconv1_kernel[1,0,0,1]")
+    names, numbers = text.split("\n")
+    named = names.split(" = ", 1)[1].split(" + ")
+    products = numbers.split("=")[1].strip().split(" + ")
+    assert len(named) == len(products) == 25  # conv1's 5x5 outputs, each met this weight once (some in padding)
+    at = lambda index: tuple(int(i) for i in index.split(","))  # noqa: E731
+    padded = 0
+    for term, product in zip(named, products):
+        grad, value = term.split("*")
+        shown = [float(v.strip("()")) for v in product.split("*")]
+        g_name, g_at = grad[len("dL/d") :].rstrip("]").split("[")
+        assert shown[0] == pytest.approx(np.asarray(p["backward"][g_name])[at(g_at)], abs=1e-4)
+        if value == "pad":
+            padded += 1
+            assert shown[1] == 0
+            continue
+        v_name, v_at = value.rstrip("]").split("[")
+        source = p["given"] if v_name == "image" else p["forward"]
+        assert shown[1] == pytest.approx(np.asarray(source[v_name])[at(v_at)], abs=1e-4)
+    assert padded == 5  # the top row's windows reach into the padding at this weight (row 0)

@@ -271,7 +271,22 @@ def kernel_gradient_line(p, named, index):
     ]
     kernel = named.params["kernel"]
     target = p.at(kernel, index).replace(kernel, kernel_label(named.name), 1)
-    return f"    dL/d{target} = " + " + ".join(terms) + f" = {formatter(p.grad[kernel], d)(p.grad[kernel][index])}"
+    line = f"    dL/d{target} = " + " + ".join(terms) + f" = {formatter(p.grad[kernel], d)(p.grad[kernel][index])}"
+    if p.grad[kernel].shape[:2] == (1, 1):
+        return line  # one filter of one channel: its terms are the window's, in reading order
+    # several filters or channels: which gradient and which input entry each term multiplies, by index
+    height, width = p.value[named.input].shape[1:]
+
+    def entry(row, col):  # an input entry by its index, or the zero padding around it
+        return p.at(named.input, (c, row, col)) if 0 <= row < height and 0 <= col < width else "pad"
+
+    named_terms = [
+        f"dL/d{p.at(named.output, (f, i, j))}*{entry(s * i + m - pad_, s * j + n - pad_)}"
+        for i in range(out_h)
+        for j in range(out_w)
+    ]
+    lead = f"    dL/d{target} = "
+    return lead + " + ".join(named_terms) + "\n" + " " * (len(lead) - 2) + line[len(lead) - 2 :]
 
 
 class Conv(Kind):
