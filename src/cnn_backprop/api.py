@@ -204,7 +204,9 @@ def fit(net=None, source="shapes", seed=0, on_epoch=None, **options):
     result = train_network(arch, chosen, dataset, on_epoch=on_epoch)
     network = result["network"]
     # the model in float64, as its file keeps it, whatever precision trained it: what shows or checks it is float64
-    wide = lambda arrays: {name: np.asarray(value, dtype=np.float64) for name, value in arrays.items()}  # noqa: E731
+    # (a count, such as a batch norm's batches tracked, stays whole)
+    wide = lambda arrays: {name: value.astype(np.float64) if np.issubdtype(value.dtype, np.floating) else value  # noqa: E731
+                           for name, value in arrays.items()}  # fmt: skip
     model = files.Model(arch, wide(network.params), dataset.classes, dataset.source, chosen.seed, wide(network.buffers))
     return {**result, "history": History(result["history"]), "model": model, "dataset": dataset}
 
@@ -324,8 +326,11 @@ def explorer_start(given=None, seed=0, net=None, source="shapes", model=None):
     else:
         given = given_for(given, seed, net, source)
     dataset = data.load(source, seed, train_size=TRAINING, test_size=1)
-    fits_classes(walkthrough.architecture_of(given), dataset)  # what Train would refuse, refused here
-    return given, training_of(dataset)
+    arch = walkthrough.architecture_of(given)
+    if net:
+        fits_classes(arch, dataset)  # a network chosen for the data: what its Train would refuse, refused here
+    fits = arch.classes == len(dataset.classes) and tuple(arch.input_shape) == tuple(dataset.input_shape)
+    return given, training_of(dataset) if fits else None  # no Train button on data the network cannot read
 
 
 def explorer_page(given=None, seed=0, net=None, source="shapes", model=None):
