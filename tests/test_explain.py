@@ -71,9 +71,8 @@ def test_a_4d_kernel_gradient_names_the_index_of_every_term():
 
     p = cb.run(net="conv 2x3x3 pad 1, relu, maxpool 2, conv 2x2x2, relu, dense 2, softmax", seed=1)
     (text,) = cb.explain_value(p, "dL/dconv1_kernel[1,0,0,1]")
-    names, numbers = text.split("\n")
-    named = names.split(" = ", 1)[1].split(" + ")
-    products = numbers.split("=")[1].strip().split(" + ")
+    _, names, numbers, _ = text.split(" = ")
+    named, products = names.split(" + "), numbers.split(" + ")
     assert len(named) == len(products) == 25  # conv1's 5x5 outputs, each met this weight once (some in padding)
     at = lambda index: tuple(int(i) for i in index.split(","))  # noqa: E731
     padded = 0

@@ -329,7 +329,8 @@ def explorer_start(given=None, seed=0, net=None, source="shapes", model=None):
     arch = walkthrough.architecture_of(given)
     if net:
         fits_classes(arch, dataset)  # a network chosen for the data: what its Train would refuse, refused here
-    fits = arch.classes == len(dataset.classes) and tuple(arch.input_shape) == tuple(dataset.input_shape)
+    channels, side = dataset.input_shape  # square images
+    fits = arch.classes == len(dataset.classes) and tuple(arch.input_shape) == (channels, side, side)
     return given, training_of(dataset) if fits else None  # no Train button on data the network cannot read
 
 

@@ -274,7 +274,8 @@ def kernel_gradient_line(p, named, index):
     line = f"    dL/d{target} = " + " + ".join(terms) + f" = {formatter(p.grad[kernel], d)(p.grad[kernel][index])}"
     if p.grad[kernel].shape[:2] == (1, 1):
         return line  # one filter of one channel: its terms are the window's, in reading order
-    # several filters or channels: which gradient and which input entry each term multiplies, by index
+    # several filters or channels: which gradient and which input entry each term multiplies, by index, before the
+    # numbers
     height, width = p.value[named.input].shape[1:]
 
     def entry(row, col):  # an input entry by its index, or the zero padding around it
@@ -286,7 +287,7 @@ def kernel_gradient_line(p, named, index):
         for j in range(out_w)
     ]
     lead = f"    dL/d{target} = "
-    return lead + " + ".join(named_terms) + "\n" + " " * (len(lead) - 2) + line[len(lead) - 2 :]
+    return lead + " + ".join(named_terms) + " = " + line[len(lead) :]
 
 
 class Conv(Kind):
