@@ -113,9 +113,6 @@ export class QuizPanel {
     this.clearMarks();
   }
 
-  // The instance is locked during a quiz: nothing reaches the marking but the answers.
-  update() {}
-
   // Every answer marked, in place: right, carried or wrong (with the mistake beside it), and the points a quantity
   // as `check` gives them.  A typed answer clears the marks until the next time.
   mark() {
