@@ -21,7 +21,7 @@ from bench_train_step import NETWORKS
 
 from cnn_backprop.memory import keep_freed_memory
 from cnn_backprop.network import Network, init_params
-from cnn_backprop.train import CORES, images_per_core, images_per_pass, pass_parts, sgd_step, twins
+from cnn_backprop.train import CORES, images_per_pass, pass_parts, sgd_step, twins
 
 
 def timed(method, key, totals, lock):
@@ -53,7 +53,7 @@ def main():
         for named, layer in zip(arch.named, twin.layers):
             layer.forward = timed(layer.forward, f"{named.name} forward", totals, lock)
             layer.backward = timed(layer.backward, f"{named.name} backward", totals, lock)
-    parts = pass_parts(args.batch, images_per_pass(arch), images_per_core(arch))
+    parts = pass_parts(args.batch, images_per_pass(arch))
     per_pass, threads = parts[0].stop - parts[0].start, min(CORES, len(parts))
     for _ in range(5):
         sgd_step(network, images, labels, 0.01)

@@ -249,19 +249,18 @@ def test_pass_parts_by_hand(monkeypatch):
     assert sizes(150, 64) == [50, 50, 50]
 
 
-def test_a_batch_with_work_for_every_core_is_shared_among_them(monkeypatch):
+def test_a_batch_that_fits_one_pass_runs_as_one_and_a_larger_one_is_shared_among_the_cores(monkeypatch):
     from cnn_backprop import train as train_module
 
-    def sizes(batch, most, least):
-        return [len(range(batch)[part]) for part in train_module.pass_parts(batch, most, least)]
+    def sizes(batch, most):
+        return [len(range(batch)[part]) for part in train_module.pass_parts(batch, most)]
 
     monkeypatch.setattr(train_module, "CORES", 2)
-    assert sizes(32, 145, 5) == [16, 16]  # the digits batch: fits one pass, but holds work for both cores
-    assert sizes(32, 145, 17) == [32]  # too little for two
-    assert sizes(256, 145, 5) == [128, 128]
-    arch = Architecture.parse("conv 32x3x3 pad 1, relu, maxpool 2, conv 64x3x3 pad 1, relu, maxpool 2, dense 10, "
-                              "softmax", 1, 8)  # fmt: skip
-    assert train_module.images_per_core(arch) * train_module.CORES <= 32 < train_module.images_per_core(SEED) * 2
+    assert sizes(32, 145) == [32]  # the digits batch: one pass on the caller's thread
+    assert sizes(145, 145) == [145]
+    assert sizes(146, 145) == [73, 73]  # two passes, one per core
+    assert sizes(256, 145) == [128, 128]
+    assert sizes(300, 145) == [75, 75, 75, 75]  # three needed, rounded up to a multiple of the cores
 
 
 def test_evaluation_on_the_cores_gives_one_pass_numbers():

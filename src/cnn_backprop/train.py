@@ -40,10 +40,6 @@ from .validate import InputError
 # into chunks, whose arrays then stay in the processor's cache.  About 64 images of 28x28 with 8 filters, the
 # fastest per image there and on the other networks of `make bench` (`--pass-numbers` changes it).
 PASS_NUMBERS = 2**20
-# The values a pass must produce to be worth a core of its own: a batch that gives each core at least this many
-# runs as passes side by side (the default digits batch of 32: two of 16), a smaller one as one pass on the
-# caller's thread, where handing it to another would cost more than it saves (the seed's batches of 32).
-CORE_NUMBERS = 2**15
 
 
 def _option(default, help, metavar=None, shows_default=True):
@@ -167,7 +163,7 @@ def evaluate(network, images, labels):
     no gradient for any image: nothing before it can ever learn again (a dead ReLU).
     """
     arch = network.arch
-    parts = pass_parts(len(images), images_per_pass(arch), images_per_core(arch))
+    parts = pass_parts(len(images), images_per_pass(arch))
 
     def forward(twin, part):
         return twin.logits(images[part]), twin.relu_alive().sum(axis=1)
@@ -220,11 +216,6 @@ def images_per_pass(arch, pass_numbers=PASS_NUMBERS):
     return max(1, pass_numbers // values_per_image(arch))
 
 
-def images_per_core(arch):
-    """The fewest images a pass of its own on another core is worth: those whose values reach CORE_NUMBERS."""
-    return -(-CORE_NUMBERS // values_per_image(arch))
-
-
 def values_per_image(arch):
     """The values one image's forward pass produces, every layer's output."""
     return sum(math.prod(named.out_shape) for named in arch.named)
@@ -245,16 +236,18 @@ def one_pass(network, images, labels):
     return loss, {name: backward[name] for name in network.params}
 
 
-def pass_parts(batch, most, least=None):
+def pass_parts(batch, most):
     """The passes of a batch of ``batch`` images, at most ``most`` images each: a list of slices.
 
-    One pass if the batch fits and is too small to give every core ``least``
-    images (by default, whenever it fits); otherwise as many as it takes,
-    rounded up to a multiple of the cores, of one size, so that no core waits
-    for another.
+    One pass if the batch fits, on the caller's thread: split among the cores,
+    a pass that fits spends more on handing Python's lock between the threads,
+    at each of its NumPy calls, than the second core gives (the default digits
+    batch of 32 took 3.2 ms a step as two passes of 16 on an idle machine, 1.4 ms
+    as one).  Otherwise as many passes as it takes, rounded up to a multiple of
+    the cores, of one size, so that no core waits for another.
     """
     needed = -(-batch // most)
-    if needed == 1 and (least is None or batch < CORES * least):
+    if needed == 1:
         return [slice(0, batch)]
     count = -(-needed // CORES) * CORES
     size = -(-batch // count)
@@ -269,14 +262,13 @@ def batch_gradients(network, images, labels, chunk=None):
     the whole batch, up to rounding, from arrays small enough to stay in the
     processor's cache.  The chunks run side by side on the cores (``on_cores``),
     and add up in their order.  ``chunk`` (the most images a pass takes)
-    defaults to ``images_per_pass``; a batch that holds enough work for every
-    core (``images_per_core``) is split among them even where it fits one pass.
+    defaults to ``images_per_pass``.
     """
     arch = network.arch
     if batch_dependent(arch):
         parts = [slice(0, len(images))]
     else:
-        parts = pass_parts(len(images), chunk or images_per_pass(arch), images_per_core(arch))
+        parts = pass_parts(len(images), chunk or images_per_pass(arch))
     if len(parts) == 1:  # one pass: its gradients as they are, with no weighting
         return one_pass(network, images, labels)
     loss, grads = 0.0, dict.fromkeys(network.params, 0.0)
