@@ -57,7 +57,8 @@ def json_of(capsys, tmp_path, given):
 def test_backward_the_step_through_builds_dL_dkernel_window_by_window(browser, tmp_path, capsys, net):  # noqa: F811
     """Every conv layer, every filter f and input channel c: after window t, the step-through's dL/dkernel[f,c] is
     the sum over windows 1..t of X's window times dL/dconv_pre[f,i,j] (padding read as 0); after the last it is
-    `walkthrough --json`'s dL/dkernel, to 1e-12.  A padded layer draws its zero border, and the lit window covers it."""
+    `walkthrough --json`'s dL/dkernel, to 1e-12, and what the filters' windows sent back adds up to its dL/d(input).
+    A padded layer draws its zero border, and the lit window covers it."""
     given = starting_given(walkthrough.complete_given({"net": net} if net else {}, seed=2))
     shown = json_of(capsys, tmp_path, given)
     pass_ = walkthrough.run(walkthrough.complete_given(given))
@@ -75,6 +76,7 @@ def test_backward_the_step_through_builds_dL_dkernel_window_by_window(browser, t
         F, C, K, _ = kernel.shape
         padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
         side = up.shape[1]  # the output's
+        sent = np.zeros(x.shape)
         tab.select_option("#stepper-layer", str(position))
         for f in range(F):
             for c in range(C):
@@ -90,6 +92,9 @@ def test_backward_the_step_through_builds_dL_dkernel_window_by_window(browser, t
                     if t < side * side - 1:
                         tab.click("#stepper-step")
                 np.testing.assert_allclose(ours, kernel[f, c], rtol=0, atol=1e-12, err_msg=f"{key}[{f},{c}]")
+                sent[c] += np.reshape(stepper_values(tab, "stepper.sent"), x.shape[1:])  # filter f's share
+        # what every filter's windows sent back to each channel is dL/d(input)
+        np.testing.assert_allclose(sent, np.reshape(shown["backward"][named.input], x.shape), rtol=0, atol=1e-12)
         # the zero border: shown as padding, the input's cells inside it, in the input and in its gradient
         side = x.shape[1] + 2 * pad  # the padded input's
         for quantity in (named.input, "stepper.sent"):
