@@ -56,9 +56,9 @@ def json_of(capsys, tmp_path, given):
 @pytest.mark.parametrize("net", [None, PADDED])
 def test_backward_the_step_through_builds_dL_dkernel_window_by_window(browser, tmp_path, capsys, net):  # noqa: F811
     """Every conv layer, every filter f and input channel c: after window t, the step-through's dL/dkernel[f,c] is
-    the sum over windows 1..t of X's window times dL/dconv_pre[f,i,j] (padding read as 0); after the last it is
-    `walkthrough --json`'s dL/dkernel, to 1e-12, and what the filters' windows sent back adds up to its dL/d(input).
-    A padded layer draws its zero border, and the lit window covers it."""
+    the sum over windows 1..t of X's window times dL/dconv_pre[f,i,j] (padding read as 0), and dL/dbias[f] the sum
+    of those dL/dconv_pre; after the last they are `walkthrough --json`'s, to 1e-12, and what the filters' windows
+    sent back adds up to its dL/d(input).  A padded layer draws its zero border, and the lit window covers it."""
     given = starting_given(walkthrough.complete_given({"net": net} if net else {}, seed=2))
     shown = json_of(capsys, tmp_path, given)
     pass_ = walkthrough.run(walkthrough.complete_given(given))
@@ -89,9 +89,12 @@ def test_backward_the_step_through_builds_dL_dkernel_window_by_window(browser, t
                     total += up[f, i, j] * padded[c, stride * i : stride * i + K, stride * j : stride * j + K]
                     ours = np.reshape(stepper_values(tab, f"stepper.{key}"), (K, K))
                     np.testing.assert_allclose(ours, total, rtol=0, atol=1e-12, err_msg=f"{key}[{f},{c}] window {t}")
+                    bias = stepper_values(tab, f"stepper.{named.name}_bias")
+                    assert bias == pytest.approx([up[f].ravel()[: t + 1].sum()], abs=1e-12)
                     if t < side * side - 1:
                         tab.click("#stepper-step")
                 np.testing.assert_allclose(ours, kernel[f, c], rtol=0, atol=1e-12, err_msg=f"{key}[{f},{c}]")
+                assert bias == pytest.approx([np.ravel(shown["backward"][f"{named.name}_bias"])[f]], abs=1e-12)
                 sent[c] += np.reshape(stepper_values(tab, "stepper.sent"), x.shape[1:])  # filter f's share
         # what every filter's windows sent back to each channel is dL/d(input)
         np.testing.assert_allclose(sent, np.reshape(shown["backward"][named.input], x.shape), rtol=0, atol=1e-12)

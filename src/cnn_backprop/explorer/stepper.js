@@ -111,6 +111,7 @@ export class Stepper {
     // The window of output [i, j], in the padded map's rows and columns.
     const inWindow = (r, s) => r >= S * i && r < S * i + K && s >= S * j && s < S * j + K;
     const kernelKey = Object.keys(entry.params).find((key) => entry.params[key].length === 4);
+    const biasKey = Object.keys(entry.params).find((key) => entry.params[key].length === 1);
     const out = backward ? state.grads[entry.output] : state.values[entry.output];
     const hideOut = hidden.has(backward ? `backward.${entry.output}` : entry.output);
     const tables = [this.padded(`${entry.input}[${c}]`, entry.input, x, c, pad, inWindow, hidden.has(entry.input))];
@@ -134,6 +135,10 @@ export class Stepper {
       tables.push(grid(`dL/d${kernelKey}[${f},${c}] so far`, `stepper.${kernelKey}`, K, K,
         (m, n) => ({ value: dK.data[((f * C + c) * K + m) * K + n], lit: true, full: `${f},${c},${m},${n}` }), hidden.has(`backward.${kernelKey}`)));
     }
+    if (biasKey) {
+      const dB = sent.grads[biasKey.slice(entry.name.length + 1)];
+      tables.push(grid(`dL/d${biasKey}[${f}] so far`, `stepper.${biasKey}`, 1, 1, () => ({ value: dB.data[f], lit: true, full: `${f}` }), hidden.has(`backward.${biasKey}`)));
+    }
     tables.push(this.padded(`dL/d${entry.input}[${c}] sent back so far`, "stepper.sent", sent.dx, c, pad, inWindow, hidden.has(`backward.${entry.input}`), "\u2013"));
     this.grids.replaceChildren(...tables);
     const g = out.data[(f * O + i) * P + j];
@@ -150,6 +155,7 @@ export class Stepper {
       }
       lines.push(`dL/d${kernelKey}[${f},${c}] += ${fmt(g)} * ${entry.input}[${c}]'s lit window ${rows.join(" ")}`,
         `  (dL/dK[f,c,m,n] = the sum over windows of dL/d${entry.output}[f,i,j] * X[c, ${S}i+m-${pad}, ${S}j+n-${pad}]; the grid adds up windows 1 to ${this.t + 1})`);
+    if (biasKey) lines.push(`dL/d${biasKey}[${f}] += ${fmt(g)} (the bias meets every window with weight 1)`);
     }
     lines.push(`dL/d${entry.input}[${c}] gets this window's share on the lit cells; the map adds up what windows 1 to ${this.t + 1} sent` +
       (pad ? "; what lands on the padding is dropped (it is no input)." : "."));
