@@ -190,7 +190,7 @@ export class Stepper {
 // pad (a padding cell's text)}; ``quantity`` as the flow names it (data-quantity), or stepper.NAME for the partial
 // sums, which are none of the pass's.
 function grid(title, quantity, rows, cols, cell, hide = false) {
-  const table = el("table", { class: "grid", "data-quantity": quantity }, el("caption", {}, title));
+  const table = el("table", { class: "grid", "data-quantity": quantity, style: "align-self: flex-start" }, el("caption", {}, title));
   let limit = 0;
   for (let r = 0; r < rows; r++) for (let s = 0; s < cols; s++) limit = Math.max(limit, Math.abs(cell(r, s).value ?? 0));
   for (let r = 0; r < rows; r++) {
