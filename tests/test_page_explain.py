@@ -19,13 +19,17 @@ NUMBER = re.compile(r"^\(?(-?\d+(?:\.(\d+))?(?:e([+-]\d+))?)\)?$")
 SKIPPED = re.compile(r"\((\d+) (?:term|window)s? with a zero")
 
 # Every number the flow shows with an explanation (the probabilities are bars, explained by the loss), each
-# explained by the page's own handler of a hover: [quantity, index, value, the explanation].
+# explained by the page's own handler of a hover, then focused: [quantity, index, value, the explanation, the
+# explanation its focus shows].
 HOVER_ALL = """() => [...document.querySelectorAll('.flow [data-value]')]
     .filter((cell) => cell.dataset.value !== '' && cell.dataset.quantity !== 'probability')
     .map((cell) => {
+        const lines = document.getElementById('lines'), d = cell.dataset;
         cell.dispatchEvent(new MouseEvent('mouseenter'));
-        const d = cell.dataset;
-        return [d.quantity, d.index, Number(d.value), document.getElementById('lines').textContent];
+        const hovered = lines.textContent;
+        lines.textContent = '';
+        cell.focus();
+        return [d.quantity, d.index, Number(d.value), hovered, lines.textContent];
     })"""
 
 
@@ -141,10 +145,10 @@ def python_line(pass_, quantity, index):
 def test_every_number_of_the_kinds_example_hovers_and_explains_as_python_does(browser, tmp_path, name):  # noqa: F811
     """Every number of the kind's example network, forward and backward: its explanation has no page error and ends
     in the number shown, and in the number ``cb.explain_value`` ends in, each to its precision; where both add up
-    products, the same terms, and otherwise the same numbers in their last step.  The page's own mouseenter handler
-    explains each number in one evaluate (some 200 numbers a page: a person's hover would take seconds each); a
-    real hover and a real focus of a sample of them show the very same text, so the handler run is the one a
-    person's pointer and keyboard run."""
+    products, the same terms, and otherwise the same numbers in their last step.  Each number is hovered by its
+    mouseenter event and focused in one evaluate (Playwright's hover and focus of all 3,000 numbers of the
+    examples, each waiting for its cell to be still and unobstructed, would take minutes); a real hover and a real
+    focus of a sample show the very same text, so what the events run is what a person's pointer and keyboard run."""
     given = starting_given(walkthrough.complete_given({"net": KINDS[name].example_net}, seed=3))
     pass_ = walkthrough.run(walkthrough.complete_given(given))
     tab = open_page(browser, tmp_path, given)
@@ -156,9 +160,10 @@ def test_every_number_of_the_kinds_example_hovers_and_explains_as_python_does(br
         shown = tab.locator(".flow [data-value]:not([data-value=''], [data-quantity='probability'])").count()
         assert len(hovered) == shown > 50
         assert any(q.startswith("backward.") for q, *_ in hovered) == backward
-        for quantity, index, value, text in hovered:
+        for quantity, index, value, text, focused in hovered:
             lines = text.rstrip("\n").split("\n")
             where = f"{quantity}[{index}]"
+            assert focused == text, where  # the keyboard's way in shows the same
             assert not {"undefined", "null", "NaN"} & set(text.split()), (where, text)
             if quantity == "loss":  # -log P(y) on the page, the number alone in Python
                 for line in (lines[0], cb.explain_value(pass_, "loss")[0]):
@@ -175,7 +180,7 @@ def test_every_number_of_the_kinds_example_hovers_and_explains_as_python_does(br
                 compared += assert_same_numbers(lines, theirs, value, where)
                 against_python += 1
         sample = hovered[:: max(1, len(hovered) // 10)]
-        for quantity, index, _, text in sample:
+        for quantity, index, _, text, _ in sample:
             cell = tab.locator(f'.flow [data-quantity="{quantity}"][data-index="{index}"]')
             for act in (cell.hover, cell.focus):
                 tab.evaluate("document.getElementById('lines').textContent = ''")
