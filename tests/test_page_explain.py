@@ -179,7 +179,7 @@ def test_every_number_of_the_kinds_example_hovers_and_explains_as_python_does(br
             else:
                 compared += assert_same_numbers(lines, theirs, value, where)
                 against_python += 1
-        sample = hovered[:: max(1, len(hovered) // 10)]
+        sample = hovered[:: max(1, len(hovered) // 4)]
         for quantity, index, _, text, _ in sample:
             cell = tab.locator(f'.flow [data-quantity="{quantity}"][data-index="{index}"]')
             for act in (cell.hover, cell.focus):
