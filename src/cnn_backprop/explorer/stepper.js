@@ -155,8 +155,8 @@ export class Stepper {
       }
       lines.push(`dL/d${kernelKey}[${f},${c}] += ${fmt(g)} * ${entry.input}[${c}]'s lit window ${rows.join(" ")}`,
         `  (dL/dK[f,c,m,n] = the sum over windows of dL/d${entry.output}[f,i,j] * X[c, ${S}i+m-${pad}, ${S}j+n-${pad}]; the grid adds up windows 1 to ${this.t + 1})`);
-    if (biasKey) lines.push(`dL/d${biasKey}[${f}] += ${fmt(g)} (the bias meets every window with weight 1)`);
     }
+    if (biasKey) lines.push(`dL/d${biasKey}[${f}] += ${fmt(g)} (the bias meets every window with weight 1)`);
     lines.push(`dL/d${entry.input}[${c}] gets this window's share on the lit cells; the map adds up what windows 1 to ${this.t + 1} sent` +
       (pad ? "; what lands on the padding is dropped (it is no input)." : "."));
     this.text.textContent = hideOut ? where : lines.join("\n");
