@@ -8,7 +8,9 @@ import { keepAxes, kindOf } from "cnn-backprop/engine.js";
 // ``quantity[index]`` as the --json layout indexes it (the leading axes of length 1 dropped).
 function named(state, quantity, index) {
   const shape = arrayOf(state, quantity).shape;
-  const rank = squeezed(shape, keepAxes(state.arch)[quantity] ?? 0).length;
+  // a drawn mask keeps every axis, as its given writes it (and its cells' data-index)
+  const drawn = !state.values[quantity] && Object.hasOwn(state.extras, quantity);
+  const rank = squeezed(shape, keepAxes(state.arch)[quantity] ?? (drawn ? shape.length : 0)).length;
   return `${quantity}[${index.slice(index.length - rank).join(",")}]`;
 }
 
