@@ -97,6 +97,10 @@ CASES = [
     (["walkthrough", "--explain", "conv_kernal[0,0]"], "no quantity 'conv_kernal' (did you mean \"conv_kernel\"?)"),
     (["walkthrough", "--explain", "conv_pre(1)"], "--explain 'conv_pre(1)': write NAME[i,j,...]"),
     (["walkthrough", "--data", "digits", "--explain", "bias[0]"], "'bias' is one of conv1_bias, conv2_bias, fc_bias"),
+    (
+        ["walkthrough", "--net", "conv 1x3x3, dropout 0.5, dense 1, sigmoid", "--explain", "dL/ddrop_mask[0,0,0]"],
+        "--explain dL/ddrop_mask[0,0,0]: drop_mask is given (drawn in training mode); it has no gradient",
+    ),
     (["gradcheck", "--given", "g_fc.json"], "fc_weights needs 1 value, got 4"),
     # network specs
     (

@@ -598,33 +598,6 @@ def test_the_quiz_marks_as_check_does_every_mistake_at_every_layer(browser, tmp_
     assert not tab.errors
 
 
-def test_step_through_a_convolution_and_a_pooling(browser, tmp_path):
-    given = starting_given(walkthrough.complete_given(seed=1))
-    result = python_result(given)
-    tab = open_page(browser, tmp_path, given)
-    for _ in range(3):
-        tab.click("#stepper-step")
-    # Forward: the window has moved to [1,0]; four outputs are shown, each Python's, and the arithmetic of the last.
-    shown = tab.eval_on_selector_all(
-        ".stepper table:last-of-type td[data-value]", "(ns) => ns.map((n) => Number(n.dataset.value))"
-    )
-    assert shown == pytest.approx(np.ravel(result["forward"]["conv_pre"])[:4], abs=1e-12)
-    assert tab.inner_text("#stepper-text").startswith("window 4 of 9: [1,0]")
-    # Backward: after every window, what they sent back is dL/dimage (one filter, one channel).
-    tab.check("#gradients")
-    tab.click("#stepper-reset")
-    for _ in range(8):
-        tab.click("#stepper-step")
-    sent = tab.eval_on_selector_all(
-        ".stepper table:first-of-type td[data-value]", "(ns) => ns.map((n) => Number(n.dataset.value))"
-    )
-    assert sent == pytest.approx(np.ravel(result["backward"]["image"]), abs=1e-12)
-    # A pooling's channel is its input's: one picker.
-    tab.select_option("#stepper-layer", "1")
-    assert tab.locator("#stepper-c").count() == 0
-    assert not {"undefined", "null", "NaN"} & set(tab.inner_text("body").split()) and tab.errors == []
-
-
 def test_every_number_of_a_pooling_network_hovers_without_a_page_error(browser, tmp_path):
     """Every number shown, forward and backward, hovered (max and average pooling, the two that said nothing or
     raised): each explanation drawn, no page error, and avgpool says where no window holds an entry."""

@@ -230,21 +230,27 @@ def value_arithmetic(pass_, which, decimals=4):
     """
     p = Text(pass_, decimals)
     match = PATTERN.match(which.replace(" ", ""))
-    names = [*(n.output for n in p.arch.named), *p.arch.param_shapes(), "image"]
+    drawn = [name for name in pass_.extras if name in p.given]  # what a layer drew in training mode (a mask), given
+    names = [*(n.output for n in p.arch.named), *p.arch.param_shapes(), "image", *drawn]
     if not match:
         raise InputError(f"--explain {which!r}: write NAME[i,j,...], e.g. {names[0]}[0,0], or dL/dNAME[...]")
     gradient_only, name, text = match.group(1), match.group(2), match.group(3)
-    if name not in p.value and name != "loss":
+    if name not in p.value and name != "loss" and name not in drawn:
         name = _named_by_its_end(name, names)
     if name == "loss":
         return [f"    loss = {scalar(pass_.loss, decimals)}"]
     kept = tuple(int(v) for v in text.split(",") if v.strip()) if text else ()
-    written = p.written(name)
-    shape = p.shapes[name]
+    shape = np.shape(p.given[name]) if name in drawn else p.shapes[name]  # a mask indexed as its given writes it
+    written = len(shape) if name in drawn else p.written(name)
     if len(kept) != written or any(not 0 <= v < n for v, n in zip(kept, shape[len(shape) - written :])):
         sides = "x".join(map(str, shape[len(shape) - written :])) or "a single number"
         raise InputError(f"--explain {which}: {name} is {sides}; give {written} indices within it")
     index = (0,) * (len(shape) - written) + kept
+    if name in drawn:
+        if gradient_only:
+            raise InputError(f"--explain {which}: {name} is given (drawn in training mode); it has no gradient")
+        value = np.asarray(p.given[name], dtype=float)[index]
+        return [f"    {name}[{','.join(map(str, kept))}] is given (drawn in training mode): {scalar(value, decimals)}"]
     params = p.arch.param_shapes()
     lines = []
     if not gradient_only and name not in params and name != "image":

@@ -60,6 +60,20 @@ def test_the_mask_is_the_passs_drawn_from_its_seed_and_given_back():
         walkthrough.complete_given({"net": NET, "drop2_mask": [0, 1]})
 
 
+def test_the_mask_explains_itself_as_given_by_the_index_its_given_writes():
+    given = walkthrough.complete_given({"net": NET}, seed=4)
+    p = walkthrough.run(given)
+    for name in ("drop1_mask", "drop2_mask"):
+        mask = np.asarray(given[name])
+        for index in np.ndindex(mask.shape):
+            written = ",".join(map(str, index))
+            assert cb.explain_value(p, f"{name}[{written}]") == [
+                f"{name}[{written}] is given (drawn in training mode): {mask[index]:.0f}"
+            ]
+    with pytest.raises(InputError, match=r"drop1_mask is 2x3x3; give 3 indices"):
+        cb.explain_value(p, "drop1_mask[0,0]")
+
+
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_a_pass_is_pytorchs_with_the_same_mask(mode):
     torch = pytest.importorskip("torch")

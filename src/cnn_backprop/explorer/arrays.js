@@ -58,8 +58,11 @@ export const get = (array, index) => array.data[offsetOf(array.shape, index)];
 // The side of a sliding window's output: (W - K + 2P) / S + 1, rounded down.
 export const outSide = (side, kernel, stride, padding = 0) => Math.floor((side - kernel + 2 * padding) / stride) + 1;
 
-// A number in the arithmetic `--explain` writes: whole numbers as they are, others to 4 decimals; a factor in brackets when negative.
-export const fmt = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(4));
+// A number in the arithmetic `--explain` writes, as text.formatter writes it alone: whole numbers as they are, others
+// to 4 decimals, but below 0.01 in scientific notation (4 digits, Python's 2-digit exponent), where 4 decimals would
+// show only zeros; a factor in brackets when negative.
+export const fmt = (v) =>
+  Number.isInteger(v) ? String(v) : Math.abs(v) >= 0.01 ? v.toFixed(4) : v.toExponential(3).replace(/e([+-])(\d)$/, "e$10$2");
 export const factor = (v) => (v < 0 ? `(${fmt(v)})` : fmt(v));
 // The terms of a sum left out of its text, counted: "(1 term with a zero pixel)", "(9 terms ...)".
 export const skipped = (count, what) => `(${count} ${count === 1 ? what.replace(/s\b/, "") : what})`;

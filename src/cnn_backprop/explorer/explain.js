@@ -7,10 +7,15 @@ import { keepAxes, kindOf } from "cnn-backprop/engine.js";
 
 // ``quantity[index]`` as the --json layout indexes it (the leading axes of length 1 dropped).
 function named(state, quantity, index) {
-  const shape = (state.values[quantity] || state.params[quantity]).shape;
-  const rank = squeezed(shape, keepAxes(state.arch)[quantity] ?? 0).length;
+  const shape = arrayOf(state, quantity).shape;
+  // a drawn mask keeps every axis, as its given writes it (and its cells' data-index)
+  const drawn = !state.values[quantity] && Object.hasOwn(state.extras, quantity);
+  const rank = squeezed(shape, keepAxes(state.arch)[quantity] ?? (drawn ? shape.length : 0)).length;
   return `${quantity}[${index.slice(index.length - rank).join(",")}]`;
 }
+
+// A quantity's array: a value, a parameter, or what a layer drew in training mode (a dropout's mask).
+const arrayOf = (state, quantity) => state.values[quantity] || state.params[quantity] || state.extras[quantity];
 
 // The sources as the page shows them: an entry of a reshaped map (the flatten before a dense layer) is the entry
 // of the map it reshapes.
@@ -39,7 +44,10 @@ function readerOf(state, quantity) {
 export function forwardArithmetic(state, quantity, index) {
   const entry = state.arch.find((e) => e.output === quantity);
   const title = named(state, quantity, index);
-  if (!entry) return { lines: [title, `${quantity} is given: ${fmt(get(state.values[quantity] || state.params[quantity], index))}`], sources: [] };
+  if (!entry) {
+    const how = Object.hasOwn(state.extras, quantity) ? "given (drawn in training mode)" : "given";
+    return { lines: [title, `${quantity} is ${how}: ${fmt(get(arrayOf(state, quantity), index))}`], sources: [] };
+  }
   const value = get(state.values[quantity], index);
   return titled(state, title, kindOf(entry.layer).valueArithmetic({ state, entry, quantity, index, value, x: state.values[entry.input] }));
 }

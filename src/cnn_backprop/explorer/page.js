@@ -351,7 +351,7 @@ export class Explorer {
     this.focused = null;
     this.explained.textContent = this.quiz.hides().has("loss")
       ? "The loss is in the quiz."
-      : `loss L = -log P(true class y = ${y}) = -log ${py.toFixed(6)} = ${this.current.loss.toFixed(6)}\n` +
+      : `loss L = -log P(true class y = ${y}) = -log ${py.toFixed(6)} = ${this.current.loss >= 0.01 ? this.current.loss.toFixed(6) : this.current.loss.toExponential(3)}\n` +
         `Its gradient starts the backward pass: dL/dz = output - onehot(y), the output layer's own derivative and the\nloss's together.`;
     this.light([], this.lossCell);
   }

@@ -17,6 +17,13 @@ const channel = (array, c) => {
 };
 const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
 
+// Channel c of the layer's input normalised by the statistics it used (the batch's, or the running ones in
+// evaluation): x_hat, as its forward computed it.
+function normalised(state, { name, input }, c) {
+  const m = state.extras[`${name}_mean`].data[c], v = state.extras[`${name}_var`].data[c];
+  return channel(state.values[input], c).map((x) => (x - m) / Math.sqrt(v + EPS));
+}
+
 export default kind({
   name: "batchnorm",
   order: 15,
@@ -84,20 +91,22 @@ export default kind({
     };
   },
 
-  valueArithmetic({ state, entry: { name }, quantity, index, value, x }) {
-    const c = index[0];
+  // out = gamma * x_hat + beta, x_hat written out, then the product.
+  valueArithmetic({ state, entry, quantity, index, value, x }) {
+    const c = index[0], name = entry.name;
     const g = state.params[`${name}_gamma`].data[c], b = state.params[`${name}_beta`].data[c];
     const m = state.extras[`${name}_mean`].data[c], v = state.extras[`${name}_var`].data[c];
+    const xHat = normalised(state, entry, c)[index[1] * x.shape[2] + index[2]];
     return {
-      lines: [`${quantity} = gamma * (x - mean) / sqrt(var + eps) + beta = ${fmt(g)} * (${fmt(get(x, index))} - ${factor(m)}) / sqrt(${fmt(v)} + 1e-05) + ${factor(b)} = ${fmt(value)}`],
+      lines: [`${quantity} = gamma * (x - mean) / sqrt(var + eps) + beta = ${fmt(g)} * (${fmt(get(x, index))} - ${factor(m)}) / sqrt(${fmt(v)} + 1e-05) + ${factor(b)} = ${fmt(g)} * ${factor(xHat)} + ${factor(b)} = ${fmt(value)}`],
       sources: [[`${name}_gamma`, [c]], [`${name}_beta`, [c]]],
     };
   },
   inputGradientArithmetic({ state, entry, quantity, index, value, up }) {
     const [c] = index, name = entry.name, out = entry.output;
     const g = state.params[`${name}_gamma`].data[c];
-    const m = state.extras[`${name}_mean`].data[c], v = state.extras[`${name}_var`].data[c];
-    const grads = channel(up, c), xHat = channel(state.values[entry.input], c).map((x) => (x - m) / Math.sqrt(v + EPS));
+    const v = state.extras[`${name}_var`].data[c];
+    const grads = channel(up, c), xHat = normalised(state, entry, c);
     const at = index[1] * up.shape[2] + index[2];
     if (entry.layer.mode === "eval") {
       return {
@@ -112,9 +121,14 @@ export default kind({
       sources: [[`backward.${out}`, index]],
     };
   },
-  paramGradientArithmetic({ entry, quantity, key, index, value }) {
-    const rule = key === "beta" ? `sum of dL/d${entry.output}[${index[0]}]` : `sum of dL/d${entry.output}[${index[0]}] * x_hat`;
-    return { lines: [`dL/d${quantity} = ${rule} = ${fmt(value)}`], sources: [] };
+  // dL/dbeta[c] sums channel c of dL/dout; dL/dgamma[c] each of them times its x_hat.
+  paramGradientArithmetic({ state, entry, quantity, key, index: [c], value, up }) {
+    const grads = channel(up, c), xHat = normalised(state, entry, c), out = entry.output;
+    const [, H, W] = up.shape, sources = [];
+    for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) sources.push([`backward.${out}`, [c, i, j]]);
+    const terms = Array.from(grads, (g, k) => (key === "beta" ? factor(g) : `${factor(g)}*${factor(xHat[k])}`)).join(" + ");
+    const rule = key === "beta" ? `sum of dL/d${out}[${c}]` : `sum of dL/d${out}[${c}] * x_hat`;
+    return { lines: [`dL/d${quantity} = ${rule} = ${terms} = ${fmt(value)}`], sources };
   },
 
   backwardMistakes: ({ layer, grad, shape }) => ({ "bn-constant-stats": { shape, data: layer.constantStats(grad).data } }),
