@@ -290,8 +290,7 @@ export class Explorer {
       const cell = node?.closest?.('[data-array="image"] td');
       if (cell) return cell.dataset.full.split(",").map(Number);
       if (node === view.canvas) {
-        const rect = view.canvas.getBoundingClientRect();
-        const found = view.entryAt(event.clientX - rect.left, event.clientY - rect.top);
+        const found = view.bank.entryAt(event);
         return found && view.fullIndex(found.slice, found.position);
       }
       return null;
