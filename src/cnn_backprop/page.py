@@ -96,11 +96,13 @@ def widget_module():
 
 SCOPE = "cnn-backprop"  # the class of the element a notebook widget draws into
 BRACE = re.compile(r"[{}]")
+ROOT = re.compile(r"^(body|main)\b")
 
 
 def scoped_css(scope=f".{SCOPE}"):
     """The page's style sheet with every rule held to the element ``scope`` (a notebook keeps its own look):
-    ``body`` becomes the element itself, every other selector one inside it, @media blocks scoped within."""
+    ``body`` and ``main`` (the page's root, as the widget's element is) become the element itself, every other
+    selector one inside it, @media and @container blocks scoped within."""
     css, out, at = _source("style.css"), [], 0
     while brace := BRACE.search(css, at):
         head = css[at : brace.start()].strip()
@@ -110,7 +112,7 @@ def scoped_css(scope=f".{SCOPE}"):
             continue
         end = css.index("}", brace.end())
         selectors = (part.strip() for part in head.split(","))
-        out.append(", ".join(scope if part == "body" else f"{scope} {part}" for part in selectors))
+        out.append(", ".join(ROOT.sub(scope, part) if ROOT.match(part) else f"{scope} {part}" for part in selectors))
         out.append(f" {{{css[brace.end() : end]}}}\n")
         at = end + 1
     return "".join(out)

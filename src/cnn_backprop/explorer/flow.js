@@ -77,7 +77,7 @@ export class Bank {
   arrange({ slices, rows, cols, across, cw = 1, ch = cw, gap = 1, zoom = 1, transposed = false }) {
     const down = Math.ceil(slices / across);
     Object.assign(this, { slices, rows, cols, across, cw, ch, gap, transposed });
-    const width = across * (cols * cw + gap) - (slices > 1 ? gap : 0), height = down * (rows * ch + gap) - (slices > 1 ? gap : 0);
+    const width = across * (cols * cw + gap) - gap, height = down * (rows * ch + gap) - gap;
     for (const canvas of [this.canvas, this.marks]) {
       Object.assign(canvas, { width, height });
       canvas.style.width = `${width * zoom}px`;
