@@ -169,6 +169,27 @@ def test_a_click_or_enter_on_a_layer_opens_its_numbers_beside_the_explanation(br
     assert tab.errors == []
 
 
+def test_a_stroke_on_the_overviews_image_moves_the_bars_on_the_same_screen(browser, tmp_path):
+    given = starting_given(NETWORKS["four"]())
+    tab = open_page(browser, tmp_path, given)
+    column = next(j for j in range(8) if given["image"][1][j] < 0.5)
+    image = "window.cnnBackprop.explorer.overview.banks[0]"
+    top, bottom = (tab.evaluate(f"{image}.pointOf({i * 8 + column})") for i in (1, 6))
+    tab.mouse.move(*top)
+    tab.mouse.down()
+    tab.mouse.move(*bottom, steps=12)
+    tab.mouse.up()
+    tab.wait_for_timeout(50)
+    drawn = tab.evaluate("window.cnnBackprop.explorer.given")
+    assert [row[column] for row in drawn["image"][1:7]] == [1] * 6
+    assert tab.evaluate("[scrollX, scrollY]") == [0, 0]  # drawn, and nothing opened: the same screen
+    result = python_result(drawn)
+    assert test_page.shown(tab, "loss", "") == pytest.approx(result["forward"]["loss"], abs=1e-12)
+    probabilities = tab.eval_on_selector_all("[data-quantity='probability']", test_page.DATA)
+    assert [v for _, _, v in probabilities] == pytest.approx(result["forward"]["output"], abs=1e-12)
+    assert inside(boxes(tab, "#probabilities")[0], 1280, 800) and tab.errors == []
+
+
 def test_a_kernel_gradient_lights_both_its_factors_with_their_values(browser, tmp_path):
     """dL/dconv_kernel[f, c, m, n] = sum over i, j of dL/dconv_pre[f, i, j] * X[c, i+m-1, j+n-1] (padding 1): in the
     backward view its dL/dconv_pre cells are lit among the numbers and its X entries on the overview's image."""

@@ -3,7 +3,7 @@
 // of a convolution, a quiz that hides its answers, and training in slices that keep the page responsive.
 // start(data, root) draws into ``root``: the page's <main>, or a notebook widget's element.
 
-import { get, offsetOf, unpacked } from "cnn-backprop/arrays.js";
+import { get, offsetOf, unpacked, unravel } from "cnn-backprop/arrays.js";
 import { KINDS, SEED_SPEC, architecture, keepAxes, kindOf, pass, run, toArray, toNested } from "cnn-backprop/engine.js";
 import { backwardArithmetic, forwardArithmetic } from "cnn-backprop/explain.js";
 import { ArrayView, el, parseNumber } from "cnn-backprop/flow.js";
@@ -68,7 +68,6 @@ export class Explorer {
     this.columns = [];
     const glances = [];
     const image = view("image", this.current.values.image.shape, { label: "image X" });
-    this.drawable(image);
     this.columns.push(this.column("image", "the input", [], image, this.current.values.image.shape));
     glances.push({ name: "image", written: "the input", banks: [["image", this.current.values.image.shape]] });
     for (const [i, entry] of this.arch.entries()) {
@@ -84,6 +83,7 @@ export class Explorer {
       glances.push({ name: entry.name, written, banks: [...maps, [entry.output, entry.outShape]] });
     }
     this.overview = new Overview(glances, (layer, quantity, full) => this.open(layer, quantity, full));
+    this.drawable(image, this.overview.banks[0]);
     this.outputColumn = el("section", { class: "output", "aria-label": "the prediction and the loss" },
       el("h3", {}, "output ", el("small", {}, this.written.at(-1) || this.arch.at(-1).layer.kind)),
       this.outputNote = el("p", { class: "hint" }),
@@ -320,19 +320,18 @@ export class Explorer {
     this.given[name] = toNested(array, keepAxes(this.arch)[name]);
   }
 
-  // Drawing on the image: press on a pixel to toggle it, drag to paint (or erase, if the press erased); the pen
-  // lifts wherever the pointer is released.  Enter or Space toggles the focused pixel.
-  drawable(view) {
+  // Drawing on the image, its numbers or its map in the overview (``drawn``): press on a pixel to toggle it, drag to
+  // paint (or erase, if the press erased); the pen lifts wherever the pointer is released.  Enter or Space toggles
+  // the focused pixel.
+  drawable(view, drawn) {
     let ink = null;
     const pixelAt = (event) => {
       const node = document.elementFromPoint(event.clientX, event.clientY);
       const cell = node?.closest?.('[data-array="image"] td');
       if (cell) return cell.dataset.full.split(",").map(Number);
-      if (node === view.canvas) {
-        const found = view.bank.entryAt(event);
-        return found && view.fullIndex(found.slice, found.position);
-      }
-      return null;
+      const bank = [view.bank, drawn].find((b) => b && node === b.canvas);
+      const found = bank?.entryAt(event);
+      return found ? unravel(bank.offsetAt(found.slice, found.position), view.shape) : null;
     };
     const paint = (full) => {
       if (this.getEntry("image", full) !== ink) {
@@ -340,13 +339,15 @@ export class Explorer {
         this.schedule();
       }
     };
-    view.node.addEventListener("pointerdown", (event) => {
-      const full = pixelAt(event);
-      if (!full || this.quizPart) return;
-      event.preventDefault();
-      ink = this.getEntry("image", full) > 0.5 ? 0 : 1;
-      paint(full);
-    });
+    for (const node of [view.node, drawn.canvas])
+      node.addEventListener("pointerdown", (event) => {
+        const full = pixelAt(event);
+        if (!full || this.quizPart) return;
+        event.preventDefault();
+        ink = this.getEntry("image", full) > 0.5 ? 0 : 1;
+        paint(full);
+      });
+    drawn.canvas.addEventListener("click", (event) => event.stopPropagation()); // drawn on: its heading opens it
     window.addEventListener("pointermove", (event) => {
       if (ink === null) return;
       const full = pixelAt(event);
