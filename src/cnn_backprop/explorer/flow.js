@@ -124,23 +124,23 @@ export class Bank {
   }
 
   paint(data, limit) {
-    const { rows, cols, cw, ch } = this, ctx = this.canvas.getContext("2d");
+    const { rows, cols, cw, ch, gap, across, transposed } = this, ctx = this.canvas.getContext("2d");
     const image = ctx.createImageData(this.canvas.width, this.canvas.height);
     const pixels = image.data, width = this.canvas.width;
-    for (let slice = 0; slice < this.slices; slice++)
+    for (let slice = 0; slice < this.slices; slice++) {
+      const left = (slice % across) * (cols * cw + gap), top = Math.floor(slice / across) * (rows * ch + gap);
       for (let i = 0; i < rows; i++)
         for (let j = 0; j < cols; j++) {
-          const [r, g, b] = rgb(data[this.offsetAt(slice, [i, j])], limit);
-          const [x0, y0] = this.rectOf(slice, [i, j]);
-          for (let y = y0; y < y0 + ch; y++)
-            for (let x = x0; x < x0 + cw; x++) {
-              const p = (y * width + x) * 4;
+          const [r, g, b] = rgb(data[transposed ? j * rows + i : (slice * rows + i) * cols + j], limit);
+          for (let y = top + i * ch; y < top + (i + 1) * ch; y++)
+            for (let x = left + j * cw, p = (y * width + x) * 4; x < left + (j + 1) * cw; x++, p += 4) {
               pixels[p] = r;
               pixels[p + 1] = g;
               pixels[p + 2] = b;
               pixels[p + 3] = 255;
             }
         }
+    }
     ctx.putImageData(image, 0, 0);
   }
 
