@@ -66,7 +66,8 @@ function slicing(shape) {
 // Heat-map thumbnails on one canvas: ``slices`` maps of rows x cols, ``across`` a row, each entry cw x ch canvas
 // pixels, maps ``gap`` apart; entry (i, j) of map ``slice`` is data[(slice * rows + i) * cols + j], or with
 // ``transposed`` (one map: a matrix drawn on its side) data[j * rows + i].  The canvas may be drawn larger or
-// smaller than its pixels (``zoom``): positions are read through its size on screen.
+// smaller than its pixels (``zoom``): positions are read through its size on screen.  Its marks (what is lit) are
+// drawn on a canvas of screen pixels above it, so that a lit entry drawn large can show its number.
 export class Bank {
   constructor(attributes) {
     this.canvas = el("canvas", attributes);
@@ -76,10 +77,11 @@ export class Bank {
 
   arrange({ slices, rows, cols, across, cw = 1, ch = cw, gap = 1, zoom = 1, transposed = false }) {
     const down = Math.ceil(slices / across);
-    Object.assign(this, { slices, rows, cols, across, cw, ch, gap, transposed });
+    Object.assign(this, { slices, rows, cols, across, cw, ch, gap, transposed, zoom });
     const width = across * (cols * cw + gap) - gap, height = down * (rows * ch + gap) - gap;
+    Object.assign(this.canvas, { width, height });
+    Object.assign(this.marks, { width: Math.ceil(width * zoom), height: Math.ceil(height * zoom) });
     for (const canvas of [this.canvas, this.marks]) {
-      Object.assign(canvas, { width, height });
       canvas.style.width = `${width * zoom}px`;
       canvas.style.height = `${height * zoom}px`;
     }
@@ -149,20 +151,33 @@ export class Bank {
     this.outline([]);
   }
 
-  // Marks the entries at data ``offsets`` (the sources of a value explained), and a frame around map ``selected``.
-  outline(offsets, selected = null) {
-    const ctx = this.marks.getContext("2d");
+  // Marks the entries at data ``offsets`` (the sources of a value explained), and a frame around map ``selected``;
+  // with ``data``, an entry drawn large enough shows its number.
+  outline(offsets, selected = null, data = null) {
+    const ctx = this.marks.getContext("2d"), z = this.zoom;
     ctx.clearRect(0, 0, this.marks.width, this.marks.height);
     if (selected !== null) {
       const [x, y] = this.rectOf(selected, [0, 0]);
       ctx.strokeStyle = "#222";
       ctx.lineWidth = 1;
-      ctx.strokeRect(x - 0.5, y - 0.5, this.cols * this.cw + 1, this.rows * this.ch + 1);
+      ctx.strokeRect(x * z - 0.5, y * z - 0.5, this.cols * this.cw * z + 1, this.rows * this.ch * z + 1);
     }
-    ctx.fillStyle = "rgba(224, 139, 0, 0.9)";
+    const [w, h] = [this.cw * z, this.ch * z], large = Math.min(w, h) >= 8, numbered = data && Math.min(w, h) >= 30;
+    ctx.fillStyle = large ? "rgba(224, 139, 0, 0.35)" : "rgba(224, 139, 0, 0.9)";
+    ctx.strokeStyle = "#e08b00";
+    ctx.lineWidth = 2;
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
     for (const offset of offsets) {
       const { slice, position } = this.placeOf(offset);
-      ctx.fillRect(...this.rectOf(slice, position));
+      const [x, y] = this.rectOf(slice, position);
+      ctx.fillRect(x * z, y * z, w, h);
+      if (large) ctx.strokeRect(x * z + 1, y * z + 1, w - 2, h - 2);
+      if (!numbered) continue;
+      ctx.fillStyle = "#000";
+      ctx.fillText(fmt(data[offset]), x * z + w / 2, y * z + h / 2, w - 2);
+      ctx.fillStyle = "rgba(224, 139, 0, 0.35)";
     }
   }
 }

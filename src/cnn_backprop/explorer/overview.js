@@ -112,12 +112,13 @@ export class Overview {
     this.light(this.lit || new Map());
   }
 
-  // Lights the entries ``lit`` ({quantity: [full index]}) on the maps: a value's sources, where the maps show them.
+  // Lights the entries ``lit`` ({quantity: [full index]}) on the maps, with their numbers where the maps are drawn
+  // large enough: a value's sources, where the maps show them.
   light(lit) {
     this.lit = lit;
     for (const bank of this.banks) {
       const fulls = lit.get(bank.quantity) || [];
-      bank.outline(fulls.map((full) => offsetOf(bank.shape, full)));
+      bank.outline(fulls.map((full) => offsetOf(bank.shape, full)), null, this.arrays?.[bank.quantity]?.data);
       if (fulls.length) bank.canvas.dataset.lit = fulls.map((full) => full.join(",")).join(" ");
       else bank.canvas.removeAttribute("data-lit");
     }
