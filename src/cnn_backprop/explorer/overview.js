@@ -59,6 +59,7 @@ export class Overview {
     new ResizeObserver(() => {
       if (this.node.clientWidth !== this.width) this.layout();
     }).observe(this.node);
+    addEventListener("resize", () => this.layout()); // a taller or shorter window: the maps fit its height
   }
 
   // Sizes every map for the box as it is now, and draws them again.

@@ -175,8 +175,8 @@ export class Explorer {
     this.overview.update(arrays);
     this.labelButton.textContent = `label y = ${this.given.label} (${this.classes()[this.given.label]}): change`;
     this.legend.textContent = this.backward
-      ? "Backward: each number is dL/d that value. Red: the loss grows as the value grows; blue: it falls; white: no effect. Read from the loss back to dL/dX."
-      : "Forward: red positive, blue negative, white zero; the stronger, the larger |value| against the largest of its array.";
+      ? "Backward: each number below is dL/d that value (the maps above stay forward). Red: the loss grows as the value grows; blue: it falls; white: no effect."
+      : "Forward: red positive, blue negative, white zero; the stronger, the larger |value| against the largest of its array. Click a layer for its numbers; draw on the image.";
     this.lock(Boolean(this.quizPart));
     this.stepper.update();
     this.trainer.update();
