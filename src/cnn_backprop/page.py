@@ -74,6 +74,12 @@ def compact(source):
     return "\n".join("" if line.lstrip().startswith("//") else line.strip() for line in lines)
 
 
+def compact_css(css):
+    """``css`` without the white space its rules do not need: after a colon, semicolon or comma, around a brace, at
+    a line's ends (the sheet has no comments, and no string where that would change it)."""
+    return re.sub(r"\s*([{}])\s*|([:;,])\s+|\s*\n\s*", lambda m: m.group(1) or m.group(2) or "", css)
+
+
 # What a module imports: the names after "from" (a module may name another in a string of its own: train.js names
 # itself to start a worker), as the loaders in widget.js and train.js rewrite them.
 IMPORTED = re.compile(r'from\s*"cnn-backprop/([^"]+)"')
@@ -142,7 +148,7 @@ def page(given, training=None, title="cnn-backprop explorer"):
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<style>{_source("style.css")}</style>
+<style>{compact_css(_source("style.css"))}</style>
 <script type="importmap">{json.dumps({"imports": imports})}</script>
 </head>
 <body>
