@@ -231,3 +231,43 @@ def test_a_forward_quiz_blanks_the_overviews_maps_it_asks(browser, tmp_path):
     tab.select_option("#quiz", "")
     assert tab.evaluate("[...document.querySelectorAll('.overview canvas')].every((c) => c.width > 0)")
     assert tab.errors == []
+
+
+def test_the_pass_plays_forward_then_backward_along_the_overview(browser, tmp_path):
+    given = starting_given(NETWORKS["seed"]())
+    result = python_result(given)
+    largest = lambda values: np.ravel(values)[np.argmax(np.abs(np.ravel(values)))]  # noqa: E731
+    tab = open_page(browser, tmp_path, given)
+    said, labels, now = [], [], []
+    for _ in range(12):  # the image, four layers and the loss; the loss and back to the image
+        tab.click("#pass-step")
+        said.append(tab.inner_text("#pass-said"))
+        labels.append(tab.get_attribute('[data-bank="conv_pre"]', "aria-label"))
+        now.append(tab.eval_on_selector_all(".glance.now", "(ns) => ns.map((n) => n.dataset.layer).join()"))
+    layers = ["image", "conv", "conv_relu", "pool", "fc"]
+    assert now == [*layers, "", "", *layers[::-1]]
+    assert said[0] == "forward: the image X, given" and labels[0] == "conv_pre: not computed yet"
+    assert said[1].startswith("forward: conv_pre[")
+    assert said[1].endswith(f"= {largest(result['forward']['conv_pre']):.4f}")
+    assert labels[1] == "conv_pre: 1x3x3 as heat maps"
+    assert said[5] == f"forward: loss L = -log P(y) = {result['forward']['loss']:.6f}"
+    assert said[10].startswith("backward: dL/dconv_pre[") and labels[10] == "dL/dconv_pre: 1x3x3 as heat maps"
+    assert said[11].startswith("backward: dL/dimage[")
+    assert said[11].endswith(f"= {largest(result['backward']['image']):.4f}")
+    assert tab.inner_text("#lines").startswith("dL/dimage[")  # the whole arithmetic, in the explanation
+    tab.click("#pass-step")  # past the end: the forward values again
+    assert tab.inner_text("#pass-said") == "" and tab.locator(".glance.now").count() == 0
+    assert tab.get_attribute('[data-bank="conv_pre"]', "aria-label") == "conv_pre: 1x3x3 as heat maps"
+    tab.click("#pass-play")
+    tab.wait_for_function("document.getElementById('pass-said').textContent.startsWith('forward: conv_pre')")
+    tab.click("#pass-play")  # Pause
+    assert tab.inner_text("#pass-play") == "Play the pass"
+    shown = tab.inner_text("#pass-said")
+    tab.wait_for_timeout(1200)
+    assert tab.inner_text("#pass-said") == shown  # paused
+    tab.select_option("#quiz", "forward")  # a quiz stops it and keeps it still
+    assert tab.locator("#pass-play").is_disabled() and tab.inner_text("#pass-said") == ""
+    duration = "getComputedStyle(document.querySelector('.glance')).transitionDuration"
+    assert tab.evaluate(duration) != "0s"
+    tab.emulate_media(reduced_motion="reduce")
+    assert tab.evaluate(duration) == "0s" and tab.errors == []

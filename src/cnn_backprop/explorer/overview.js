@@ -68,7 +68,7 @@ export class Overview {
     if (!this.width) return;
     const stacked = getComputedStyle(this.strip).flexDirection === "column";
     const root = this.node.parentElement;
-    const top = this.node.getBoundingClientRect().top - root.getBoundingClientRect().top + root.offsetTop;
+    const top = this.strip.getBoundingClientRect().top - root.getBoundingClientRect().top + root.offsetTop;
     let room = stacked ? this.width - 16 : Math.max(120, innerHeight - top - 56);
     const place = (side) => {
       // the image drawn larger than the maps: it is what a student draws on
@@ -95,20 +95,20 @@ export class Overview {
     if (this.arrays) this.update(this.arrays);
   }
 
-  // ``arrays``: {quantity: array, or null where a quiz hides it}.
-  update(arrays) {
+  // ``arrays``: {quantity: array (a gradient: {shape, data, gradient: true}), or null where it is not shown, ``why``}.
+  update(arrays, why = "in the quiz") {
     this.arrays = arrays;
     for (const bank of this.banks) {
       const array = arrays[bank.quantity];
       if (!array) {
         bank.clear();
-        bank.canvas.setAttribute("aria-label", `${bank.quantity}: in the quiz`);
+        bank.canvas.setAttribute("aria-label", `${bank.quantity}: ${why}`);
         continue;
       }
       let limit = 0;
       for (const v of array.data) limit = Math.max(limit, Math.abs(v));
       bank.paint(array.data, limit);
-      bank.canvas.setAttribute("aria-label", `${bank.quantity}: ${bank.shape.join("x")} as heat maps`);
+      bank.canvas.setAttribute("aria-label", `${array.gradient ? "dL/d" : ""}${bank.quantity}: ${bank.shape.join("x")} as heat maps`);
     }
     this.light(this.lit || new Map());
   }

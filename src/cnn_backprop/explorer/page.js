@@ -8,6 +8,7 @@ import { KINDS, SEED_SPEC, architecture, keepAxes, kindOf, pass, run, toArray, t
 import { backwardArithmetic, forwardArithmetic } from "cnn-backprop/explain.js";
 import { ArrayView, el, parseNumber } from "cnn-backprop/flow.js";
 import { notebookMistakes } from "cnn-backprop/mistakes.js";
+import { Motion } from "cnn-backprop/motion.js";
 import { Overview } from "cnn-backprop/overview.js";
 import { QuizPanel } from "cnn-backprop/quizpanel.js";
 import { keyOf, mark } from "cnn-backprop/quiz.js";
@@ -84,6 +85,8 @@ export class Explorer {
     }
     this.overview = new Overview(glances, (layer, quantity, full) => this.open(layer, quantity, full));
     this.drawable(image, this.overview.banks[0]);
+    this.motion = new Motion(this);
+    this.overview.node.prepend(this.motion.node);
     this.outputColumn = el("section", { class: "output", "aria-label": "the prediction and the loss" },
       el("h3", {}, "output ", el("small", {}, this.written.at(-1) || this.arch.at(-1).layer.kind)),
       this.outputNote = el("p", { class: "hint" }),
@@ -170,6 +173,7 @@ export class Explorer {
       shape.textContent = hidden.has("shapes") && column.out.name !== "image" ? "shape: in the quiz" : column.shapeText;
     }
     this.updateOutput(hidden);
+    this.motion.update(Boolean(this.quizPart));
     const arrays = {};
     for (const bank of this.overview.banks) arrays[bank.quantity] = hidden.has(bank.quantity) ? null : this.arrayOf(bank.quantity);
     this.overview.update(arrays);
