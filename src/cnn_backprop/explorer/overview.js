@@ -72,7 +72,10 @@ export class Overview {
     let room = stacked ? this.width - 16 : Math.max(120, innerHeight - top - 56);
     const place = (side) => {
       // the image drawn larger than the maps: it is what a student draws on
-      for (const bank of this.banks) bank.arrange({ ...arrangement(bank.shape, bank.quantity === "image" ? Math.max(2 * side, 64) : side, room, stacked), gap: 1 });
+      for (const bank of this.banks) {
+        bank.shown = null; // a canvas arranged anew is blank
+        bank.arrange({ ...arrangement(bank.shape, bank.quantity === "image" ? Math.max(2 * side, 64) : side, room, stacked), gap: 1 });
+      }
     };
     if (stacked) place(Math.min(NARROW, this.width / 8));
     else {
@@ -101,14 +104,18 @@ export class Overview {
     for (const bank of this.banks) {
       const array = arrays[bank.quantity];
       if (!array) {
+        bank.shown = null;
         bank.clear();
         bank.canvas.setAttribute("aria-label", `${bank.quantity}: ${why}`);
         continue;
       }
+      bank.canvas.setAttribute("aria-label", `${array.gradient ? "dL/d" : ""}${bank.quantity}: ${bank.shape.join("x")} as heat maps`);
+      // an edit changes what follows it, a switch to the backward view nothing here: only what changed is drawn
+      if (bank.shown?.length === array.data.length && bank.shown.every((v, i) => v === array.data[i])) continue;
+      bank.shown = Float64Array.from(array.data);
       let limit = 0;
       for (const v of array.data) limit = Math.max(limit, Math.abs(v));
       bank.paint(array.data, limit);
-      bank.canvas.setAttribute("aria-label", `${array.gradient ? "dL/d" : ""}${bank.quantity}: ${bank.shape.join("x")} as heat maps`);
     }
     this.light(this.lit || new Map());
   }
