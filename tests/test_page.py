@@ -354,6 +354,7 @@ def test_draw_a_digit_on_a_trained_model_and_watch_its_prediction(browser, tmp_p
     ]
     # A stroke down a column, with the mouse, from a blank pixel (a press on ink would erase): the bars follow it.
     column = next(j for j in range(8) if given["image"][1][j] < 0.5)
+    tab.locator('[data-array="image"]').scroll_into_view_if_needed()  # the numbers, below the overview
     top, bottom = (tab.locator(f'td[data-quantity="image"][data-index="{i},{column}"]').bounding_box() for i in (1, 6))
     tab.mouse.move(top["x"] + 5, top["y"] + 5)
     tab.mouse.down()

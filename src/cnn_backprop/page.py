@@ -74,6 +74,12 @@ def compact(source):
     return "\n".join("" if line.lstrip().startswith("//") else line.strip() for line in lines)
 
 
+def compact_css(css):
+    """``css`` without the white space its rules do not need: after a colon, semicolon or comma, around a brace, at
+    a line's ends (the sheet has no comments, and no string where that would change it)."""
+    return re.sub(r"\s*([{}])\s*|([:;,])\s+|\s*\n\s*", lambda m: m.group(1) or m.group(2) or "", css)
+
+
 # What a module imports: the names after "from" (a module may name another in a string of its own: train.js names
 # itself to start a worker), as the loaders in widget.js and train.js rewrite them.
 IMPORTED = re.compile(r'from\s*"cnn-backprop/([^"]+)"')
@@ -96,11 +102,13 @@ def widget_module():
 
 SCOPE = "cnn-backprop"  # the class of the element a notebook widget draws into
 BRACE = re.compile(r"[{}]")
+ROOT = re.compile(r"^(body|main)\b")
 
 
 def scoped_css(scope=f".{SCOPE}"):
     """The page's style sheet with every rule held to the element ``scope`` (a notebook keeps its own look):
-    ``body`` becomes the element itself, every other selector one inside it, @media blocks scoped within."""
+    ``body`` and ``main`` (the page's root, as the widget's element is) become the element itself, every other
+    selector one inside it, @media and @container blocks scoped within."""
     css, out, at = _source("style.css"), [], 0
     while brace := BRACE.search(css, at):
         head = css[at : brace.start()].strip()
@@ -110,7 +118,7 @@ def scoped_css(scope=f".{SCOPE}"):
             continue
         end = css.index("}", brace.end())
         selectors = (part.strip() for part in head.split(","))
-        out.append(", ".join(scope if part == "body" else f"{scope} {part}" for part in selectors))
+        out.append(", ".join(ROOT.sub(scope, part) if ROOT.match(part) else f"{scope} {part}" for part in selectors))
         out.append(f" {{{css[brace.end() : end]}}}\n")
         at = end + 1
     return "".join(out)
@@ -140,7 +148,7 @@ def page(given, training=None, title="cnn-backprop explorer"):
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<style>{_source("style.css")}</style>
+<style>{compact_css(_source("style.css"))}</style>
 <script type="importmap">{json.dumps({"imports": imports})}</script>
 </head>
 <body>

@@ -63,6 +63,125 @@ function slicing(shape) {
   return { lead: shape.slice(0, -2), rows: shape.at(-2), cols: shape.at(-1) };
 }
 
+// Heat-map thumbnails on one canvas: ``slices`` maps of rows x cols, ``across`` a row, each entry cw x ch canvas
+// pixels, maps ``gap`` apart; entry (i, j) of map ``slice`` is data[(slice * rows + i) * cols + j], or with
+// ``transposed`` (one map: a matrix drawn on its side) data[j * rows + i].  The canvas may be drawn larger or
+// smaller than its pixels (``zoom``): positions are read through its size on screen.  Its marks (what is lit) are
+// drawn on a canvas of screen pixels above it, so that a lit entry drawn large can show its number.
+export class Bank {
+  constructor(attributes) {
+    this.canvas = el("canvas", attributes);
+    this.marks = el("canvas", { class: "marks", "aria-hidden": "true" });
+    this.node = el("div", { class: "bank-box" }, this.canvas, this.marks);
+  }
+
+  arrange({ slices, rows, cols, across, cw = 1, ch = cw, gap = 1, zoom = 1, transposed = false }) {
+    const down = Math.ceil(slices / across);
+    Object.assign(this, { slices, rows, cols, across, cw, ch, gap, transposed, zoom });
+    const width = across * (cols * cw + gap) - gap, height = down * (rows * ch + gap) - gap;
+    Object.assign(this.canvas, { width, height });
+    Object.assign(this.marks, { width: Math.ceil(width * zoom), height: Math.ceil(height * zoom) });
+    for (const canvas of [this.canvas, this.marks]) {
+      canvas.style.width = `${width * zoom}px`;
+      canvas.style.height = `${height * zoom}px`;
+    }
+  }
+
+  offsetAt(slice, [i, j]) {
+    return this.transposed ? j * this.rows + i : (slice * this.rows + i) * this.cols + j;
+  }
+
+  placeOf(offset) {
+    const { rows, cols } = this;
+    if (this.transposed) return { slice: 0, position: [offset % rows, Math.floor(offset / rows)] };
+    return { slice: Math.floor(offset / (rows * cols)), position: [Math.floor(offset / cols) % rows, offset % cols] };
+  }
+
+  // The slice and position under a pointer event, or null between thumbnails.
+  entryAt(event) {
+    const rect = this.canvas.getBoundingClientRect();
+    const x = ((event.clientX - rect.left) * this.canvas.width) / rect.width, y = ((event.clientY - rect.top) * this.canvas.height) / rect.height;
+    const { rows, cols } = this, w = cols * this.cw + this.gap, h = rows * this.ch + this.gap;
+    const a = Math.floor(x / w), d = Math.floor(y / h);
+    const j = Math.floor((x - a * w) / this.cw), i = Math.floor((y - d * h) / this.ch);
+    const slice = d * this.across + a;
+    if (a >= this.across || slice >= this.slices || i >= rows || j >= cols || i < 0 || j < 0) return null;
+    return { slice, position: [i, j] };
+  }
+
+  // The canvas rectangle [x, y, width, height] of a slice's entry [i, j].
+  rectOf(slice, [i, j]) {
+    const { rows, cols } = this;
+    const x = (slice % this.across) * (cols * this.cw + this.gap) + j * this.cw;
+    const y = Math.floor(slice / this.across) * (rows * this.ch + this.gap) + i * this.ch;
+    return [x, y, this.cw, this.ch];
+  }
+
+  // The page point of the entry at data ``offset``.
+  pointOf(offset) {
+    const rect = this.canvas.getBoundingClientRect(), { slice, position } = this.placeOf(offset);
+    const [x, y, w, h] = this.rectOf(slice, position);
+    const sx = rect.width / this.canvas.width, sy = rect.height / this.canvas.height;
+    return [rect.left + (x + w / 2) * sx, rect.top + (y + h / 2) * sy];
+  }
+
+  paint(data, limit) {
+    const { rows, cols, cw, ch, gap, across, transposed } = this, ctx = this.canvas.getContext("2d");
+    const image = ctx.createImageData(this.canvas.width, this.canvas.height);
+    const pixels = image.data, width = this.canvas.width;
+    for (let slice = 0; slice < this.slices; slice++) {
+      const left = (slice % across) * (cols * cw + gap), top = Math.floor(slice / across) * (rows * ch + gap);
+      for (let i = 0; i < rows; i++)
+        for (let j = 0; j < cols; j++) {
+          const [r, g, b] = rgb(data[transposed ? j * rows + i : (slice * rows + i) * cols + j], limit);
+          for (let y = top + i * ch; y < top + (i + 1) * ch; y++)
+            for (let x = left + j * cw, p = (y * width + x) * 4; x < left + (j + 1) * cw; x++, p += 4) {
+              pixels[p] = r;
+              pixels[p + 1] = g;
+              pixels[p + 2] = b;
+              pixels[p + 3] = 255;
+            }
+        }
+    }
+    ctx.putImageData(image, 0, 0);
+  }
+
+  clear() {
+    this.canvas.getContext("2d").clearRect(0, 0, this.canvas.width, this.canvas.height);
+    this.outline([]);
+  }
+
+  // Marks the entries at data ``offsets`` (the sources of a value explained), and a frame around map ``selected``;
+  // with ``data``, an entry drawn large enough shows its number.
+  outline(offsets, selected = null, data = null) {
+    const ctx = this.marks.getContext("2d"), z = this.zoom;
+    ctx.clearRect(0, 0, this.marks.width, this.marks.height);
+    if (selected !== null) {
+      const [x, y] = this.rectOf(selected, [0, 0]);
+      ctx.strokeStyle = "#222";
+      ctx.lineWidth = 1;
+      ctx.strokeRect(x * z - 0.5, y * z - 0.5, this.cols * this.cw * z + 1, this.rows * this.ch * z + 1);
+    }
+    const [w, h] = [this.cw * z, this.ch * z], large = Math.min(w, h) >= 8, numbered = data && Math.min(w, h) >= 30;
+    ctx.fillStyle = large ? "rgba(224, 139, 0, 0.35)" : "rgba(224, 139, 0, 0.9)";
+    ctx.strokeStyle = "#e08b00";
+    ctx.lineWidth = 2;
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    for (const offset of offsets) {
+      const { slice, position } = this.placeOf(offset);
+      const [x, y] = this.rectOf(slice, position);
+      ctx.fillRect(x * z, y * z, w, h);
+      if (large) ctx.strokeRect(x * z + 1, y * z + 1, w - 2, h - 2);
+      if (!numbered) continue;
+      ctx.fillStyle = "#000";
+      ctx.fillText(fmt(data[offset]), x * z + w / 2, y * z + h / 2, w - 2);
+      ctx.fillStyle = "rgba(224, 139, 0, 0.35)";
+    }
+  }
+}
+
 // One array on the page: its numbers (all of them, or a window of the selected slice) and, when big, its thumbnails.
 export class ArrayView {
   // ``name`` the quantity (conv1_kernel, conv1_pre, image); ``keep`` the trailing axes its JSON layout keeps;
@@ -87,55 +206,27 @@ export class ArrayView {
   buildBank() {
     const { lead, rows, cols } = this.cut;
     const across = lead.length === 2 && lead[1] > 1 ? lead[1] : Math.min(this.slices, 8);
-    const down = Math.ceil(this.slices / across);
     const most = this.slices > 256 ? 2 : 5; // a bank of thousands of kernels stays a screen high
     const cw = Math.max(1, Math.min(most, Math.floor((this.slices === 1 ? 256 : THUMB) / cols)));
     const ch = Math.max(1, Math.min(most, Math.floor((this.slices === 1 ? 64 : THUMB) / rows)));
-    const gap = this.slices === 1 ? 0 : 2;
-    Object.assign(this, { across, down, cw, ch, gap });
-    const width = across * (cols * cw + gap), height = down * (rows * ch + gap);
-    this.canvas = el("canvas", { width, height, tabindex: "0", role: "img", class: "bank" });
-    this.canvas.style.width = `${width}px`;
-    this.canvas.style.height = `${height}px`;
-    this.marks = el("canvas", { width, height, class: "marks", "aria-hidden": "true" });
-    const box = el("div", { class: "bank-box" }, this.canvas, this.marks);
-    this.node.append(box, el("p", { class: "hint" }, "click a thumbnail for its numbers"));
-    const at = (event) => {
-      const rect = this.canvas.getBoundingClientRect();
-      return this.entryAt(event.clientX - rect.left, event.clientY - rect.top);
-    };
+    this.bank = new Bank({ tabindex: "0", role: "img", class: "bank" });
+    this.bank.arrange({ slices: this.slices, rows, cols, across, cw, ch, gap: this.slices === 1 ? 0 : 2 });
+    this.canvas = this.bank.canvas;
+    this.node.append(this.bank.node, el("p", { class: "hint" }, "click a thumbnail for its numbers"));
     this.canvas.addEventListener("click", (event) => {
-      const found = at(event);
+      const found = this.bank.entryAt(event);
       if (found) this.select(found.slice, found.position);
     });
     this.canvas.addEventListener("mousemove", (event) => {
-      const found = at(event);
+      const found = this.bank.entryAt(event);
       if (found) this.hooks.focus(this, this.fullIndex(found.slice, found.position), this.canvas);
     });
     this.canvas.addEventListener("keydown", (event) => {
-      const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: this.across, ArrowUp: -this.across };
+      const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: across, ArrowUp: -across };
       if (!(event.key in moves)) return;
       event.preventDefault();
       this.select(Math.max(0, Math.min(this.slices - 1, this.selected + moves[event.key])), this.centre);
     });
-  }
-
-  // The slice and position under canvas point (x, y), or null between thumbnails.
-  entryAt(x, y) {
-    const { rows, cols } = this.cut, w = cols * this.cw + this.gap, h = rows * this.ch + this.gap;
-    const a = Math.floor(x / w), d = Math.floor(y / h);
-    const j = Math.floor((x - a * w) / this.cw), i = Math.floor((y - d * h) / this.ch);
-    const slice = d * this.across + a;
-    if (a >= this.across || slice >= this.slices || i >= rows || j >= cols || i < 0 || j < 0) return null;
-    return { slice, position: [i, j] };
-  }
-
-  // The canvas rectangle of a slice's entry [i, j].
-  rectOf(slice, [i, j]) {
-    const { rows, cols } = this.cut;
-    const x = (slice % this.across) * (cols * this.cw + this.gap) + j * this.cw;
-    const y = Math.floor(slice / this.across) * (rows * this.ch + this.gap) + i * this.ch;
-    return [x, y, this.cw, this.ch];
   }
 
   select(slice, position) {
@@ -230,7 +321,7 @@ export class ArrayView {
         if (input) input.value = "";
         else cell.textContent = "?";
       }
-      if (this.canvas) this.canvas.getContext("2d").clearRect(0, 0, this.canvas.width, this.canvas.height);
+      this.bank?.clear();
       return;
     }
     const limit = largest(array.data), rescaled = limit !== this.limit;
@@ -257,55 +348,26 @@ export class ArrayView {
   }
 
   paint(data, limit) {
-    const { rows, cols } = this.cut, ctx = this.canvas.getContext("2d");
-    const image = ctx.createImageData(this.canvas.width, this.canvas.height);
-    const pixels = image.data, width = this.canvas.width;
-    for (let slice = 0; slice < this.slices; slice++)
-      for (let i = 0; i < rows; i++)
-        for (let j = 0; j < cols; j++) {
-          const [r, g, b] = rgb(data[(slice * rows + i) * cols + j], limit);
-          const [x0, y0] = this.rectOf(slice, [i, j]);
-          for (let y = y0; y < y0 + this.ch; y++)
-            for (let x = x0; x < x0 + this.cw; x++) {
-              const p = (y * width + x) * 4;
-              pixels[p] = r;
-              pixels[p + 1] = g;
-              pixels[p + 2] = b;
-              pixels[p + 3] = 255;
-            }
-        }
-    ctx.putImageData(image, 0, 0);
+    const { rows, cols } = this.cut;
+    this.bank.paint(data, limit);
     this.canvas.setAttribute("aria-label", `${this.quantity}: ${this.slices} heat maps of ${rows}x${cols}; the largest |value| is ${fmt(limit)}; arrow keys choose one`);
     this.outline([]);
   }
 
   // Marks entries on the thumbnails (the sources of a hovered value), and the selected slice.
   outline(fulls) {
-    if (!this.marks) return;
-    const ctx = this.marks.getContext("2d");
-    ctx.clearRect(0, 0, this.marks.width, this.marks.height);
-    const { rows, cols } = this.cut;
-    const [x, y] = this.rectOf(this.selected, [0, 0]);
-    ctx.strokeStyle = "#222";
-    ctx.lineWidth = 1;
-    ctx.strokeRect(x - 0.5, y - 0.5, cols * this.cw + 1, rows * this.ch + 1);
-    ctx.fillStyle = "rgba(224, 139, 0, 0.9)";
-    for (const full of fulls) {
-      const { slice, position } = this.locate(full);
-      ctx.fillRect(...this.rectOf(slice, position));
-    }
+    this.bank?.outline(fulls.map((full) => offsetOf(this.shape, full)), this.selected);
   }
 
   // The page point of an entry: its cell's centre when shown as a number, else its place on the thumbnails.
   pointOf(full) {
     const key = full.join(",");
     const shown = this.cells.find((c) => c.full.join(",") === key);
-    const rect = (shown ? shown.cell : this.canvas)?.getBoundingClientRect();
-    if (!rect) return null;
-    if (shown || !this.canvas) return [rect.left + rect.width / 2, rect.top + rect.height / 2];
-    const { slice, position } = this.locate(full);
-    const [x, y, w, h] = this.rectOf(slice, position);
-    return [rect.left + x + w / 2, rect.top + y + h / 2];
+    if (shown) {
+      const rect = shown.cell.getBoundingClientRect();
+      return [rect.left + rect.width / 2, rect.top + rect.height / 2];
+    }
+    return this.bank?.pointOf(offsetOf(this.shape, full)) ?? null;
   }
 
   // The cells of these full indices, where shown as numbers.

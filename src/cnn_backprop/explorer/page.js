@@ -3,11 +3,13 @@
 // of a convolution, a quiz that hides its answers, and training in slices that keep the page responsive.
 // start(data, root) draws into ``root``: the page's <main>, or a notebook widget's element.
 
-import { get, offsetOf, unpacked } from "cnn-backprop/arrays.js";
+import { get, offsetOf, unpacked, unravel } from "cnn-backprop/arrays.js";
 import { KINDS, SEED_SPEC, architecture, keepAxes, kindOf, pass, run, toArray, toNested } from "cnn-backprop/engine.js";
 import { backwardArithmetic, forwardArithmetic } from "cnn-backprop/explain.js";
 import { ArrayView, el, parseNumber } from "cnn-backprop/flow.js";
 import { notebookMistakes } from "cnn-backprop/mistakes.js";
+import { Motion } from "cnn-backprop/motion.js";
+import { Overview } from "cnn-backprop/overview.js";
 import { QuizPanel } from "cnn-backprop/quizpanel.js";
 import { keyOf, mark } from "cnn-backprop/quiz.js";
 import { Stepper } from "cnn-backprop/stepper.js";
@@ -61,11 +63,14 @@ export class Explorer {
       el("button", { type: "button", id: "save", onclick: () => this.save() }, "Save this instance"),
     );
     this.legend = el("p", { class: "legend", id: "legend" });
-    // The columns: the image, then a column per layer (a flatten only reshapes: it is an arrow), then the output.
+    // The columns of numbers: the image, then a column per layer (a flatten only reshapes: it is an arrow); the
+    // overview's columns the same, with only the heat maps of the outputs and of the kernels and weights (not the
+    // biases); the output and the loss beside the overview.
     this.columns = [];
+    const glances = [];
     const image = view("image", this.current.values.image.shape, { label: "image X" });
-    this.drawable(image);
     this.columns.push(this.column("image", "the input", [], image, this.current.values.image.shape));
+    glances.push({ name: "image", written: "the input", banks: [["image", this.current.values.image.shape]] });
     for (const [i, entry] of this.arch.entries()) {
       const kind = kindOf(entry.layer);
       if (kind.reshapes || kind.isOutput) continue;
@@ -73,22 +78,30 @@ export class Explorer {
       // what a training-mode pass drew for it (a dropout's mask), shown beside its parameters
       if (entry.layer.mode === "train") for (const key of kind.givenDraws) params.push(view(`${entry.name}_${key}`, entry.inShape));
       const out = view(entry.output, entry.outShape);
-      this.columns.push(this.column(entry.name, this.written[i] || entry.layer.kind, params, out, entry.outShape));
+      const written = this.written[i] || entry.layer.kind;
+      this.columns.push(this.column(entry.name, written, params, out, entry.outShape));
+      const maps = Object.entries(entry.params).filter(([, shape]) => shape.length > 1);
+      glances.push({ name: entry.name, written, banks: [...maps, [entry.output, entry.outShape]] });
     }
-    this.outputColumn = el("section", { class: "column output", "aria-label": "the output and the loss" },
+    this.overview = new Overview(glances, (layer, quantity, full) => this.open(layer, quantity, full));
+    this.drawable(image, this.overview.banks[0]);
+    this.motion = new Motion(this);
+    this.overview.node.prepend(this.motion.node);
+    this.outputColumn = el("section", { class: "output", "aria-label": "the prediction and the loss" },
       el("h3", {}, "output ", el("small", {}, this.written.at(-1) || this.arch.at(-1).layer.kind)),
       this.outputNote = el("p", { class: "hint" }),
       this.bars = el("table", { class: "bars", id: "probabilities" }),
       el("p", { class: "loss" }, "loss L = ", this.lossCell = el("span", { id: "loss", "data-quantity": "loss", "data-index": "", tabindex: "0" })));
     this.lossCell.addEventListener("focus", () => this.explainLoss());
     this.lossCell.addEventListener("mouseenter", () => this.explainLoss());
-    this.flow = el("div", { class: "flow", role: "region", tabindex: "0", "aria-label": "the network, layer by layer; scrolls sideways" });
+    this.flow = el("div", { class: "flow", role: "region", tabindex: "0", "aria-label": "the numbers, layer by layer; scrolls sideways" });
     this.lines = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     this.lines.setAttribute("class", "lines");
     this.lines.setAttribute("aria-hidden", "true");
     this.arrange();
     this.explanation = el("aside", { id: "arithmetic", "aria-live": "polite", "aria-label": "where a number comes from" },
       el("h3", {}, "Where a number comes from"), this.explained = el("pre", { id: "lines" }, "Hover over, tap or focus any number."));
+    this.dock(this.columns[1] || this.columns[0]);
     this.quiz = new QuizPanel(this);
     this.stepper = new Stepper(this);
     this.mistakes = notebookMistakes(this);
@@ -98,15 +111,18 @@ export class Explorer {
     const modeText = modal ? `, in ${mode === "eval" ? "evaluation mode (model.eval())" : "training mode (model.train())"}` : "";
     this.root.replaceChildren(
       el("header", {}, el("h1", {}, "cnn-backprop explorer"), el("p", { class: "spec" }, `network: ${spec}${modeText}`), controls, this.message, this.legend),
-      el("div", { class: "layout" }, this.flow, this.explanation),
+      this.overview.node,
+      this.outputColumn,
+      el("div", { class: "layout" }, this.flow),
       ...[this.quiz.node, this.stepper.node, this.trainer.node, this.mistakes?.node].filter(Boolean),
     );
+    this.overview.layout();
   }
 
   // A column: its heading (name, kind), its parameters, and its output with the output's shape.
   column(name, written, params, out, shape) {
     const shapeText = shape.length === 3 ? `${shape[0]}@${shape[1]}x${shape[2]}` : `${shape.join("x")}`;
-    const node = el("section", { class: "column", "data-layer": name, "aria-label": `${name}: ${written}` },
+    const node = el("section", { class: "column", "data-layer": name, tabindex: "-1", "aria-label": `${name}: ${written}` },
       el("h3", {}, `${name} `, el("small", {}, written)),
       params.length ? el("div", { class: "params" }, ...params.map((v) => v.node)) : null,
       el("p", { class: "shape", "data-shape": name }, `${shapeText}`),
@@ -116,7 +132,7 @@ export class Explorer {
 
   // The columns in the order the pass goes: forward from the image, backward from the loss.
   arrange() {
-    const nodes = [...this.columns.map((c) => c.node), this.outputColumn];
+    const nodes = this.columns.map((c) => c.node);
     if (this.backward) nodes.reverse();
     const items = [];
     nodes.forEach((node, i) => {
@@ -157,10 +173,14 @@ export class Explorer {
       shape.textContent = hidden.has("shapes") && column.out.name !== "image" ? "shape: in the quiz" : column.shapeText;
     }
     this.updateOutput(hidden);
+    this.motion.update(Boolean(this.quizPart));
+    const arrays = {};
+    for (const bank of this.overview.banks) arrays[bank.quantity] = hidden.has(bank.quantity) ? null : this.arrayOf(bank.quantity);
+    this.overview.update(arrays);
     this.labelButton.textContent = `label y = ${this.given.label} (${this.classes()[this.given.label]}): change`;
     this.legend.textContent = this.backward
-      ? "Backward: each number is dL/d that value. Red: the loss grows as the value grows; blue: it falls; white: no effect. Read from the loss back to dL/dX."
-      : "Forward: red positive, blue negative, white zero; the stronger, the larger |value| against the largest of its array.";
+      ? "Backward: each number below is dL/d that value (the maps above stay forward). Red: the loss grows as the value grows; blue: it falls; white: no effect."
+      : "Forward: red positive, blue negative, white zero; the stronger, the larger |value| against the largest of its array. Click a layer for its numbers; draw on the image.";
     this.lock(Boolean(this.quizPart));
     this.stepper.update();
     this.trainer.update();
@@ -251,6 +271,29 @@ export class Explorer {
     this.update(current);
   }
 
+  // The explanation, docked in a column of numbers (the open one): beside what it explains, covering nothing.
+  dock(column) {
+    this.opened?.node.classList.remove("open");
+    this.opened = column;
+    column.node.classList.add("open");
+    column.node.append(this.explanation);
+  }
+
+  // A layer's numbers, opened from the overview: its column brought into view with the explanation docked in it;
+  // with ``full``, that entry of ``quantity`` shown among the numbers and explained.
+  open(layer, quantity, full) {
+    const column = this.columns.find((c) => c.node.dataset.layer === layer);
+    this.dock(column);
+    column.node.scrollIntoView({ block: "start", inline: "nearest" });
+    const view = quantity && this.views.get(quantity);
+    if (!view || !full) return column.node.focus({ preventScroll: true });
+    if (view.big) {
+      const { slice, position } = view.locate(full);
+      view.select(slice, position);
+    }
+    view.cellsOf([full])[0]?.focus();
+  }
+
   say(text) {
     this.message.textContent = text;
   }
@@ -281,20 +324,18 @@ export class Explorer {
     this.given[name] = toNested(array, keepAxes(this.arch)[name]);
   }
 
-  // Drawing on the image: press on a pixel to toggle it, drag to paint (or erase, if the press erased); the pen
-  // lifts wherever the pointer is released.  Enter or Space toggles the focused pixel.
-  drawable(view) {
+  // Drawing on the image, its numbers or its map in the overview (``drawn``): press on a pixel to toggle it, drag to
+  // paint (or erase, if the press erased); the pen lifts wherever the pointer is released.  Enter or Space toggles
+  // the focused pixel.
+  drawable(view, drawn) {
     let ink = null;
     const pixelAt = (event) => {
       const node = document.elementFromPoint(event.clientX, event.clientY);
       const cell = node?.closest?.('[data-array="image"] td');
       if (cell) return cell.dataset.full.split(",").map(Number);
-      if (node === view.canvas) {
-        const rect = view.canvas.getBoundingClientRect();
-        const found = view.entryAt(event.clientX - rect.left, event.clientY - rect.top);
-        return found && view.fullIndex(found.slice, found.position);
-      }
-      return null;
+      const bank = [view.bank, drawn].find((b) => b && node === b.canvas);
+      const found = bank?.entryAt(event);
+      return found ? unravel(bank.offsetAt(found.slice, found.position), view.shape) : null;
     };
     const paint = (full) => {
       if (this.getEntry("image", full) !== ink) {
@@ -302,13 +343,15 @@ export class Explorer {
         this.schedule();
       }
     };
-    view.node.addEventListener("pointerdown", (event) => {
-      const full = pixelAt(event);
-      if (!full || this.quizPart) return;
-      event.preventDefault();
-      ink = this.getEntry("image", full) > 0.5 ? 0 : 1;
-      paint(full);
-    });
+    for (const node of [view.node, drawn.canvas])
+      node.addEventListener("pointerdown", (event) => {
+        const full = pixelAt(event);
+        if (!full || this.quizPart) return;
+        event.preventDefault();
+        ink = this.getEntry("image", full) > 0.5 ? 0 : 1;
+        paint(full);
+      });
+    drawn.canvas.addEventListener("click", (event) => event.stopPropagation()); // drawn on: its heading opens it
     window.addEventListener("pointermove", (event) => {
       if (ink === null) return;
       const full = pixelAt(event);
@@ -359,14 +402,15 @@ export class Explorer {
   // Lights ``sources`` ([quantity, full index]) on the page and draws a line from ``node`` to each array's lit part.
   light(sources, node) {
     this.root.querySelectorAll(".source").forEach((cell) => cell.classList.remove("source"));
-    const byArray = new Map();
+    const byArray = new Map(), forward = new Map();
+    const add = (map, name, full) => map.set(name, [...(map.get(name) || []), full]);
     for (const [quantity, full] of sources) {
       const name = quantity.replace(/^backward\./, "");
+      if (name === quantity) add(forward, name, full); // the overview shows the forward values: X, in either view
       // only where the view shows that quantity: in the backward view the image's cells are dL/dimage, not X
-      if (this.views.get(name)?.quantity !== quantity) continue;
-      if (!byArray.has(name)) byArray.set(name, []);
-      byArray.get(name).push(full);
+      if (this.views.get(name)?.quantity === quantity) add(byArray, name, full);
     }
+    this.overview.light(forward);
     for (const view of this.views.values()) view.outline(byArray.get(view.name) || []);
     const box = this.flow.getBoundingClientRect();
     const shift = (x, y) => [x - box.left + this.flow.scrollLeft, y - box.top + this.flow.scrollTop];
