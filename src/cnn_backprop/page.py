@@ -2,8 +2,9 @@
 
 The page's code lives in ``explorer/`` as plain ES modules and CSS.  ``page``
 inlines them into one file that needs no network: the modules go in as
-``data:`` URLs behind an import map, under the names they import each other
-by (``cnn-backprop/engine.js``), and the instance to start from as JSON.
+text, which a few lines of script turn into ``data:`` URLs behind an import
+map, under the names they import each other by (``cnn-backprop/engine.js``),
+and the instance to start from as JSON.
 
 Each layer kind is one module in ``explorer/kinds/`` (``kinds/conv.js``, the
 kind's name and its file's), inlined as ``cnn-backprop/kinds/conv.js``; one
@@ -18,16 +19,24 @@ import math
 import re
 from graphlib import TopologicalSorter
 from importlib import resources
-from urllib.parse import quote
 
 import numpy as np
 
 from . import data, walkthrough
 from .check import MISTAKES, VOID
 
-# Left as they are in a data: URL (whose path the URL parser keeps as it is); % and # (a fragment) are encoded,
-# and < so that no "</script" ends the import map.  " costs \" in the import map's JSON, less than %22.
-SAFE = " !\"$&'()*+,-./:;=>?@[]^_`{|}~"
+# Before any module runs, the import map is made from the modules' text: written as data: URLs in the file, each
+# line break would cost 3 bytes (%0A) and each " 2 (\"), 10 KB of a page that must stay under 300 KB.  The worker
+# that trains reads its modules from the same map (train.js).
+IMPORT_MAP = """const imports = {};
+for (const text of document.querySelectorAll("script[data-module]"))
+  imports[text.dataset.module] = "data:text/javascript," + encodeURIComponent(text.textContent);
+const map = document.createElement("script");
+map.type = "importmap";
+map.textContent = JSON.stringify({ imports });
+document.currentScript.after(map);"""
+# What would end or derail an HTML script element's text before its end tag.
+UNSAFE_IN_SCRIPT = re.compile(r"</script|<!--", re.IGNORECASE)
 
 
 def _source(name):
@@ -135,11 +144,10 @@ def page(given, training=None, title="cnn-backprop explorer"):
     (a small data set of the instance's kind), or None to leave Train out.
     The page computes from exactly the numbers it starts with.
     """
-    imports = {
-        # percent-encoded rather than base64: smaller, and the file must stay under 300 KB
-        f"cnn-backprop/{name}": "data:text/javascript," + quote(source, safe=SAFE)
+    texts = "".join(
+        f'<script type="text/plain" data-module="cnn-backprop/{name}">{_in_script(source, name)}</script>\n'
         for name, source in modules().items()
-    }
+    )
     start = {"given": _packed(starting_given(given)), **beside_the_instance(given, training)}
     data = json.dumps(_whole_numbers(start), separators=(",", ":")).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
@@ -149,7 +157,9 @@ def page(given, training=None, title="cnn-backprop explorer"):
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
 <style>{compact_css(_source("style.css"))}</style>
-<script type="importmap">{json.dumps({"imports": imports})}</script>
+{texts}<script>
+{IMPORT_MAP}
+</script>
 </head>
 <body>
 <script type="application/json" id="start">{data}</script>
@@ -161,6 +171,14 @@ start(JSON.parse(document.getElementById("start").textContent));
 </body>
 </html>
 """
+
+
+def _in_script(source, name):
+    """``source`` as it goes in a script element's text, where "</script" or "<!--" would end or derail it."""
+    if UNSAFE_IN_SCRIPT.search(source):
+        raise ValueError(f"explorer/{name} holds {UNSAFE_IN_SCRIPT.search(source).group()!r}, which an HTML page's "
+                         "script text cannot")  # fmt: skip
+    return source
 
 
 def beside_the_instance(given, training=None):
