@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .text import blocks, formatter, matrix, scalar, shown, titled
+from .text import blocks, formatter, matrix, scalar, shown, titled, top_level
 from .validate import InputError, nearest
 from .walkthrough import MODES, is_modal
 
@@ -255,17 +255,6 @@ def value_arithmetic(pass_, which, decimals=4):
     return lines
 
 
-def _top_level(text, separator):
-    """``text`` split at each ``separator`` outside parentheses."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        depth += (char == "(") - (char == ")")
-        if depth == 0 and text.startswith(separator, i):
-            parts.append(text[start:i])
-            start = i + len(separator)
-    return [*parts, text[start:]]
-
-
 def terms(line):
     """(the quantity, [(term, its value or None)], the result) of one line of ``value_arithmetic`` whose numbers
     add up terms, e.g. ``dL/dkernel[0,0] = 0.5*0.2 + (-1.0000)*0.3 = -0.2000``; None for a line that adds nothing
@@ -273,13 +262,13 @@ def terms(line):
     parts = line.strip().split(" = ")
     if len(parts) < 3:
         return None
-    added = _top_level(parts[-2], " + ")
+    added = top_level(parts[-2], " + ")
     if len(added) < 2:
         return None
 
     def value(term):
         product = 1.0
-        for factor in _top_level(term.strip(), "*"):
+        for factor in top_level(term.strip(), "*"):
             try:
                 product *= float(factor.strip().removeprefix("(").removesuffix(")"))
             except ValueError:
