@@ -3,14 +3,12 @@ one), against PyTorch float64 (the exported module), the loop reference and fini
 
 import numpy as np
 import pytest
-from conftest import module_pass, random_instance, torch_module, torch_pass
-from hypothesis import HealthCheck, assume, given, settings
+from conftest import module_pass, random_instance, torch_module
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_properties import ACTIVATIONS, MAP_TO_MAP, gradcheck_kinks
+from test_properties import ACTIVATIONS, MAP_TO_MAP, matches_finite_differences, matches_pytorch_and_the_loop_reference
 
-from cnn_backprop import reference
 from cnn_backprop.architecture import Architecture, Layer
-from cnn_backprop.gradcheck import TOLERANCE, check_network, step_dependent
 from cnn_backprop.kinds import KINDS
 from cnn_backprop.network import Network
 
@@ -60,31 +58,13 @@ def _close(ours, theirs, tolerance):
 @FAST
 @given(arch=graphs(), seed=st.integers(0, 2**32 - 1))
 def test_random_residual_networks_match_pytorch_and_the_loop_reference(arch, seed):
-    params, images, labels = random_instance(np.random.default_rng(seed), arch, batch=2)
-    network = Network(arch, {k: v.copy() for k, v in params.items()})
-    forward, backward = network.forward(images, labels), network.backward()
-    torch_forward, torch_backward = torch_pass(arch, params, images, labels)
-    np.testing.assert_allclose(forward["loss"], torch_forward.pop("loss"), rtol=0, atol=1e-9)
-    _close(forward, torch_forward, 1e-9)
-    _close(backward, torch_backward, 1e-9)
-    one = Network(arch, params)
-    one_forward, one_backward = one.forward(images[:1], labels[:1]), one.backward()
-    ref_forward, ref_backward = reference.forward_backward(images[0], labels[0], arch, params)
-    _close(one_forward, ref_forward, 1e-12)
-    _close(one_backward, ref_backward, 1e-12)
+    matches_pytorch_and_the_loop_reference(arch, seed)
 
 
 @FAST
 @given(arch=graphs(), seed=st.integers(0, 2**32 - 1))
 def test_every_gradient_of_a_random_residual_network_matches_finite_differences(arch, seed):
-    params, images, labels = random_instance(np.random.default_rng(seed), arch, batch=2)
-    network = Network(arch, params)
-    network.forward(images, labels)
-    assume(not any(gradcheck_kinks(network, images, labels).values()))
-    results = check_network(network, images, labels)
-    assume(not step_dependent(network, images, labels, results))
-    for name, (_, _, error) in results.items():
-        assert error < TOLERANCE, name
+    matches_finite_differences(arch, seed)
 
 
 @FAST

@@ -70,8 +70,8 @@ def source(arch, weights=None, out_dir=".", config=None):
         where = repr(os.path.relpath(os.path.abspath(weights), os.path.abspath(out_dir)))
     return f'''"""The network `{arch}` on {arch.channels}x{arch.image_size}x{arch.image_size} images, in PyTorch.
 
-Written by `cnn-backprop export`.  build() returns the {"torch.nn.Sequential" if arch.is_stack else "Net"} (float64) whose
-output is z, the logits; LOSS names the loss that takes them:
+Written by `cnn-backprop export`.  build() returns the {"torch.nn.Sequential" if arch.is_stack else "Net"} \
+(float64) whose output is z, the logits; LOSS names the loss that takes them:
     z = build()(images)  # images: (N, {arch.channels}, {arch.image_size}, {arch.image_size}) float64
     loss = {arch.output.loss_call}
 """
