@@ -378,6 +378,19 @@ def names(layers):
     return result
 
 
+def with_shortcuts(layers):
+    """``layers`` (parsed, without shortcuts) with a 1x1 conv on every block's shortcut: what a given of them may
+    hold, whichever blocks the input they are given makes need one."""
+    result = []
+    for layer in layers:
+        kind = KINDS[layer.kind]
+        if kind.joins and not layer.projection:
+            result.append(Layer(kind.shortcut_kind, filters=1, size=1))
+            layer = layer.replace(projection=True)
+        result.append(layer)
+    return tuple(result)
+
+
 def _projected(layers, input_shape):
     """``layers`` with a 1x1 conv on the shortcut of each block whose layers change the shape of what they read
     (the channels or the size), and none on the others', however they came."""

@@ -163,7 +163,7 @@ class Network:
         """
         if not self.arch.is_stack:
             return self._graph_backward()
-        grads = {}
+        grads, self.parts = {}, {}
         grad = 1.0  # dL/dloss
         for named, layer in zip(reversed(self.arch.named), reversed(self.layers)):
             if not named.kind_of.is_output:

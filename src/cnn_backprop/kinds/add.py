@@ -68,6 +68,7 @@ class AddKind(Kind):
     base = "res"
     reads = "map"  # and it gives a map of the same shape
     joins = True
+    shortcut_kind = "conv"  # the kind of its shortcut where that is a 1x1 conv
     mistakes = {
         "shortcut-gradient-dropped": "The block's input feeds two layers, the block's first layer and the shortcut, "
         "so its gradient is the sum of both paths'; the shortcut's part, dL/dres_add itself (or what the 1x1 "
@@ -100,7 +101,7 @@ class AddKind(Kind):
         if len(in_shape) != 3 or stride is None:
             raise InputError(f"{name}: its layers make a {side}x{side} map {out}x{out}, which no 1x1 shortcut "
                              "conv can; keep the size (conv KxK pad (K-1)/2) or shrink it")  # fmt: skip
-        return "conv", {"filters": out_shape[0], "size": 1, "stride": stride}
+        return self.shortcut_kind, {"filters": out_shape[0], "size": 1, "stride": stride}
 
     def build(self, layer, params, input_grad=True):
         return Add()
@@ -141,7 +142,11 @@ class AddKind(Kind):
         return f"    {target} = dL/d{p.at(named.output, index)} = {scalar(up[index], p.d)}"
 
     def backward_mistakes(self, key, named, layer, x, grad):
-        return {"shortcut-gradient-dropped": (grad, np.zeros_like(grad)), "add-gradient-halved": (grad / 2, grad / 2)}
+        return {"add-gradient-halved": (grad / 2,) * len(x)}
+
+    def branch_mistakes(self, total, shortcut):
+        """{mistake: dL/d(the block's input)} from its right gradient ``total`` and the shortcut's part of it."""
+        return {"shortcut-gradient-dropped": total - shortcut}
 
 
 KIND = AddKind()
