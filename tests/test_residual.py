@@ -1,13 +1,17 @@
 """Networks with residual blocks, drawn at random (blocks at random places, with an identity shortcut or a 1x1 conv
 one), against PyTorch float64 (the exported module), the loop reference and finite differences."""
 
+import json
+
 import numpy as np
 import pytest
 from conftest import module_pass, random_instance, torch_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_page import CHROMIUM, assert_same, browser, open_page, python_result  # noqa: F401 - the fixture
 from test_properties import ACTIVATIONS, MAP_TO_MAP, matches_finite_differences, matches_pytorch_and_the_loop_reference
 
+from cnn_backprop import walkthrough
 from cnn_backprop.architecture import Architecture, Layer
 from cnn_backprop.kinds import KINDS
 from cnn_backprop.network import Network
@@ -98,3 +102,28 @@ def test_the_exported_module_is_traced_by_torch_fx_with_its_adds():
     graph = torch.fx.symbolic_trace(model).graph
     adds = [node for node in graph.nodes if node.op == "call_function" and "add" in str(node.target)]
     assert [[str(arg) for arg in node.args] for node in adds] == [["bn2", "conv1_relu"], ["bn4", "res2_shortcut"]]
+
+
+ON_THE_PAGE = [
+    (BASIC, 1, 8),
+    ("residual(conv 2x3x3 stride 2 pad 1, relu, conv 2x3x3 pad 1), relu, residual(conv 3x1x1), dense 3, softmax", 1, 7),
+]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_the_pages_engine_runs_residual_networks_as_python_does(browser, tmp_path):  # noqa: F811 - the fixture
+    tab = open_page(browser, tmp_path, walkthrough.complete_given(seed=0))
+    givens = []
+    for net, channels, side in ON_THE_PAGE:
+        image = np.random.default_rng(side).normal(0, 1, (channels, side, side)).tolist()
+        for mode in ("train", "eval"):
+            given = walkthrough.complete_given({"net": net, "image": image, "mode": mode}, seed=side)
+            givens.append(json.loads(walkthrough.to_json({"g": given}))["g"])
+    results = tab.evaluate("(givens) => givens.map((g) => window.cnnBackprop.run(g))", givens)
+    for given, ours in zip(givens, results):
+        theirs = python_result(given)
+        assert "res1_shortcut" in theirs["shapes"] or "res2_shortcut" in theirs["shapes"]
+        for part in ("shapes", "forward", "backward"):
+            assert list(ours[part]) == list(theirs[part]), (given["net"], part)
+            assert_same(ours[part], theirs[part], f"{given['net']}: {part}")
+    assert tab.errors == []

@@ -1,6 +1,6 @@
 // add: a residual block's end, res_add = the block's last output + its input (or its 1x1 shortcut conv's output).
 // Backward it hands dL/dres_add whole to each input, so the block's input, read twice, gets the sum of two paths.
-// The spec writes it residual(LAYERS); the page's engine still runs stacks only, so it meets no add yet.
+// The spec writes it residual(LAYERS); the engine puts in the shortcut conv where the block changes the shape.
 
 import { fmt, get } from "cnn-backprop/arrays.js";
 import { kind } from "cnn-backprop/contract.js";
@@ -12,8 +12,21 @@ export default kind({
   base: "res",
   reads: "map",
   gives: "same",
+  joins: true,
 
+  parse() {
+    throw new Error("a residual block writes its layers in parentheses");
+  },
   names: (own) => [own, `${own}_add`],
+  // The 1x1 conv that brings the block's input to its layers' output: their channels, at the stride S that makes
+  // the side, (H - 1) / S + 1 = H' (the smallest).
+  shortcut(inShape, outShape) {
+    const [, side] = inShape, [filters, out] = outShape;
+    let stride = 1;
+    while (stride <= side && Math.floor((side - 1) / stride) + 1 !== out) stride++;
+    if (stride > side) throw new Error(`a residual block makes a ${side}x${side} map ${out}x${out}, which no 1x1 shortcut conv can`);
+    return { kind: "conv", filters, size: 1, stride, padding: 0 };
+  },
 
   build() {
     let count;
