@@ -394,6 +394,8 @@ def with_shortcuts(layers):
 def _projected(layers, input_shape):
     """``layers`` with a 1x1 conv on the shortcut of each block whose layers change the shape of what they read
     (the channels or the size), and none on the others', however they came."""
+    if not any(KINDS[layer.kind].joins for layer in layers):
+        return tuple(layers)
     plain = []
     for layer in layers:
         if KINDS[layer.kind].joins and layer.projection:
@@ -411,7 +413,10 @@ def _projected(layers, input_shape):
                 result.append(Layer(shortcut, **options))
                 layer = layer.replace(projection=True)
         result.append(layer)
-        shapes.append(kind.shapes(layer, name, shape, [])[0])
+        try:
+            shapes.append(kind.shapes(layer, name, shape, [])[0])
+        except InputError:
+            return tuple(plain)  # a layer that does not fit: placing every layer says why, knowing what is before it
     return tuple(result)
 
 
