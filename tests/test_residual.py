@@ -127,3 +127,19 @@ def test_the_pages_engine_runs_residual_networks_as_python_does(browser, tmp_pat
             assert list(ours[part]) == list(theirs[part]), (given["net"], part)
             assert_same(ours[part], theirs[part], f"{given['net']}: {part}")
     assert tab.errors == []
+
+
+@pytest.mark.parametrize(
+    "net, why",
+    [
+        ("residual(conv 2x2x2), dense 2, softmax", "which no 1x1 shortcut conv can"),
+        ("residual(conv 2x3x3 pad 1, dense 2, softmax", "opens 1 parentheses and closes 0"),
+        ("conv 2x3x3, residual(conv 2x3x3 pad 2), dense 2, softmax", "res: its layers make a 3x3 map 5x5"),
+    ],
+)
+def test_a_block_that_cannot_be_is_one_line_and_status_2(net, why, capsys):
+    from cnn_backprop.cli import main
+
+    assert main(["walkthrough", "--net", net]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("cnn-backprop: error: ") and why in err and err.count("\n") == 1

@@ -288,7 +288,7 @@ class Architecture:
             named.append(Named(layer, name, output, inputs, shape, out_shape, full, params))
         return tuple(named)
 
-    @property
+    @cached_property
     def is_stack(self):
         """Whether each layer reads the one before it, and only that (no block)."""
         return not any(KINDS[layer.kind].joins for layer in self.layers)
