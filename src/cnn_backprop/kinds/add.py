@@ -124,12 +124,9 @@ class AddKind(Kind):
         return lines
 
     def backward_lines(self, p, named, explain):
-        lines = []
-        for source in named.inputs:
-            if source != "image" or source in p.grad:
-                title = f"dL/d{source} = dL/d{named.output} (an add passes its gradient whole)"
-                lines += titled(title, p.shown_grad(named.output), p.d)
-        return lines
+        title = f"dL/d{named.output} (an add passes its gradient whole)"
+        return [line for source in named.inputs for line in titled(f"dL/d{source} = {title}",
+                                                                    p.shown_grad(named.output), p.d)]  # fmt: skip
 
     def value_line(self, p, named, index):
         parts = [factor(p.fmt(p.value[source]), p.value[source][index]) for source in named.inputs]
