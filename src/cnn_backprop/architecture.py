@@ -166,11 +166,10 @@ def parse_block(text):
     if "(" in inner:
         raise InputError(f"{text.strip()!r}: a block cannot hold another block")
     layers = [parse_layer(item) for item in inner.split(",")]
-    flat = [KINDS[layer.kind].spelled for layer in layers if "vector" in (KINDS[layer.kind].reads,
-                                                                          KINDS[layer.kind].gives)]  # fmt: skip
-    if flat or any(KINDS[layer.kind].is_output for layer in layers):
-        raise InputError(f"{text.strip()!r}: a {kind.spelled} block holds layers of feature maps, not "
-                         f"{(flat or ['the output'])[0]}")  # fmt: skip
+    kinds = [KINDS[layer.kind] for layer in layers]
+    wrong = next((k.spelled for k in kinds if k.is_output or "vector" in (k.reads, k.gives)), None)
+    if wrong:
+        raise InputError(f"{text.strip()!r}: a {kind.spelled} block holds layers of feature maps, not {wrong}")
     return [*layers, Layer(kind.name, span=len(layers))]
 
 
@@ -472,6 +471,8 @@ def _check_order(layers):
         reason = kind.check_place(kinds, index)
         if reason:
             raise InputError(reason)
+        if kind.joins and not 1 <= layers[index].span <= index - layers[index].projection:
+            raise InputError(f"a {kind.spelled} block of {layers[index].span} layers has {index} before it")
 
 
 def _check_input(channels, image_size):
