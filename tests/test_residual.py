@@ -143,3 +143,14 @@ def test_a_block_that_cannot_be_is_one_line_and_status_2(net, why, capsys):
     assert main(["walkthrough", "--net", net]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("cnn-backprop: error: ") and why in err and err.count("\n") == 1
+
+
+def test_the_json_of_a_value_read_twice_holds_its_parts_which_add_up_to_its_gradient():
+    net = "conv 2x3x3 pad 1, relu, residual(conv 3x3x3 stride 2 pad 1, relu, conv 3x3x3 pad 1), relu, dense 2, softmax"
+    layout = json.loads(walkthrough.to_json(walkthrough.run(walkthrough.complete_given({"net": net}, seed=2))))
+    parts = layout["parts"]
+    assert list(parts) == ["conv1_relu"] and list(parts["conv1_relu"]) == ["res_shortcut", "conv2"]
+    total = np.add(*(np.asarray(part) for part in parts["conv1_relu"].values()))
+    np.testing.assert_allclose(total, layout["backward"]["conv1_relu"], rtol=0, atol=1e-15)
+    stack = json.loads(walkthrough.to_json(walkthrough.run(walkthrough.complete_given({}, seed=2))))
+    assert list(stack) == ["given", "shapes", "forward", "backward", "torch"]
