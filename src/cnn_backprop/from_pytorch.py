@@ -310,6 +310,12 @@ def _traced_steps(torch, module, shape, loss):
         joining = _joining(node, tensors, current, made, aside)
         if joining is not None:
             kind, block_input, shortcut = joining
+            added = shortcut if shortcut is not None else block_input
+            sides = ["x".join(map(str, value.meta["tensor_meta"].shape[1:])) for value in (current, added)]
+            if sides[0] != sides[1]:
+                raise UnsupportedModule(f"{where}: adds {added.name} ({sides[1]}) to {current.name} ({sides[0]}); a "
+                                        "residual block adds its input to its output of the same shape, through a "
+                                        "1x1 conv where its layers change it, and no broadcasting")  # fmt: skip
             if shortcut is not None:
                 steps.append(aside.pop(shortcut)[0])
             steps.append(Step(where, Layer(kind.name, span=made[current] - made[block_input],
