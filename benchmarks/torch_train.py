@@ -22,11 +22,13 @@ from cnn_backprop.train import learning_rate, schedule, shifted
 
 
 def torch_model(arch, params, dtype):
-    """The same network as the nn.Sequential `cnn-backprop export` writes, from the same parameter values."""
+    """The same network as the module `cnn-backprop export` writes, from the same parameter values (and a batch
+    norm's fresh running statistics)."""
     namespace = {}
     exec(export.source(arch), namespace)
     model = namespace["build"](None)
-    model.load_state_dict({name: torch.from_numpy(value) for name, value in export.state_dict(arch, params).items()})
+    state = export.state_dict(arch, {**arch.initial_buffers(), **params})
+    model.load_state_dict({name: torch.from_numpy(value) for name, value in state.items()})
     return model.to(dtype)
 
 

@@ -40,23 +40,29 @@ def torch_pass(arch, params, images, labels, draws=None):
 
 
 def module_pass(model, loss_name, arch, images, labels, draws=None):
-    """``torch_pass`` through ``model``, a float64 torch.nn.Sequential whose modules are the layers of ``arch`` in
-    order (the output layer left to the loss ``loss_name``), whatever their names."""
+    """``torch_pass`` through ``model``, a float64 torch module whose children are the layers of ``arch`` in
+    order (the output layer left to the loss ``loss_name``, an add to a sum of what it reads), whatever their
+    names."""
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     x = torch.tensor(np.asarray(images, dtype=np.float64), requires_grad=True)
     values = {}
-    h = x
-    layers = list(zip(arch.named, model))
-    for named, module in layers:
+    known = {"image": x}
+    modules, layers = iter(model.children()), []
+    for named in arch.named[:-1]:
         kind = named.kind_of
-        if kind.given_draws and module.training and draws is not None:
-            drawn = {key: torch.tensor(np.asarray(draws[f"{named.name}_{key}"])) for key in kind.given_draws}
-            h = kind.torch_with_draws(h, named.layer, drawn)
+        if kind.joins:  # a residual add: no module, a sum
+            h = sum(known[name] for name in named.inputs)
         else:
-            h = module(h)
+            module, h = next(modules), known[named.input]
+            layers.append((named, module))
+            if kind.given_draws and module.training and draws is not None:
+                drawn = {key: torch.tensor(np.asarray(draws[f"{named.name}_{key}"])) for key in kind.given_draws}
+                h = kind.torch_with_draws(h, named.layer, drawn)
+            else:
+                h = module(h)
         h.retain_grad()
-        values[named.output] = h
+        values[named.output] = known[named.output] = h
     labels = torch.tensor(np.asarray(labels))
     if loss_name == "bce":
         loss = F.binary_cross_entropy_with_logits(h[:, 0], labels.double())

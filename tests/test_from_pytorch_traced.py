@@ -210,8 +210,12 @@ REFUSED = {
     "option of a call": (lambda m, x: m.fc(F.max_pool2d(x, 2, ceil_mode=True).flatten(1)), {"fc": nn.Linear(9, 2)},
                          "F.max_pool2d with ceil_mode=True: cnn-backprop supports ceil_mode=False"),
     "branch": (lambda m, x: m.fc(torch.flatten(m.conv(x) + x, 1)), {"conv": CONV, "fc": FC},
-               "operator.add: reads conv, x, where cnn-backprop reads a stack, each layer taking the output of the one "
-               "before (conv): no branches or sums"),
+               "operator.add: adds x (1x6x6) to conv (2x6x6); a residual block adds its input to its output of the "
+               "same shape, through a 1x1 conv where its layers change it, and no broadcasting"),
+    "a branch that is no block": (lambda m, x: m.fc(torch.flatten(m.conv(x) * x, 1)), {"conv": CONV, "fc": FC},
+                                  "operator.mul: reads conv, x, where cnn-backprop reads each layer taking the output "
+                                  "of the one before (conv), and a residual block adding its input to its output, "
+                                  "through a 1x1 conv or none"),
     "a parameter used twice": (lambda m, x: m.fc(m.conv(m.conv(x)).flatten(1)),
                                {"conv": nn.Conv2d(1, 1, 3, padding=1), "fc": nn.Linear(36, 2)},
                                "self.conv (Conv2d): self.conv is used a second time; cnn-backprop gives each layer "

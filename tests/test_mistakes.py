@@ -29,6 +29,12 @@ NETWORKS = {
         9,
     ),
     "strided avgpool": ("conv 1x2x2, relu, avgpool 2, dense 1, sigmoid", 1, 5),
+    "residual": (  # a block with a 1x1 conv shortcut, then one with the identity
+        "conv 2x3x3 pad 1, relu, residual(conv 3x3x3 stride 2 pad 1, relu, conv 3x3x3 pad 1), relu, "
+        "residual(conv 3x3x3 pad 1, batchnorm), dense 2, softmax",
+        1,
+        6,
+    ),
 }
 # and the example network (Kind.example_net) of each kind that none of these has, so that every kind's mistakes
 # are made at its layers
@@ -58,8 +64,9 @@ def carried_on(arch, params, draws, image, label, forward=None, backward=None, d
     def kept(value):
         return value if decimals is None else np.round(value, decimals)
 
-    values, steps, h = {"image": image}, [], image
+    values, steps = {"image": image}, []
     for named in arch.named:
+        h = values[named.input] if len(named.inputs) == 1 else tuple(values[source] for source in named.inputs)
         if named.kind_of.is_output:
             output, loss, _ = named.kind_of.reference_loss(h, label)
             values["output"] = p = kept(output)
@@ -72,12 +79,17 @@ def carried_on(arch, params, draws, image, label, forward=None, backward=None, d
         mine.update({key: draws[f"{named.name}_{key}"] for key in named.kind_of.given_draws})
         out, extras, back = named.kind_of.reference(h, named.layer, mine)
         values.update({f"{named.name}_{key}": value for key, value in extras.items()})
-        h = values[named.output] = forward.get(named.output, kept(out))
+        values[named.output] = forward.get(named.output, kept(out))
         steps.append((named, back))
+    arrived = {}  # the parts of each gradient so far: a block's input gets one from each of its two readers
     for named, back in reversed(steps):
+        if named.output not in grads:
+            grads[named.output] = backward.get(named.output, kept(arrived.pop(named.output)))
         grad_in, param_grads = back(grads[named.output])
-        grads[named.input] = backward.get(named.input, kept(grad_in))
+        for source, part in zip(named.inputs, grad_in if len(named.inputs) > 1 else (grad_in,)):
+            arrived[source] = arrived[source] + part if source in arrived else part
         grads.update({named.params[key]: backward.get(named.params[key], kept(g)) for key, g in param_grads.items()})
+    grads["image"] = backward.get("image", kept(arrived["image"]))
     return values, grads
 
 
@@ -129,6 +141,23 @@ def general_cases(pass_, named):
     return found
 
 
+def in_one_path(how):
+    """``how`` at a layer whose input feeds another layer too (a residual block's first layer, whose input the
+    shortcut reads): the mistake in this layer's part of the input's gradient, the other path's part right."""
+
+    def mistake(pass_, named):
+        part, name, value = how(pass_, named)
+        readers = [n for n in pass_.arch.named if name in n.inputs]
+        if part != "backward" or name != named.input or len(readers) < 2:
+            return part, name, value
+        params = {key: pass_.params[full] for key, full in named.params.items()}
+        extras = {key: pass_.extras[f"{named.name}_{key}"] for key in named.kind_of.given_draws}
+        right = named.kind_of.reference(pass_.values[name], named.layer, {**params, **extras})[2]
+        return part, name, value + pass_.grads[name] - right(pass_.grads[named.output])[0]
+
+    return mistake
+
+
 def cases():
     for network in NETWORKS:
         pass_ = walkthrough.run(given_of(network, SEEDS[0]))
@@ -136,6 +165,7 @@ def cases():
             for mistake, how in {**BY_KIND[named.kind_of.name], **general_cases(pass_, named)}.items():
                 how, fits = how if isinstance(how, tuple) else (how, lambda named: True)
                 if fits(named):
+                    how = how if named.kind_of.joins else in_one_path(how)
                     yield pytest.param(
                         network, named.name, mistake.split()[0], how, id=f"{network}-{named.name}-{mistake}"
                     )

@@ -16,6 +16,15 @@ layer's is ``output``.  Parameters are ``NAME_KEY``: ``NAME_kernel`` and
 ``NAME_bias`` (conv), ``NAME_weights`` and ``NAME_bias`` (dense).  The seed network is
 ``conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid``: conv_pre,
 conv_relu, pool, fc_input, fc_pre, output; conv_kernel, conv_bias, fc_weights, fc_bias.
+
+A residual block, ``residual(LAYERS)``, is its layers named as above, then an add
+named ``res`` (``res1``, ``res2`` where there are several) whose output is
+``res_add``: the block's last output plus its input.  Where the block's layers
+change the channels or the size, the shortcut is a 1x1 conv named
+``res_shortcut`` (its output too; res_shortcut_kernel, res_shortcut_bias), with
+the stride that brings the input to the block's size; it is implied, as the
+flatten is, and the spec does not write it.  An activation after the block is
+named after it (``res_relu``).
 """
 
 import html
@@ -25,6 +34,7 @@ from functools import cached_property
 
 from .kinds import KINDS, grammar_lines, spelled, words
 from .kinds._kind import MAX_SIDE
+from .text import top_level
 from .validate import InputError, nearest
 
 SEED_SPEC = "conv 1x3x3, relu, maxpool 2 stride 1, dense 1, sigmoid"
@@ -87,11 +97,16 @@ class Named:
     layer: Layer
     name: str  # conv, conv2, pool, fc, ...
     output: str  # the name of its output quantity: conv_pre, conv_relu, pool, fc_input, output
-    input: str  # the name of its input quantity: image, or the previous layer's output
-    in_shape: tuple  # (C, H, W) or (D,), without the batch axis
+    inputs: tuple  # the names of what it reads: image, or the previous layer's output; an add reads two
+    in_shape: tuple  # (C, H, W) or (D,), without the batch axis (of each of its inputs)
     out_shape: tuple
     param_shapes: dict  # {"conv_kernel": (F, C, K, K), ...}: full parameter names
     params: dict  # {"kernel": "conv_kernel", ...}: each parameter's key in its layer, and its full name
+
+    @property
+    def input(self):
+        """The name of what it reads (an add's first input: the block's last output)."""
+        return self.inputs[0]
 
     @property
     def kind(self):
@@ -137,12 +152,39 @@ def parse_layer(text, last=False):
     return Layer(kind.name, **kind.parse(rest, fail))
 
 
+def parse_block(text):
+    """A block item, e.g. ``residual(conv 8x3x3 pad 1, relu)``, as its layers and then the Layer that joins them
+    (an add); None for an item that is no block."""
+    word, bracket, rest = text.strip().partition("(")
+    if not bracket:
+        return None
+    kind = spelled(word.strip().lower(), False)
+    if kind is None or not kind.joins or not rest.endswith(")"):
+        blocks = [k.spec_usage for k in KINDS.values() if k.joins]
+        raise InputError(f"{text.strip()!r}: parentheses hold a block's layers; write {' or '.join(blocks)}")
+    inner = rest[:-1]
+    if "(" in inner:
+        raise InputError(f"{text.strip()!r}: a block cannot hold another block")
+    layers = [parse_layer(item) for item in inner.split(",")]
+    kinds = [KINDS[layer.kind] for layer in layers]
+    wrong = next((k.spelled for k in kinds if k.is_output or "vector" in (k.reads, k.gives)), None)
+    if wrong:
+        raise InputError(f"{text.strip()!r}: a {kind.spelled} block holds layers of feature maps, not {wrong}")
+    return [*layers, Layer(kind.name, span=len(layers))]
+
+
 def parse(spec):
-    """A spec string as a tuple of Layers (the flatten before the first dense layer put in)."""
+    """A spec string as a tuple of Layers (the flatten before the first dense layer put in, each block's layers
+    followed by the layer that joins them)."""
     if not isinstance(spec, str) or not spec.strip():
         raise InputError(f"the network spec is empty; e.g. {SEED_SPEC!r}")
-    items = spec.split(",")
-    layers = [parse_layer(item, index == len(items) - 1) for index, item in enumerate(items)]
+    if spec.count("(") != spec.count(")"):
+        raise InputError(f"the network spec opens {spec.count('(')} parentheses and closes {spec.count(')')}")
+    items = top_level(spec, ",")
+    layers = []
+    for index, item in enumerate(items):
+        block = parse_block(item)
+        layers += block if block else [parse_layer(item, index == len(items) - 1)]
     # A flatten goes between the last spatial layer (or the image) and the first layer that reads a vector.
     first = next((i for i, layer in enumerate(layers) if KINDS[layer.kind].reads == "vector"), None)
     if first is not None and not any(KINDS[layer.kind].reshapes for layer in layers[:first]):
@@ -162,7 +204,7 @@ def grammar():
             f"The seed network, the default on the generated shapes: '{SEED_SPEC}'.",
             "On other data the default is the digits network above with one output per class.",
             "",
-            *__doc__.split("\n\n")[2].replace("``", "").splitlines(),
+            *"\n\n".join(__doc__.split("\n\n")[2:]).replace("``", "").splitlines(),
         ]
     )
 
@@ -199,10 +241,21 @@ class Architecture:
         return cls(parse(spec), channels, image_size)
 
     def __post_init__(self):
+        _check_order(self.layers)
+        _check_input(self.channels, self.image_size)
+        object.__setattr__(self, "layers", _projected(self.layers, self.input_shape))
         self.named  # noqa: B018 - derives every shape, which checks that each layer fits
 
     def __str__(self):
-        return ", ".join(str(layer) for layer in self.layers if not KINDS[layer.kind].reshapes)
+        items = []
+        shortcuts = wiring(self.layers)[1]
+        for index, layer in enumerate(self.layers):
+            kind = KINDS[layer.kind]
+            if kind.joins:
+                items[-layer.span :] = [kind.write_block(items[-layer.span :])]
+            elif not kind.reshapes and index not in shortcuts:
+                items.append(str(layer))
+        return ", ".join(items)
 
     def __repr__(self):
         return f"Architecture({str(self)!r}, input {'x'.join(map(str, self.input_shape))})"
@@ -223,18 +276,21 @@ class Architecture:
     @cached_property
     def named(self):
         """Every layer with its name, its input and output names and shapes, and its parameter shapes."""
-        _check_order(self.layers)
-        _check_input(self.channels, self.image_size)
         named = []
-        shape = (self.channels, self.image_size, self.image_size)
-        previous = "image"
-        for layer, (name, output) in zip(self.layers, names(self.layers)):
+        sources = wiring(self.layers)[0]
+        for layer, (name, output), reads in zip(self.layers, names(self.layers), sources):
+            inputs = tuple(named[i].output if i >= 0 else "image" for i in reads)
+            shape = named[reads[0]].out_shape if reads[0] >= 0 else self.input_shape
             out_shape, shapes = KINDS[layer.kind].shapes(layer, name, shape, named)
             params = {key: f"{name}_{key}" for key in shapes}
             full = {params[key]: param_shape for key, param_shape in shapes.items()}
-            named.append(Named(layer, name, output, previous, shape, out_shape, full, params))
-            previous, shape = output, out_shape
+            named.append(Named(layer, name, output, inputs, shape, out_shape, full, params))
         return tuple(named)
+
+    @cached_property
+    def is_stack(self):
+        """Whether each layer reads the one before it, and only that (no block)."""
+        return not any(KINDS[layer.kind].joins for layer in self.layers)
 
     def layer(self, name):
         """The Named layer called ``name``."""
@@ -272,26 +328,95 @@ class Architecture:
         return {full: getattr(n.layer, key) for n in self.named for key, full in n.hyper.items()}
 
 
+def wiring(layers):
+    """(what each layer reads: a tuple of layer indices, -1 the image; {shortcut's index: its add's index}).
+
+    A layer reads the one before, but for a block's: the layer that joins it
+    (an add) reads the block's last layer and its shortcut, which is the 1x1
+    conv right before the add where it has one (``projection``), else the
+    block's input; the shortcut conv reads the block's input.
+    """
+    sources = [(index - 1,) for index in range(len(layers))]
+    shortcuts = {}
+    for index, layer in enumerate(layers):
+        if KINDS[layer.kind].joins:
+            last = index - 1 - layer.projection
+            block_input = last - layer.span
+            if layer.projection:
+                shortcuts[index - 1] = index
+                sources[index - 1] = (block_input,)
+            sources[index] = (last, index - 1 if layer.projection else block_input)
+    return sources, shortcuts
+
+
 def names(layers):
     """[(layer name, output name)] of each layer, from the kinds and order alone (see the module's docstring)."""
     kinds = [KINDS[layer.kind] for layer in layers]
+    shortcuts = wiring(layers)[1]
     counts = {}
-    for kind in kinds:
-        counts[kind.base] = counts.get(kind.base, 0) + 1
+    for index, kind in enumerate(kinds):
+        if index not in shortcuts:  # named after its block, so that it leaves the others' numbers as they are
+            counts[kind.base] = counts.get(kind.base, 0) + 1
     seen = {}
     numbered = []
-    for kind in kinds:
-        seen[kind.base] = seen.get(kind.base, 0) + 1
-        plain = kind.base and counts[kind.base] == 1
+    for index, kind in enumerate(kinds):
+        if index not in shortcuts:
+            seen[kind.base] = seen.get(kind.base, 0) + 1
+        plain = kind.base and counts.get(kind.base) == 1
         numbered.append(kind.base if plain else f"{kind.base}{seen[kind.base]}" if kind.base else None)
     result = []
     previous = "image"
     for index, kind in enumerate(kinds):
         following = next((numbered[i] for i in range(index, len(kinds)) if kinds[i].reads == "vector"), None)
-        name, output = kind.names(numbered[index], previous, following)
+        if index in shortcuts:
+            name = output = f"{numbered[shortcuts[index]]}_shortcut"
+        else:
+            name, output = kind.names(numbered[index], previous, following)
         result.append((name, output))
         previous = name
     return result
+
+
+def with_shortcuts(layers):
+    """``layers`` (parsed, without shortcuts) with a 1x1 conv on every block's shortcut: what a given of them may
+    hold, whichever blocks the input they are given makes need one."""
+    result = []
+    for layer in layers:
+        kind = KINDS[layer.kind]
+        if kind.joins and not layer.projection:
+            result.append(Layer(kind.shortcut_kind, filters=1, size=1))
+            layer = layer.replace(projection=True)
+        result.append(layer)
+    return tuple(result)
+
+
+def _projected(layers, input_shape):
+    """``layers`` with a 1x1 conv on the shortcut of each block whose layers change the shape of what they read
+    (the channels or the size), and none on the others', however they came."""
+    if not any(KINDS[layer.kind].joins for layer in layers):
+        return tuple(layers)
+    plain = []
+    for layer in layers:
+        if KINDS[layer.kind].joins and layer.projection:
+            plain[-1:] = []
+            layer = layer.replace(projection=False)
+        plain.append(layer)
+    result, shapes = [], []
+    for layer, (name, _) in zip(plain, names(plain)):
+        kind = KINDS[layer.kind]
+        shape = shapes[-1] if shapes else input_shape
+        if kind.joins:
+            block_input = shapes[-1 - layer.span] if len(shapes) > layer.span else input_shape
+            if block_input != shape:
+                shortcut, options = kind.shortcut(name, block_input, shape)
+                result.append(Layer(shortcut, **options))
+                layer = layer.replace(projection=True)
+        result.append(layer)
+        try:
+            shapes.append(kind.shapes(layer, name, shape, [])[0])
+        except InputError:
+            return tuple(plain)  # a layer that does not fit: placing every layer says why, knowing what is before it
+    return tuple(result)
 
 
 def given_keys(layers):
@@ -300,11 +425,13 @@ def given_keys(layers):
 
 
 def given_key_kinds(layers):
-    """[(name, (its layer's Kind, its key))] of every parameter and hyperparameter of ``layers``, in order."""
+    """[(name, (its layer's Kind, its key))] of every parameter and hyperparameter of ``layers``, in order (a
+    shortcut conv's hyperparameters follow from its block: no given sets them)."""
+    shortcuts = wiring(layers)[1]
     return [
         (f"{name}_{key}", (KINDS[layer.kind], key))
-        for layer, (name, _) in zip(layers, names(layers))
-        for key in (*KINDS[layer.kind].param_keys, *KINDS[layer.kind].hyper_keys)
+        for index, (layer, (name, _)) in enumerate(zip(layers, names(layers)))
+        for key in (*KINDS[layer.kind].param_keys, *(() if index in shortcuts else KINDS[layer.kind].hyper_keys))
     ]
 
 
@@ -344,6 +471,8 @@ def _check_order(layers):
         reason = kind.check_place(kinds, index)
         if reason:
             raise InputError(reason)
+        if kind.joins and not 1 <= layers[index].span <= index - layers[index].projection:
+            raise InputError(f"a {kind.spelled} block of {layers[index].span} layers has {index} before it")
 
 
 def _check_input(channels, image_size):

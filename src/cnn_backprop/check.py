@@ -153,6 +153,10 @@ class Key:
         self.sheet_id = sheet_id(self.pass_.given)
         self.made_by = {n.output: n for n in self.arch.named}
         self.read_by = {n.input: n for n in self.arch.named}
+        self.readers = {}  # {name: [(each layer that reads it, where among its inputs)]}: a block's input has two
+        for n in self.arch.named:
+            for position, source in enumerate(n.inputs):
+                self.readers.setdefault(source, []).append((n, position))
         self.owner = self.arch.owners()
 
     def quantities(self):
@@ -187,7 +191,9 @@ class Key:
         return layout.reshape(shape) if layout.size == int(np.prod(shape)) else None
 
     def _input(self, values, named):
-        """What ``named`` reads, through the flatten before a dense layer."""
+        """What ``named`` reads, through the flatten before a dense layer (an add: what it adds)."""
+        if len(named.inputs) > 1:
+            return tuple(values[source] for source in named.inputs)
         read = self.reads(named)
         return values[read] if read == named.input else values[read].reshape(1, -1)
 
@@ -203,8 +209,9 @@ class Key:
         step = self._forward_step if part == "forward" else self._backward_step
         found = {}
         for inputs in (*stores, (self.values, self.grads)):
-            for label, value in step(name, *inputs).items():
-                found.setdefault(label, []).append(self.layout(name, value))
+            for label, value in step(name, *inputs).items():  # a step may give a mistake's answer in two ways
+                found.setdefault(label, []).extend(self.layout(name, v) for v in (value if isinstance(value, list)
+                                                                                   else [value]))  # fmt: skip
         found["carried"] = found["carried"][: len(stores)]
         return found
 
@@ -222,7 +229,7 @@ class Key:
             return self.pass_.extra_owners[name][0] if name in self.pass_.extras else self.made_by[name]
         if name in self.owner:
             return self.owner[name][0]
-        reader = self.read_by[name]
+        reader = self.readers[name][0][0]
         return self.read_by[reader.output] if reader.kind_of.reshapes else reader
 
     def inputs_of(self, part, name):
@@ -232,11 +239,16 @@ class Key:
         if named is None:
             read = [("forward", "output")] if name == "loss" else []
         elif part == "forward":
-            read = [("forward", self.reads(named))]
+            read = (
+                [("forward", source) for source in named.inputs]
+                if len(named.inputs) > 1
+                else [("forward", self.reads(named))]
+            )
         elif named.kind_of.is_output:
             read = [("forward", "output")]
         else:
             read = [("forward", self.reads(named)), ("backward", named.output)]
+            read += [("backward", n.output) for n, _ in self.readers.get(name, ()) if n is not named]
         asked = set(self.answerable())
         return [where for where in read if where in asked]
 
@@ -283,17 +295,36 @@ class Key:
             found.update(named.kind_of.param_mistakes(self, named, key, layer, x, grads[named.output]))
             return found
         reader = self.maker("backward", name)
-        x = self._input(values, reader)
         shape = values[name].shape
         if reader.kind_of.is_output:
             p = values["output"]
             target = reader.kind_of.target(p, self.labels)
             return {"carried": p - target, **reader.kind_of.logit_mistakes(p, target)}
+        readers = self.readers[name] if len(self.readers[name]) > 1 else [(reader, 0)]
+        parts = [self._backward_part(reader, position, values, grads, shape) for reader, position in readers]
+        total = sum(part["carried"] for part in parts)
+        found = {"carried": total}
+        for part in parts:  # a mistake in one path, the others' parts right (where both paths can make it, either)
+            for label, value in part.items():
+                if label != "carried" and not np.array_equal(value, part["carried"]):
+                    found.setdefault(label, []).append(total - part["carried"] + value)
+        for (reader, position), part in zip(readers, parts):  # the shortcut's path left out
+            onward = [(reader, position)] if reader.kind_of.joins else self.readers.get(reader.output, [])
+            for join, _ in [(n, at) for n, at in onward if n.kind_of.joins and at > 0][: len(parts) - 1]:
+                found.update(join.kind_of.branch_mistakes(total, part["carried"]))
+        return found
+
+    def _backward_part(self, reader, position, values, grads, shape):
+        """{"carried" or a mistake: what ``reader``'s backward passes to its input at ``position``}, from the student's
+        own values and the gradient of its output."""
+        x = self._input(values, reader)
         layer = walkthrough.layer_for(self.given, reader, self.params)
         layer.forward(x)
         g = grads[reader.output]
         found = {"carried": layer.backward(g)}
         found.update(reader.kind_of.backward_mistakes(self, reader, layer, x, g))
+        if len(reader.inputs) > 1:
+            found = {label: value[position] for label, value in found.items()}
         return {label: value.reshape(shape) for label, value in found.items()}
 
     def _shape_step(self, name):
@@ -508,7 +539,7 @@ def _number(value):
 
 
 QUESTION = {"shapes": "1. Output sizes", "forward": "2. Forward pass", "backward": "3. Backward pass"}
-IGNORED = ("given", "torch")  # what a full `walkthrough --json` also holds: read past, never marked
+IGNORED = ("given", "torch", "parts")  # what a full `walkthrough --json` also holds: read past, never marked
 
 
 SHEET = re.compile(r"(\d+)-([0-9a-f]{10})")  # the template's "sheet": its number and the instance's sheet_id

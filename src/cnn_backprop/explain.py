@@ -11,12 +11,13 @@ forward or backward, for a network too big to explain whole, and
 ``format_summary`` reads such a pass in a screenful.
 """
 
+import copy
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from .text import blocks, formatter, matrix, scalar, shown, titled
+from .text import blocks, factor, formatter, matrix, scalar, shown, titled, top_level
 from .validate import InputError, nearest
 from .walkthrough import MODES, is_modal
 
@@ -76,6 +77,22 @@ class Text:
     def shown_grad(self, name):
         return self.pass_["backward"][name]
 
+    def via(self, reader, name):
+        """This text with dL/d``name`` the part that ``reader`` passes back (``name`` feeds several layers): what
+        that layer's own lines show."""
+        if reader.name not in self.pass_.parts.get(name, {}):
+            return self
+        part = self.pass_.parts[name][reader.name]
+        shown = self.pass_.parts and self.pass_["parts"][name][reader.name]
+        path = copy.copy(self)
+        path.grad = {**self.grad, name: part}
+        path.shown_grad = lambda asked: shown if asked == name else self.shown_grad(asked)
+        return path
+
+    def readers(self, name):
+        """The layers that read ``name``, in the order of the network."""
+        return [n for n in self.arch.named if name in n.inputs]
+
     def fmt(self, values):
         """The writer of every number of ``values``, alike (``text.formatter``)."""
         return formatter(values, self.d)
@@ -110,13 +127,26 @@ class Text:
         return source.input if source is not None and source.kind_of.reshapes else named.input
 
     def gradient_line(self, name, index):
-        """dL/d(name)[index] as the sum the chain rule makes of it, from the layer that owns or reads ``name``."""
+        """dL/d(name)[index] as the sum the chain rule makes of it, from the layer that owns or reads ``name``; where
+        several layers read it, one line for what each passes back, then their sum (lines joined by newlines)."""
         owners = self.arch.owners()
         if name in owners:
             owner, key = owners[name]
             return owner.kind_of.param_gradient_line(self, owner, key, index)
-        reader = self.reading(name)
-        return reader.kind_of.input_gradient_line(self, reader, f"dL/d{self.at(name, index)}", index)
+        readers, at = self.readers(name), self.at(name, index)
+        if name not in self.pass_.parts:
+            return readers[0].kind_of.input_gradient_line(self, readers[0], f"dL/d{at}", index)
+        paths = [self.arch.layer(layer) for layer in self.pass_.parts[name]]
+        return "\n".join([
+            r.kind_of.input_gradient_line(self.via(r, name), r, f"dL/d{at} via {r.name}", index) for r in paths
+        ] + [self.sum_line(name, index)])  # fmt: skip
+
+    def sum_line(self, name, index):
+        """dL/d(name)[index] of a value that feeds several layers: the sum of what each passes back."""
+        parts, at = self.pass_.parts[name], self.at(name, index)
+        paths = " + ".join(f"dL/d{at} via {layer}" for layer in parts)
+        values = " + ".join(factor(self.fmt(self.grad[name]), part[index]) for part in parts.values())
+        return f"    dL/d{at} = {paths} = {values} = {scalar(self.grad[name][index], self.d)}"
 
 
 def _given(p):
@@ -140,7 +170,19 @@ def _forward(p, explain):
 
 
 def _backward(p, explain):
-    return [line for named in reversed(p.arch.named) for line in named.kind_of.backward_lines(p, named, explain)]
+    lines = []
+    for named in reversed(p.arch.named):
+        for name in [n for n in named.inputs if n in p.pass_.parts]:  # its own part, named as such
+            own = named.kind_of.backward_lines(p.via(named, name), named, explain)
+            lines += [line.replace(f"dL/d{name} ", f"dL/d{name} via {named.name} ", 1) for line in own]
+            if p.readers(name)[0] is named:  # the last to pass back: the gradient is whole
+                lines += titled(f"dL/d{name} = {' + '.join(f'(via {r})' for r in p.pass_.parts[name])} ({name} "
+                                "feeds several layers: the chain rule adds what each passes back)",
+                                p.shown_grad(name), p.d)  # fmt: skip
+            break
+        else:
+            lines += named.kind_of.backward_lines(p, named, explain)
+    return lines
 
 
 def sections(pass_, explain=False, decimals=4):
@@ -257,19 +299,8 @@ def value_arithmetic(pass_, which, decimals=4):
         named = p.making(name)
         lines.append(named.kind_of.value_line(p, named, index))
     if name in p.grad and name != "output":
-        lines.append(p.gradient_line(name, index))
+        lines += p.gradient_line(name, index).splitlines()
     return lines
-
-
-def _top_level(text, separator):
-    """``text`` split at each ``separator`` outside parentheses."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        depth += (char == "(") - (char == ")")
-        if depth == 0 and text.startswith(separator, i):
-            parts.append(text[start:i])
-            start = i + len(separator)
-    return [*parts, text[start:]]
 
 
 def terms(line):
@@ -279,15 +310,15 @@ def terms(line):
     parts = line.strip().split(" = ")
     if len(parts) < 3:
         return None
-    added = _top_level(parts[-2], " + ")
+    added = top_level(parts[-2], " + ")
     if len(added) < 2:
         return None
 
     def value(term):
         product = 1.0
-        for factor in _top_level(term.strip(), "*"):
+        for written in top_level(term.strip(), "*"):
             try:
-                product *= float(factor.strip().removeprefix("(").removesuffix(")"))
+                product *= float(written.strip().removeprefix("(").removesuffix(")"))
             except ValueError:
                 return None
         return product

@@ -1,5 +1,10 @@
 """Into PyTorch: any architecture as a standalone ``torch.nn.Sequential``, and its parameters as a state_dict.
 
+A network with blocks (a residual block's add reads two values) is a
+``torch.nn.Module`` class instead, ``Net``, whose forward reads like the
+architecture, one line a layer (``res_add = bn2 + conv1_relu``), and which
+torch.fx traces.
+
 The module names are the layer names (``conv1``, ``conv1_relu``, ``pool1``,
 ``fc_input``, ``fc``), so a parameter ``conv1_kernel`` is ``conv1.weight`` in
 the state_dict and ``conv1_bias`` is ``conv1.bias``, in PyTorch's layouts,
@@ -49,23 +54,29 @@ def source(arch, weights=None, out_dir=".", config=None):
 
     config = model_config(arch) if config is None else config
     loss = arch.output.loss
-    modules = "\n".join(
-        f'            ("{named.name}", {module_source(named)}),' for named in arch.named if module_source(named)
-    )
+    if arch.is_stack:
+        modules = "\n".join(
+            f'            ("{named.name}", {module_source(named)}),' for named in arch.named if module_source(named)
+        )
+        model, built = (
+            f"torch.nn.Sequential(\n        OrderedDict(\n            [\n{modules}\n            ]\n        )\n    )",
+            "",
+        )
+    else:
+        model, built = "Net()", _module_class(arch)
     if weights is None:
         where = "None"
     else:
         where = repr(os.path.relpath(os.path.abspath(weights), os.path.abspath(out_dir)))
     return f'''"""The network `{arch}` on {arch.channels}x{arch.image_size}x{arch.image_size} images, in PyTorch.
 
-Written by `cnn-backprop export`.  build() returns the torch.nn.Sequential (float64) whose
-output is z, the logits; LOSS names the loss that takes them:
+Written by `cnn-backprop export`.  build() returns the {"torch.nn.Sequential" if arch.is_stack else "Net"} \
+(float64) whose output is z, the logits; LOSS names the loss that takes them:
     z = build()(images)  # images: (N, {arch.channels}, {arch.image_size}, {arch.image_size}) float64
     loss = {arch.output.loss_call}
 """
 
-from collections import OrderedDict
-from pathlib import Path
+{"from collections import OrderedDict" + chr(10) if arch.is_stack else ""}from pathlib import Path
 
 import numpy as np
 import torch
@@ -74,7 +85,7 @@ SPEC = {str(arch)!r}
 LOSS = {loss!r}
 WEIGHTS = {where}  # the model file, relative to this file (None: freshly initialised by PyTorch)
 CONFIG = {config!r}
-
+{built}
 
 def carry_config(module, state_dict, prefix, metadata):
     """The module's state_dict carries CONFIG in its metadata, so that after torch.save(model.state_dict(), "m.pt")
@@ -85,13 +96,7 @@ def carry_config(module, state_dict, prefix, metadata):
 def build(weights=WEIGHTS):
     """The network; with ``weights`` (a cnn-backprop model file, or a .pt state_dict) its trained parameters are
     loaded."""
-    model = torch.nn.Sequential(
-        OrderedDict(
-            [
-{modules}
-            ]
-        )
-    ).double()
+    model = {model}.double()
     model.register_state_dict_post_hook(carry_config)
     if weights is None:
         return model
@@ -102,4 +107,24 @@ def build(weights=WEIGHTS):
         with np.load(path, allow_pickle=False) as archive:
             model.load_state_dict({{key: torch.from_numpy(archive[key]) for key in archive.files if key != "config"}})
     return model
+'''
+
+
+def _module_class(arch):
+    """The source of ``Net``: every layer that is a module made in ``__init__``, and a forward of one line a layer,
+    each value named as cnn-backprop names it."""
+    made = "\n".join(f"        self.{n.name} = {module_source(n)}" for n in arch.named if module_source(n))
+    lines = [f"        {n.output} = {n.kind_of.torch_line(n, n.inputs)}" for n in arch.named[:-1]]
+    return f'''
+
+class Net(torch.nn.Module):
+    """`{arch}`: z, the logits, from images (N, {arch.channels}, {arch.image_size}, {arch.image_size})."""
+
+    def __init__(self):
+        super().__init__()
+{made}
+
+    def forward(self, image):
+{chr(10).join(lines)}
+        return {arch.named[-1].input}
 '''

@@ -14,9 +14,11 @@ BCE, or softmax and cross-entropy) come from the loss it is trained with, a
 name or a torch loss object (an output kind's ``torch_losses``).
 
 What is read is a list of ``Step``s, each a layer with the node it came from;
-a network is a stack, so each step reads the one before, and a forward whose
-values branch or add is refused naming the node.  torch is imported here only
-when asked for, never by ``import cnn_backprop``.
+each step reads the one before, but for a residual block: a forward that adds
+a value to an earlier one (``out += identity``, ``out = out + self.shortcut(x)``,
+the shortcut a 1x1 conv) is that block's add, and its layers are the steps
+since that earlier value.  Any other branch is refused naming the node.  torch
+is imported here only when asked for, never by ``import cnn_backprop``.
 """
 
 import pickle
@@ -140,6 +142,9 @@ def from_torch(module, input_shape, loss="cross_entropy"):
     _check_order(layers, wheres)
     try:
         arch = Architecture((*layers, Layer(chosen.output.name)), *shape[:2])
+        _check_shortcuts(arch, steps)
+    except UnsupportedModule:
+        raise
     except InputError as error:  # a layer that does not fit its input (its message starts with our name for it),
         # or the last Linear's outputs that do not fit the loss
         message = str(error)
@@ -291,6 +296,8 @@ def _traced_steps(torch, module, shape, loss):
                                 "a forward of one input, the images")  # fmt: skip
     returned = next(node for node in nodes if node.op == "output").args[0]
     steps, ending, current, used = [], None, inputs[0], set()
+    made = {inputs[0]: 0}  # {node: how many steps were read when it was made}: where a block's layers start
+    aside = {}  # {node: (its Step, the node it reads)}: a shortcut's conv, on the side until its add
     for node in nodes:
         meta = node.meta.get("tensor_meta")
         if node.op in ("placeholder", "output") or not isinstance(meta, TensorMetadata):
@@ -300,10 +307,31 @@ def _traced_steps(torch, module, shape, loss):
         if ending is not None:
             raise UnsupportedModule(f"{where}: comes after the log_softmax; the log_softmax gives what the loss reads, "
                                     "last")  # fmt: skip
+        joining = _joining(node, tensors, current, made, aside)
+        if joining is not None:
+            kind, block_input, shortcut = joining
+            added = shortcut if shortcut is not None else block_input
+            sides = ["x".join(map(str, value.meta["tensor_meta"].shape[1:])) for value in (current, added)]
+            if sides[0] != sides[1]:
+                raise UnsupportedModule(f"{where}: adds {added.name} ({sides[1]}) to {current.name} ({sides[0]}); a "
+                                        "residual block adds its input to its output of the same shape, through a "
+                                        "1x1 conv where its layers change it, and no broadcasting")  # fmt: skip
+            if shortcut is not None:
+                steps.append(aside.pop(shortcut)[0])
+            steps.append(Step(where, Layer(kind.name, span=made[current] - made[block_input],
+                                           projection=shortcut is not None)))  # fmt: skip
+            current = node
+            made[node] = len(steps)
+            continue
+        if len(tensors) == 1 and tensors[0] in made and tensors[0] is not current and node.op == "call_module":
+            aside[node] = (Step(where, _module_layer(torch, traced.get_submodule(node.target), where, loss, False),
+                                _original(module, node.target)), tensors[0])  # fmt: skip
+            continue
         if tensors != [current]:
             read = ", ".join(arg.name for arg in tensors) or "no input"
-            raise UnsupportedModule(f"{where}: reads {read}, where cnn-backprop reads a stack, each layer taking the "
-                                    f"output of the one before ({current.name}): no branches or sums")  # fmt: skip
+            raise UnsupportedModule(f"{where}: reads {read}, where cnn-backprop reads each layer taking the output of "
+                                    f"the one before ({current.name}), and a residual block adding its input to its "
+                                    "output, through a 1x1 conv or none")  # fmt: skip
         in_shape, out_shape = tuple(current.meta["tensor_meta"].shape), tuple(meta.shape)
         current = node
         if node.op == "call_module":
@@ -318,6 +346,7 @@ def _traced_steps(torch, module, shape, loss):
             used.add(node.target)
             layer = _module_layer(torch, child, where, loss, node is returned)
             steps.append(Step(where, layer, _original(module, node.target)))
+            made[node] = len(steps)
             continue
         function = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
         arguments = _arguments(torch, node, traced)
@@ -341,10 +370,39 @@ def _traced_steps(torch, module, shape, loss):
                                                                         refuse))))  # fmt: skip
         if kind.gives == "map" and len(out_shape) == 2:  # a call that drops the 1x1 it leaves (x.mean((2, 3)))
             steps.append(Step(where, Layer(next(kind.name for kind in KINDS.values() if kind.reshapes))))
+        made[node] = len(steps)
+    if aside:
+        where = _where(torch, next(iter(aside)), traced, name)
+        raise UnsupportedModule(f"{where}: reads an earlier value, but is added to nothing; cnn-backprop reads a "
+                                "branch only as a residual block's shortcut")  # fmt: skip
     if returned is not current:
         raise UnsupportedModule(f"{name}.forward returns {returned!s:.40}, not the output of its last layer "
                                 f"({current.name})")  # fmt: skip
     return steps, ending
+
+
+def _joining(node, tensors, current, made, aside):
+    """(the kind, the block's input node, its shortcut conv's node or None) of a node that adds the current value to
+    an earlier one (a residual block's add), or None for any other node."""
+    function = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
+    kinds = [kind for kind in KINDS.values() if kind.joins and function in kind.torch_functions]
+    if not kinds or len(tensors) != 2 or current not in tensors:
+        return None
+    other = tensors[1] if tensors[0] is current else tensors[0]
+    if other in aside:
+        return kinds[0], aside[other][1], other
+    return (kinds[0], other, None) if other in made else None
+
+
+def _check_shortcuts(arch, steps):
+    """Refuse a shortcut other than the one cnn-backprop gives its block: the identity where the block keeps the
+    shape, else a 1x1 conv at the stride that makes its size."""
+    for index, step in enumerate(steps):
+        ours = arch.layers[index] if index < len(arch.layers) else None
+        if ours != step.layer:
+            raise UnsupportedModule(f"{step.where}: a residual block's shortcut is the identity where its layers keep "
+                                    "the shape, else a 1x1 conv at the stride that makes their size; cnn-backprop's "
+                                    f"here is {ours}, this is {step.layer}")  # fmt: skip
 
 
 def _original(module, target):

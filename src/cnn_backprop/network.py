@@ -50,7 +50,7 @@ def build_layer(named, params, image_grad=True, buffers=None):
     Without ``buffers``, a layer that keeps some starts from fresh ones.
     """
     own = {key: params[full] for key, full in named.params.items()}
-    layer = named.kind_of.build(named.layer, own, input_grad=image_grad or named.input != "image")
+    layer = named.kind_of.build(named.layer, own, input_grad=image_grad or "image" not in named.inputs)
     fresh = named.kind_of.buffers(named)
     layer.buffers.update({key: fresh[key] if buffers is None else buffers[full] for key, full in named.buffers.items()})
     return layer
@@ -120,11 +120,15 @@ class Network:
 
     def logits(self, images):
         """z, the last dense layer's output (N, K), for images (N, C, H, W); keeps what backward needs."""
-        self.values = {"image": images}
+        self.values = values = {"image": images}
         x = images
+        stack = self.arch.is_stack
         for named, layer in zip(self.arch.named[:-1], self.layers[:-1]):
+            if not stack:  # each layer's input by name: an add reads two
+                inputs = named.inputs
+                x = values[inputs[0]] if len(inputs) == 1 else tuple(values[name] for name in inputs)
             x = layer.forward(x)
-            self.values[named.output] = x
+            values[named.output] = x
         return x
 
     def head(self, logits, labels):
@@ -157,7 +161,9 @@ class Network:
         the output layer, dL/dz under the last dense layer's output name), then
         its parameters' gradients; last ``image`` (unless ``image_grad=False``).
         """
-        grads = {}
+        if not self.arch.is_stack:
+            return self._graph_backward()
+        grads, self.parts = {}, {}
         grad = 1.0  # dL/dloss
         for named, layer in zip(reversed(self.arch.named), reversed(self.layers)):
             if not named.kind_of.is_output:
@@ -166,6 +172,27 @@ class Network:
             grads.update({full: layer.grads[key] for key, full in named.params.items()})
         if self.image_grad:
             grads["image"] = grad
+        return grads
+
+    def _graph_backward(self):
+        """``backward`` where a value feeds several layers: its gradient is the sum of the gradients each of them
+        passes back, and ``parts`` keeps those, {value: {the layer it came back through: its part}}.  A layer's
+        output has all its parts once every layer after it (in the order of the layers) has passed back."""
+        arrived, self.parts = {"output": 1.0}, {}  # dL/dloss
+        grads = {}
+        for named, layer in zip(reversed(self.arch.named), reversed(self.layers)):
+            grad = arrived.pop(named.output)
+            if not named.kind_of.is_output:
+                grads[named.output] = grad
+            back = layer.backward(grad)
+            grads.update({full: layer.grads[key] for key, full in named.params.items()})
+            for source, part in zip(named.inputs, back if len(named.inputs) > 1 else (back,)):
+                if part is not None:
+                    self.parts.setdefault(source, {})[named.name] = part
+                    arrived[source] = arrived[source] + part if source in arrived else part
+        if self.image_grad:
+            grads["image"] = arrived["image"]
+        self.parts = {source: parts for source, parts in self.parts.items() if len(parts) > 1}
         return grads
 
     def loss(self, images, labels):

@@ -19,23 +19,27 @@ def forward_backward(image, label, arch, params, draws=None):
     parameter and of the image.
     """
     forward, backwards = {}, []
-    x = image
+    values = {"image": image}
     for named in arch.named[:-1]:
         own = {key: params[full] for key, full in named.params.items()}
         own.update({key: draws[f"{named.name}_{key}"] for key in named.kind_of.given_draws if draws})
+        x = values[named.input] if len(named.inputs) == 1 else tuple(values[name] for name in named.inputs)
         x, extras, backward = named.kind_of.reference(x, named.layer, own)
         forward.update({f"{named.name}_{key}": value for key, value in extras.items()})
-        forward[named.output] = x
+        forward[named.output] = values[named.output] = x
         backwards.append(backward)
     # dL/dz: the seed's dL/ds * ds/dz, simplified to s - y (softmax: s - onehot(y)); see kinds/sigmoid.py.
     out = arch.named[-1]
     output, forward["loss"], grad = out.kind_of.reference_loss(x, label)
     forward[out.output] = output
 
-    backward = {}
+    # A value that feeds several layers (a residual block's input) gets the sum of what each passes back.
+    backward, arrived = {}, {out.input: grad}
     for named, step in zip(reversed(arch.named[:-1]), reversed(backwards)):
-        backward[named.output] = grad
+        backward[named.output] = grad = arrived.pop(named.output)
         grad, param_grads = step(grad)
         backward.update({named.params[key]: value for key, value in param_grads.items()})
-    backward["image"] = grad
+        for source, part in zip(named.inputs, grad if len(named.inputs) > 1 else (grad,)):
+            arrived[source] = arrived[source] + part if source in arrived else part
+    backward["image"] = arrived["image"]
     return forward, backward

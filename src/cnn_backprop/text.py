@@ -94,3 +94,14 @@ def counted(n, noun):
 def points(value):
     """Points as a person reads them: whole where whole, else to 2 decimals."""
     return f"{value:.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}"
+
+
+def top_level(text, separator):
+    """``text`` split at each ``separator`` outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0 and text.startswith(separator, i):
+            parts.append(text[start:i])
+            start = i + len(separator)
+    return [*parts, text[start:]]

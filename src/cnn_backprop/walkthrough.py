@@ -189,14 +189,14 @@ def complete_given(given=None, seed=0, where="the given values", net=None, sourc
         raise InputError(f"{where} must be a JSON object with keys image, label, and the network's parameters")
     spec = given.get("net", net or SEED_SPEC)
     layers = architecture.parse(_check_value("net", spec, f"{where}: net", {}))
-    keys = keys_for(layers)
+    keys = keys_for(architecture.with_shortcuts(layers))
     for key in given:
         if key not in keys:
             raise InputError(
                 f"{where}: unknown key {json.dumps(key)}{validate.nearest(key, keys)}; valid keys: {', '.join(keys)}"
             )
     owners = dict(
-        architecture.given_key_kinds(layers)
+        architecture.given_key_kinds(architecture.with_shortcuts(layers))
         + architecture.buffer_key_kinds(layers)
         + architecture.draw_key_kinds(layers)
     )
@@ -303,7 +303,9 @@ class Pass:
     - ``values``: {name: array} of the image, every layer's output (``conv_pre`` (F, H', W'), ``fc_input``,
       ``output``) and every parameter; ``extras``: what layers found besides (``pool_argmax`` (C, H', W', 2));
       ``loss``: a float;
-    - ``grads``: {name: dL/d(it)} of every layer output (``output``: none), every parameter and the image.
+    - ``grads``: {name: dL/d(it)} of every layer output (``output``: none), every parameter and the image;
+      ``parts``: {name: {layer: its part}} of each value that feeds several layers (a residual block's input),
+      whose gradient is the sum of what each of them passes back.
 
     Arrays have no batch axis.  ``pass_["forward"]`` (and "given", "shapes", "backward", "torch") is the
     ``walkthrough --json`` layout, where the axes that count one channel, filter or output are left out.
@@ -326,6 +328,7 @@ class Pass:
         self.extras = {name: forward[name][0] for name in self.extra_owners}
         backward = network.backward()
         self.grads = {name: value if name in self.params else value[0] for name, value in backward.items()}
+        self.parts = {name: {layer: part[0] for layer, part in parts.items()} for name, parts in network.parts.items()}
 
     def __repr__(self):
         mode = f", {self.mode} mode" if self.mode != "train" else ""
@@ -363,7 +366,9 @@ class Pass:
         numbers as the pooled maps), each max pool's argmax as one [row, col] per
         pooled value, and the loss; every ``backward`` entry is dL/d(that
         quantity), in backward order.  ``torch`` holds the parameters and their
-        gradients under the exported PyTorch module's state_dict names, in full shape.
+        gradients under the exported PyTorch module's state_dict names, in full shape.  A network with
+        blocks has ``parts`` too: for each value that feeds several layers, what each passes back
+        ({"conv1_relu": {"conv2": ..., "res": ...}}), which its ``backward`` entry adds up.
         """
         arch, keep = self.arch, self.keep
         flat = {n.output for n in arch.named if n.kind_of.reshapes}
@@ -381,6 +386,8 @@ class Pass:
                     forward[name] = extra_layout(self.extras[name])
         forward["loss"] = self.loss
         backward = {name: self.shown(name, grad=True) for name in self.grads if name not in flat}
+        parts = {"parts": {name: {layer: squeeze(part, keep[name]) for layer, part in by.items()}
+                           for name, by in self.parts.items()}} if self.parts else {}  # fmt: skip
         return {
             "given": self.given,
             "shapes": shapes,
@@ -390,6 +397,7 @@ class Pass:
                 "state_dict": export.state_dict(arch, self.params),
                 "grad": export.state_dict(arch, {key: self.grads[key] for key in self.params}),
             },
+            **parts,
         }
 
 

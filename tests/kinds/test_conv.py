@@ -51,11 +51,16 @@ not_flipped = conv_input_gradient(lambda k, f, c, m, n: k[f, c, k.shape[-1] - 1 
 conv_stride_ignored = conv_input_gradient(lambda k, f, c, m, n: k[f, c, m, n], lambda s, i, m: i + m)
 
 
+def wider(named):
+    """A kernel wider than 1x1, which flipped is another (a residual block's 1x1 shortcut conv flipped is itself)."""
+    return named.layer.size > 1
+
+
 MISTAKES = {
-    "flipped-kernel": flipped_kernel_forward,
-    "flipped-kernel gradient": flipped_kernel_gradient,  # its second answer, the kernel's gradient
+    "flipped-kernel": (flipped_kernel_forward, wider),
+    "flipped-kernel gradient": (flipped_kernel_gradient, wider),  # its second answer, the kernel's gradient
     "no-bias": no_bias,
-    "conv-input-grad-not-flipped": not_flipped,
+    "conv-input-grad-not-flipped": (not_flipped, wider),
     "stride-ignored": (conv_stride_ignored, strided),
     "stride-ignored kernel": (lambda pass_, named: conv_stride_ignored(pass_, named, kernel_too=True), strided),
 }

@@ -27,16 +27,38 @@ export function spelled(word, last) {
   return kinds.length ? kinds[0][0] : word;
 }
 
+// ``text`` split at each comma outside parentheses.
+function topLevel(text) {
+  const parts = [];
+  let depth = 0, start = 0;
+  [...text].forEach((char, i) => {
+    depth += (char === "(") - (char === ")");
+    if (depth === 0 && char === ",") {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  });
+  return [...parts, text.slice(start)];
+}
+
+function parseItem(item, last) {
+  const [word, ...words] = item.trim().split(/\s+/);
+  const option = (key, fallback) => {
+    const at = words.indexOf(key);
+    return at < 0 ? fallback : Number(words[at + 1]);
+  };
+  const layer = { kind: spelled(word.toLowerCase(), last) };
+  return { ...layer, ...kindOf(layer).parse(words, option) };
+}
+
+// The layers of a spec; a block, residual(LAYERS), is its layers and then the layer that joins them (an add).
 export function parseSpec(spec) {
-  const items = spec.split(",");
-  const layers = items.map((item, index) => {
-    const [word, ...words] = item.trim().split(/\s+/);
-    const option = (key, fallback) => {
-      const at = words.indexOf(key);
-      return at < 0 ? fallback : Number(words[at + 1]);
-    };
-    const layer = { kind: spelled(word.toLowerCase(), index === items.length - 1) };
-    return { ...layer, ...kindOf(layer).parse(words, option) };
+  const items = topLevel(spec);
+  const layers = items.flatMap((item, index) => {
+    const block = item.trim().match(/^(\w+)\s*\((.*)\)$/s);
+    if (!block) return [parseItem(item, index === items.length - 1)];
+    const inner = block[2].split(",").map((text) => parseItem(text, false));
+    return [...inner, { kind: spelled(block[1].toLowerCase(), false), span: inner.length, projection: false }];
   });
   // The first layer that reads a vector gets the layer that makes one (flatten) before it, unless one came earlier.
   let gives = "map";
@@ -52,32 +74,73 @@ export function parseSpec(spec) {
   return layers;
 }
 
-// Every layer's name and output name, from the kinds alone (as architecture.names does).
+// What each layer reads (as architecture.wiring): {sources: [[layer index, -1 the image], ...], shortcuts: {index
+// of a block's shortcut conv: its add's index}}.  A layer reads the one before, but an add reads its block's last
+// layer and its shortcut (the conv right before it where it has one, else the block's input).
+export function wiring(layers) {
+  const sources = layers.map((_, index) => [index - 1]), shortcuts = {};
+  layers.forEach((layer, index) => {
+    if (!kindOf(layer).joins) return;
+    const last = index - 1 - (layer.projection ? 1 : 0), blockInput = last - layer.span;
+    if (layer.projection) {
+      shortcuts[index - 1] = index;
+      sources[index - 1] = [blockInput];
+    }
+    sources[index] = [last, layer.projection ? index - 1 : blockInput];
+  });
+  return { sources, shortcuts };
+}
+
+// Every layer's name and output name, from the kinds alone (as architecture.names does); a block's shortcut conv is
+// named after its add (res_shortcut), leaving the other convs' numbers as they are.
 export function names(layers) {
   const kinds = layers.map(kindOf);
+  const { shortcuts } = wiring(layers);
   const counts = {};
-  for (const kind of kinds) if (kind.base) counts[kind.base] = (counts[kind.base] || 0) + 1;
+  kinds.forEach((kind, i) => {
+    if (kind.base && !(i in shortcuts)) counts[kind.base] = (counts[kind.base] || 0) + 1;
+  });
   const seen = {};
-  const numbered = kinds.map((kind) => {
-    if (!kind.base) return null;
+  const numbered = kinds.map((kind, i) => {
+    if (!kind.base || i in shortcuts) return null;
     seen[kind.base] = (seen[kind.base] || 0) + 1;
     return counts[kind.base] === 1 ? kind.base : `${kind.base}${seen[kind.base]}`;
   });
   let previous = "image";
   return kinds.map((kind, index) => {
     const following = numbered.find((name, i) => i > index && name !== null);
-    const [name, output] = kind.names(numbered[index], previous, following);
+    const shortcut = index in shortcuts ? `${numbered[shortcuts[index]]}_shortcut` : null;
+    const [name, output] = shortcut ? [shortcut, shortcut] : kind.names(numbered[index], previous, following);
     previous = name;
     return { name, output };
   });
 }
 
+// ``layers`` with a 1x1 conv on the shortcut of each block whose layers change the shape of what they read.
+function projected(layers, imageShape) {
+  const result = [], shapes = [];
+  for (const layer of layers) {
+    const kind = kindOf(layer);
+    const shape = shapes.length ? shapes.at(-1) : imageShape;
+    if (kind.joins) {
+      const blockInput = shapes.length > layer.span ? shapes.at(-1 - layer.span) : imageShape;
+      if (blockInput.join() !== shape.join()) {
+        result.push(kind.shortcut(blockInput, shape));
+        layer.projection = true;
+      }
+    }
+    result.push(layer);
+    shapes.push(kind.shapes(layer, shape).out);
+  }
+  return result;
+}
+
 // The architecture of a given: the spec with the sizes its hyperparameters and arrays set, and every shape.
 export function architecture(given) {
-  const layers = parseSpec(given.net || SEED_SPEC);
-  const named = names(layers);
+  const parsed = parseSpec(given.net || SEED_SPEC);
+  const named = names(parsed);
   const image = toArray(given.image, 3);
-  layers.forEach((layer, i) => {
+  parsed.forEach((layer, i) => {
     const { name } = named[i], kind = kindOf(layer);
     for (const key of kind.hyperKeys) if (given[`${name}_${key}`] !== undefined) layer[key] = given[`${name}_${key}`];
     const read = (key, ndim) => (given[`${name}_${key}`] === undefined ? undefined : toArray(given[`${name}_${key}`], ndim));
@@ -88,19 +151,19 @@ export function architecture(given) {
     // ...and in training mode what it drew (a dropout's mask), written in its full shape
     if (layer.mode === "train") for (const key of kind.givenDraws) layer[key] = read(key, depth(given[`${name}_${key}`]));
   });
-  let shape = image.shape;
-  let previous = "image";
-  return layers.map((layer, i) => {
-    const { name, output } = named[i];
-    const inShape = shape;
+  const layers = projected(parsed, image.shape);
+  const placed = names(layers), { sources } = wiring(layers);
+  const entries = [];
+  layers.forEach((layer, i) => {
+    const { name, output } = placed[i];
+    const inputs = sources[i].map((at) => (at < 0 ? "image" : entries[at].output));
+    const inShape = sources[i][0] < 0 ? image.shape : entries[sources[i][0]].outShape;
     const { out, params: shapes = {} } = kindOf(layer).shapes(layer, inShape);
     const params = {};
     for (const key of kindOf(layer).paramKeys) params[`${name}_${key}`] = shapes[key];
-    shape = out;
-    const entry = { layer, name, output, input: previous, inShape, outShape: shape, params };
-    previous = output;
-    return entry;
+    entries.push({ layer, name, output, input: inputs[0], inputs, inShape, outShape: out, params });
   });
+  return entries;
 }
 
 // One layer of an architecture holding ``params``; ``changes`` makes a mistaken one (a flipped kernel, another stride).
@@ -131,23 +194,30 @@ export function pass(given, options = {}) {
   const layers = arch.map((entry) => buildLayer(entry, params));
   const image = toArray(given.image, 3);
   const values = { image }, extras = {};
-  let x = image;
   arch.forEach((entry, i) => {
-    x = layers[i].forward(x);
-    values[entry.output] = x;
+    const inputs = entry.inputs || [entry.input];
+    values[entry.output] = layers[i].forward(inputs.length > 1 ? inputs.map((name) => values[name]) : values[inputs[0]]);
     for (const key of kindOf(entry.layer).extras) extras[`${entry.name}_${key}`] = layers[i][key];
   });
   const out = layers[layers.length - 1];
   const loss = out.loss(given.label);
-  const grads = {};
-  let grad = null;
+  // A value that feeds several layers (a residual block's input) gets the sum of what each passes back.
+  const grads = {}, arrived = {};
+  const add = (name, part) => {
+    arrived[name] = arrived[name] ? { shape: part.shape, data: arrived[name].data.map((v, k) => v + part.data[k]) } : part;
+  };
   for (let i = arch.length - 1; i >= 0; i--) {
-    const entry = arch[i];
-    if (grad !== null) grads[entry.output] = grad;
-    grad = grad === null ? layers[i].backward(given.label) : (options.backward?.[entry.layer.kind] || ((l, g) => l.backward(g)))(layers[i], grad);
+    const entry = arch[i], inputs = entry.inputs || [entry.input];
+    let back;
+    if (i === arch.length - 1) back = layers[i].backward(given.label);
+    else {
+      grads[entry.output] = arrived[entry.output];
+      back = (options.backward?.[entry.layer.kind] || ((l, g) => l.backward(g)))(layers[i], grads[entry.output]);
+    }
+    inputs.forEach((name, k) => add(name, inputs.length > 1 ? back[k] : back));
     for (const key of Object.keys(entry.params)) grads[key] = layers[i].grads[key.slice(entry.name.length + 1)];
   }
-  grads.image = grad;
+  grads.image = arrived.image;
   return { arch, params, values, grads, extras, argmax: extras, loss };
 }
 

@@ -46,7 +46,8 @@ PIECES = {
         not kind.param_keys or _overrides(kind, "param_gradient_line")
     ),
     "torch module": lambda kind: bool(  # its torch_class both ways: torch_module out, from_torch in
-        kind.torch_class and (kind.is_output or _overrides(kind, "torch_module"))
+        (kind.torch_class and (kind.is_output or _overrides(kind, "torch_module")))
+        or (kind.joins and kind.torch_functions and _overrides(kind, "torch_line"))  # an add: no module, a +
     ),
     "draws (draw, torch_with_draws for its given_draws)": lambda kind: (
         not kind.given_draws or (_overrides(kind, "draw") and _overrides(kind, "torch_with_draws"))

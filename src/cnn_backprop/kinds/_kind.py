@@ -81,6 +81,7 @@ class Kind:
     kink = None  # where its derivative jumps, for gradcheck's count of kinks: "relu" or "pool"
     can_die = False  # its layer can pass no gradient for any image (a dead ReLU): its layer has ``alive()``
     reshapes = False  # only reshapes (flatten): text and marking read its input's numbers instead
+    joins = False  # ends a block written WORD(LAYERS): reads the block's last output and its input (a residual add)
     square = ()  # the parameter keys whose last two axes a given file must write square
     batch_dependent = False  # a batch's images change each other's outputs (batch norm): one pass per batch
     modal = False  # computes otherwise in evaluation mode (model.eval()) than in training: a pass says its mode
@@ -226,6 +227,10 @@ class Kind:
     def torch_module(self, named):
         """The PyTorch constructor of this layer as source text, or None where it is no module (the output)."""
         return None
+
+    def torch_line(self, named, inputs):
+        """What a module's forward computes for this layer from ``inputs`` (the names it reads), as source text."""
+        return f"self.{named.name}({inputs[0]})"
 
     def from_torch(self, module, refuse):
         """{option: value} of the layer a ``torch_class`` module is, read back from it.  ``refuse(option, supported)``
