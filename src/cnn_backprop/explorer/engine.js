@@ -201,9 +201,11 @@ export function pass(given, options = {}) {
   });
   const out = layers[layers.length - 1];
   const loss = out.loss(given.label);
-  // A value that feeds several layers (a residual block's input) gets the sum of what each passes back.
-  const grads = {}, arrived = {};
-  const add = (name, part) => {
+  // A value that feeds several layers (a residual block's input) gets the sum of what each passes back; ``parts``
+  // keeps those, {value: {the layer it came back through: its part}} (as the Python pass's parts).
+  const grads = {}, arrived = {}, parts = {};
+  const add = (name, part, reader) => {
+    (parts[name] ||= {})[reader] = part;
     arrived[name] = arrived[name] ? { shape: part.shape, data: arrived[name].data.map((v, k) => v + part.data[k]) } : part;
   };
   for (let i = arch.length - 1; i >= 0; i--) {
@@ -214,11 +216,12 @@ export function pass(given, options = {}) {
       grads[entry.output] = arrived[entry.output];
       back = (options.backward?.[entry.layer.kind] || ((l, g) => l.backward(g)))(layers[i], grads[entry.output]);
     }
-    inputs.forEach((name, k) => add(name, inputs.length > 1 ? back[k] : back));
+    inputs.forEach((name, k) => add(name, inputs.length > 1 ? back[k] : back, entry.name));
     for (const key of Object.keys(entry.params)) grads[key] = layers[i].grads[key.slice(entry.name.length + 1)];
   }
   grads.image = arrived.image;
-  return { arch, params, values, grads, extras, argmax: extras, loss };
+  for (const name of Object.keys(parts)) if (Object.keys(parts[name]).length < 2) delete parts[name];
+  return { arch, params, values, grads, extras, argmax: extras, loss, parts };
 }
 
 // How many trailing axes each quantity keeps in the JSON layout (as walkthrough.keep_axes).
@@ -233,7 +236,7 @@ export function keepAxes(arch) {
 }
 
 export function run(given) {
-  const { arch, params, values, grads, extras, loss } = pass(given);
+  const { arch, params, values, grads, extras, loss, parts } = pass(given);
   const keep = keepAxes(arch);
   const shown = arch.filter((entry) => !kindOf(entry.layer).reshapes); // in forward and backward
   const shapes = { input: squeezed(values.image.shape, keep.image) };
@@ -261,7 +264,11 @@ export function run(given) {
     torch.state_dict[torchName] = toNested(params[key], params[key].shape.length);
     torch.grad[torchName] = toNested(grads[key], params[key].shape.length);
   }
-  return { given, shapes, forward, backward, torch };
+  const result = { given, shapes, forward, backward, torch };
+  // a value that feeds several layers: what each passes back, as walkthrough --json writes it
+  const nested = (by, name) => Object.fromEntries(Object.entries(by).map(([layer, part]) => [layer, toNested(part, keep[name])]));
+  if (Object.keys(parts).length) result.parts = Object.fromEntries(Object.entries(parts).map(([name, by]) => [name, nested(by, name)]));
+  return result;
 }
 
 // An extra as walkthrough writes it: a {shape, data} array of more than two axes as one row per output value, any
