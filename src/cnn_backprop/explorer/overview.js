@@ -3,6 +3,7 @@
 // columns stand side by side within the window's height, the maps as large as that allows; where it is narrow (a
 // phone, a notebook cell; the style sheet's container query says which) they stack, each as wide as the box.
 // A click on a column or a map, or Enter on its heading, opens that layer's numbers (``open``).
+// A residual block's shortcut is an arrow around the block, from the column of its input to its add's column.
 
 import { offsetOf, unravel } from "cnn-backprop/arrays.js";
 import { Bank, el } from "cnn-backprop/flow.js";
@@ -32,10 +33,12 @@ function arrangement(shape, side, room, stacked) {
 }
 
 export class Overview {
-  // ``columns``: [{name, written, banks: [[quantity, shape]]}], the image first; ``open(layer, quantity, full)``.
-  constructor(columns, open) {
+  // ``columns``: [{name, written, banks: [[quantity, shape]]}], the image first; ``open(layer, quantity, full)``;
+  // ``skips``: [{from, to, via}], a block's input column, its add's, and its 1x1 shortcut conv (or none).
+  constructor(columns, open, skips = []) {
     this.banks = [];
-    this.strip = el("div", { class: "strip" });
+    this.skips = skips;
+    this.strip = el("div", { class: skips.length ? "strip skipping" : "strip" });
     for (const { name, written, banks } of columns) {
       const heading = el("button", { type: "button", class: "open", "aria-label": `${name} (${written}): open its numbers` }, name, " ", el("small", {}, written));
       const maps = el("div", { class: "maps" });
@@ -54,6 +57,9 @@ export class Overview {
       });
       this.strip.append(column);
     }
+    if (skips.length) this.strip.append((this.skipLayer = document.createElementNS("http://www.w3.org/2000/svg", "svg")));
+    this.skipLayer?.setAttribute("class", "lines skips");
+    this.skipLayer?.setAttribute("aria-hidden", "true");
     this.node = el("section", { class: "overview", "aria-label": "the network at a glance: a column per layer; open one for its numbers" }, this.strip);
     this.width = 0;
     new ResizeObserver(() => {
@@ -66,6 +72,9 @@ export class Overview {
   layout() {
     this.width = this.node.clientWidth;
     if (!this.width) return;
+    // the arrows drawn for the old sizes would widen the strip being fitted
+    this.skipLayer?.setAttribute("width", 0);
+    this.skipLayer?.setAttribute("height", 0);
     const stacked = getComputedStyle(this.strip).flexDirection === "column";
     const root = this.node.parentElement;
     const top = this.strip.getBoundingClientRect().top - root.getBoundingClientRect().top + root.offsetTop;
@@ -96,6 +105,41 @@ export class Overview {
       }
     }
     if (this.arrays) this.update(this.arrays);
+    this.drawSkips(stacked);
+  }
+
+  // Each shortcut as an arrow in the strip's margin: over the columns where they stand side by side, beside them
+  // where they stack; its head into the add (forward), or back into the block's input while ``lit`` (backward).
+  drawSkips(stacked) {
+    if (!this.skipLayer) return;
+    const strip = this.strip.getBoundingClientRect();
+    const box = (name) => {
+      const r = this.strip.querySelector(`.glance[data-layer="${name}"]`).getBoundingClientRect();
+      const x = r.left - strip.left + this.strip.scrollLeft, y = r.top - strip.top + this.strip.scrollTop;
+      return { x, y, middle: stacked ? y + r.height / 2 : x + r.width / 2 };
+    };
+    const paths = this.skips.map(({ from, to, via }) => {
+      const a = box(from), b = box(to), label = `shortcut${via ? `: ${via}, a 1x1 conv` : ""}`;
+      const [d, fore, back, text] = stacked
+        ? [`M${a.x} ${a.middle}H5V${b.middle}H${b.x}`, `M${b.x - 6} ${b.middle - 4}L${b.x} ${b.middle}L${b.x - 6} ${b.middle + 4}`,
+          `M${a.x - 6} ${a.middle - 4}L${a.x} ${a.middle}L${a.x - 6} ${a.middle + 4}`, ""]
+        : [`M${a.middle} ${a.y}V4H${b.middle}V${b.y}`, `M${b.middle - 4} ${b.y - 6}L${b.middle} ${b.y}L${b.middle + 4} ${b.y - 6}`,
+          `M${a.middle - 4} ${a.y - 6}L${a.middle} ${a.y}L${a.middle + 4} ${a.y - 6}`, `<text x="${(a.middle + b.middle) / 2}" y="${a.y - 2}">${label}</text>`];
+      return `<g class="skip" data-from="${from}" data-to="${to}"><path d="${d}"/><path class="fore" d="${fore}"/><path class="back" d="${back}"/>${text}</g>`;
+    });
+    this.skipLayer.setAttribute("width", this.strip.scrollWidth);
+    this.skipLayer.setAttribute("height", this.strip.scrollHeight);
+    this.skipLayer.innerHTML = paths.join("");
+    this.carrying(...(this.carried || [null, []]));
+  }
+
+  // Lights the shortcuts the backward pass is on at column ``layer`` (null: none) of the columns ``order``: a
+  // block's own, from its add's column to its input's, where the two gradients meet.
+  carrying(layer, order) {
+    this.carried = [layer, order];
+    const at = order.indexOf(layer);
+    for (const node of this.skipLayer?.querySelectorAll(".skip") || [])
+      node.classList.toggle("now", at >= 0 && order.indexOf(node.dataset.from) <= at && at <= order.indexOf(node.dataset.to));
   }
 
   // ``arrays``: {quantity: array (a gradient: {shape, data, gradient: true}), or null where it is not shown, ``why``}.
