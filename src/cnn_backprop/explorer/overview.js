@@ -109,7 +109,7 @@ export class Overview {
   }
 
   // Each shortcut as an arrow in the strip's margin: over the columns where they stand side by side, beside them
-  // where they stack; its head into the add (forward), or back into the block's input while ``lit`` (backward).
+  // where they stack; its head into the add, or into the block's input while the backward pass is on it.
   drawSkips(stacked) {
     if (!this.skipLayer) return;
     const strip = this.strip.getBoundingClientRect();
