@@ -284,7 +284,7 @@ def skip_arrows(tab):
 
 
 @pytest.mark.parametrize("spec, source, ends", [(RESIDUAL, "digits", ("conv1_relu", "res")),
-                                                (PROJECTED, None, ("conv1_relu", "res"))])  # fmt: skip
+                                                (PROJECTED, "shapes", ("conv1_relu", "res"))])  # fmt: skip
 @pytest.mark.parametrize("width", [1280, 400])
 def test_a_residual_blocks_shortcut_is_an_arrow_from_its_input_column_to_its_add(browser, tmp_path, spec, source,
                                                                                    ends, width):  # fmt: skip
@@ -303,7 +303,7 @@ def test_a_residual_blocks_shortcut_is_an_arrow_from_its_input_column_to_its_add
         assert right == pytest.approx(a[0], abs=1) and left < a[0]  # beside the columns, into them
     assert tab.evaluate("document.documentElement.scrollWidth") <= width
     if spec == PROJECTED and width == 1280:
-        assert tab.inner_text(".overview .skip text") == "shortcut: res_shortcut, a 1x1 conv"
+        assert tab.text_content(".overview .skip text") == "shortcut: res_shortcut, a 1x1 conv"
     assert tab.errors == []
 
 

@@ -121,14 +121,33 @@ def assert_same_numbers(ours, theirs, value, where):
             assert abs(a - b) <= off_a + off_b, (where, ours, theirs)
         return bool(ours_)
     assert page is not None, (where, "Python adds up terms the page does not write", ours, theirs)
-    left = list(python[0])
-    for number, off in page[0]:
-        nearest = min(range(len(left)), key=lambda k: abs(left[k][0] - number), default=None)
-        assert nearest is not None and abs(left[nearest][0] - number) <= off + left[nearest][1], (where, number, ours)
-        left.pop(nearest)
+    paired = pairs(page[0], python[0])
+    assert len(paired) == len(page[0]), (where, "terms the page writes that Python does not", ours, theirs)
+    left = [term for k, term in enumerate(python[0]) if k not in paired]
     assert all(abs(n) <= o for n, o in left), (where, "terms the page leaves out are not 0", left, ours, theirs)
     assert len(left) >= page[1], (where, ours, theirs)
     return True
+
+
+def pairs(ours, theirs):
+    """{index in ``theirs``: index in ``ours``}: each of our terms paired with one of theirs that it equals to both's
+    precision, as many as can be (two terms a rounding apart, 4.5e-3*(-0.0958) and 0.0456*(-0.0096), would be paired
+    wrongly by the nearest first)."""
+    fits = [[k for k, (b, off_b) in enumerate(theirs) if abs(a - b) <= off_a + off_b] for a, off_a in ours]
+    owner = {}
+
+    def place(i, seen):  # an augmenting path: a term of theirs for ours i, moving earlier pairs along
+        for k in fits[i]:
+            if k not in seen:
+                seen.add(k)
+                if k not in owner or place(owner[k], seen):
+                    owner[k] = i
+                    return True
+        return False
+
+    for i in range(len(ours)):
+        place(i, set())
+    return owner
 
 
 def python_line(pass_, quantity, index):
