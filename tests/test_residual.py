@@ -123,7 +123,7 @@ def test_the_pages_engine_runs_residual_networks_as_python_does(browser, tmp_pat
     for given, ours in zip(givens, results):
         theirs = python_result(given)
         assert "res1_shortcut" in theirs["shapes"] or "res2_shortcut" in theirs["shapes"]
-        for part in ("shapes", "forward", "backward", "parts"):  # and what each reader of a block input passes back
+        for part in ("shapes", "forward", "backward"):
             assert list(ours[part]) == list(theirs[part]), (given["net"], part)
             assert_same(ours[part], theirs[part], f"{given['net']}: {part}")
     assert tab.errors == []

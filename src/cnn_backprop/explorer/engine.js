@@ -236,7 +236,7 @@ export function keepAxes(arch) {
 }
 
 export function run(given) {
-  const { arch, params, values, grads, extras, loss, parts } = pass(given);
+  const { arch, params, values, grads, extras, loss } = pass(given);
   const keep = keepAxes(arch);
   const shown = arch.filter((entry) => !kindOf(entry.layer).reshapes); // in forward and backward
   const shapes = { input: squeezed(values.image.shape, keep.image) };
@@ -264,11 +264,7 @@ export function run(given) {
     torch.state_dict[torchName] = toNested(params[key], params[key].shape.length);
     torch.grad[torchName] = toNested(grads[key], params[key].shape.length);
   }
-  const result = { given, shapes, forward, backward, torch };
-  // a value that feeds several layers: what each passes back, as walkthrough --json writes it
-  const nested = (by, name) => Object.fromEntries(Object.entries(by).map(([layer, part]) => [layer, toNested(part, keep[name])]));
-  if (Object.keys(parts).length) result.parts = Object.fromEntries(Object.entries(parts).map(([name, by]) => [name, nested(by, name)]));
-  return result;
+  return { given, shapes, forward, backward, torch };
 }
 
 // An extra as walkthrough writes it: a {shape, data} array of more than two axes as one row per output value, any

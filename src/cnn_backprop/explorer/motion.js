@@ -62,7 +62,7 @@ export class Motion {
     const full = unravel(largestAt(array.data), array.shape);
     const { lines } = (backward ? backwardArithmetic : forwardArithmetic)(state, quantity, full);
     this.app.explained.textContent = lines.join("\n"); // the whole of it, where the explanation is docked
-    const meet = backward && state.parts[quantity] ? "the shortcut's gradient and the block's meet and add: " : "";
+    const meet = backward && state.parts[quantity] ? "two gradients meet and add: " : "";
     return `${backward ? "backward" : "forward"}: ${meet}${lines[0]} ${lines.at(-1).trim()}`;
   }
 

@@ -57,9 +57,8 @@ export class Overview {
       });
       this.strip.append(column);
     }
-    if (skips.length) this.strip.append((this.skipLayer = document.createElementNS("http://www.w3.org/2000/svg", "svg")));
-    this.skipLayer?.setAttribute("class", "lines skips");
-    this.skipLayer?.setAttribute("aria-hidden", "true");
+    if (skips.length) this.strip.insertAdjacentHTML("beforeend", '<svg class="lines skips" aria-hidden="true"></svg>');
+    this.skipLayer = skips.length && this.strip.lastChild;
     this.node = el("section", { class: "overview", "aria-label": "the network at a glance: a column per layer; open one for its numbers" }, this.strip);
     this.width = 0;
     new ResizeObserver(() => {
@@ -72,9 +71,6 @@ export class Overview {
   layout() {
     this.width = this.node.clientWidth;
     if (!this.width) return;
-    // the arrows drawn for the old sizes would widen the strip being fitted
-    this.skipLayer?.setAttribute("width", 0);
-    this.skipLayer?.setAttribute("height", 0);
     const stacked = getComputedStyle(this.strip).flexDirection === "column";
     const root = this.node.parentElement;
     const top = this.strip.getBoundingClientRect().top - root.getBoundingClientRect().top + root.offsetTop;
@@ -108,28 +104,19 @@ export class Overview {
     this.drawSkips(stacked);
   }
 
-  // Each shortcut as an arrow in the strip's margin: over the columns where they stand side by side, beside them
-  // where they stack; its head into the add, or into the block's input while the backward pass is on it.
+  // Each shortcut as an arrow in the strip's margin, into the add: over the columns where they stand side by side,
+  // beside them where they stack (there ``flip`` swaps x and y: [along the strip, across it]).
   drawSkips(stacked) {
     if (!this.skipLayer) return;
-    const strip = this.strip.getBoundingClientRect();
-    const box = (name) => {
-      const r = this.strip.querySelector(`.glance[data-layer="${name}"]`).getBoundingClientRect();
-      const x = r.left - strip.left + this.strip.scrollLeft, y = r.top - strip.top + this.strip.scrollTop;
-      return { x, y, middle: stacked ? y + r.height / 2 : x + r.width / 2 };
-    };
-    const paths = this.skips.map(({ from, to, via }) => {
-      const a = box(from), b = box(to), label = `shortcut${via ? `: ${via}, a 1x1 conv` : ""}`;
-      const [d, fore, back, text] = stacked
-        ? [`M${a.x} ${a.middle}H5V${b.middle}H${b.x}`, `M${b.x - 6} ${b.middle - 4}L${b.x} ${b.middle}L${b.x - 6} ${b.middle + 4}`,
-          `M${a.x - 6} ${a.middle - 4}L${a.x} ${a.middle}L${a.x - 6} ${a.middle + 4}`, ""]
-        : [`M${a.middle} ${a.y}V4H${b.middle}V${b.y}`, `M${b.middle - 4} ${b.y - 6}L${b.middle} ${b.y}L${b.middle + 4} ${b.y - 6}`,
-          `M${a.middle - 4} ${a.y - 6}L${a.middle} ${a.y}L${a.middle + 4} ${a.y - 6}`, `<text x="${(a.middle + b.middle) / 2}" y="${a.y - 2}">${label}</text>`];
-      return `<g class="skip" data-from="${from}" data-to="${to}"><path d="${d}"/><path class="fore" d="${fore}"/><path class="back" d="${back}"/>${text}</g>`;
-    });
-    this.skipLayer.setAttribute("width", this.strip.scrollWidth);
-    this.skipLayer.setAttribute("height", this.strip.scrollHeight);
-    this.skipLayer.innerHTML = paths.join("");
+    const strip = this.strip.getBoundingClientRect(), flip = (a, b) => (stacked ? `${b} ${a}` : `${a} ${b}`);
+    this.skipLayer.innerHTML = this.skips.map(({ from, to, via }) => {
+      const [a, b] = [from, to].map((name) => {
+        const r = this.strip.querySelector(`.glance[data-layer="${name}"]`).getBoundingClientRect();
+        return stacked ? [r.top + r.height / 2 - strip.top, r.left - strip.left] : [r.left + r.width / 2 - strip.left + this.strip.scrollLeft, r.top - strip.top];
+      });
+      const d = `M${flip(...a)}L${flip(a[0], 4)}L${flip(b[0], 4)}L${flip(...b)}l${flip(-4, -6)}m${flip(4, 6)}l${flip(4, -6)}`;
+      return `<g class="skip" data-from="${from}" data-to="${to}"><path d="${d}"/><text x="${(a[0] + b[0]) / 2}" y="${a[1] - 2}">shortcut${via ? `: ${via}` : ""}</text></g>`;
+    }).join("");
     this.carrying(...(this.carried || [null, []]));
   }
 
@@ -138,7 +125,7 @@ export class Overview {
   carrying(layer, order) {
     this.carried = [layer, order];
     const at = order.indexOf(layer);
-    for (const node of this.skipLayer?.querySelectorAll(".skip") || [])
+    for (const node of this.strip.querySelectorAll(".skip"))
       node.classList.toggle("now", at >= 0 && order.indexOf(node.dataset.from) <= at && at <= order.indexOf(node.dataset.to));
   }
 

@@ -85,9 +85,8 @@ export class Explorer {
     }
     // each residual block's shortcut: from the column that makes the block's input (through its 1x1 conv if any)
     const skips = this.arch.filter((entry) => kindOf(entry.layer).joins).map((entry) => {
-      const via = entry.layer.projection ? this.arch.find((e) => e.output === entry.inputs[1]) : null;
-      const source = via ? via.input : entry.inputs[1];
-      return { from: this.arch.find((e) => e.output === source)?.name || "image", to: entry.name, via: via?.name };
+      const via = entry.layer.projection && this.arch.find((e) => e.output === entry.inputs[1]);
+      return { from: this.arch.find((e) => e.output === (via || entry).inputs.at(-1))?.name || "image", to: entry.name, via: via?.name };
     });
     this.overview = new Overview(glances, (layer, quantity, full) => this.open(layer, quantity, full), skips);
     this.drawable(image, this.overview.banks[0]);
