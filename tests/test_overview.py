@@ -320,16 +320,16 @@ def test_the_backward_pass_carries_both_gradients_to_the_block_input_and_adds_th
         tab.click("#pass-step")
         lit[layer] = skip_arrows(tab)[0][3]  # the last time each column is current: backward
         said = tab.inner_text("#pass-said")
-        if layer == "conv1_relu" and said.startswith("backward"):
+        if layer == "conv1_relu" and said.startswith("backward"):  # the block's input
             break
     inside = columns[columns.index("conv1_relu") : columns.index("res") + 1]
     assert [layer for layer, on in lit.items() if on] == inside
     grad = np.asarray(result["backward"]["conv1_relu"])
     at = np.unravel_index(np.argmax(np.abs(grad)), grad.shape)
     parts = [np.asarray(result["parts"]["conv1_relu"][layer])[at] for layer in ("res", "conv2")]
-    head = f"backward: two gradients meet and add: dL/dconv1_relu[{','.join(map(str, at))}] "
+    head = f"backward, two gradients add: dL/dconv1_relu[{','.join(map(str, at))}] = "
     assert said.startswith(head), said
-    _, paths, added, total = said.removeprefix(head).split(" = ")
+    paths, added, total = said.removeprefix(head).split(" = ")
     assert paths == "(via res) + (via conv2)"
     assert [float(v.strip("()")) for v in added.split(" + ")] == pytest.approx(parts, abs=5e-5)
     assert float(total) == pytest.approx(grad[at], abs=5e-5) and sum(parts) == pytest.approx(grad[at], abs=1e-12)

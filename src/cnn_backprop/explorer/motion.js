@@ -62,8 +62,9 @@ export class Motion {
     const full = unravel(largestAt(array.data), array.shape);
     const { lines } = (backward ? backwardArithmetic : forwardArithmetic)(state, quantity, full);
     this.app.explained.textContent = lines.join("\n"); // the whole of it, where the explanation is docked
-    const meet = backward && state.parts[quantity] ? "two gradients meet and add: " : "";
-    return `${backward ? "backward" : "forward"}: ${meet}${lines[0]} ${lines.at(-1).trim()}`;
+    // where a block's two gradients meet, their sum alone: the line is one row
+    if (backward && state.parts[quantity]) return `backward, two gradients add: ${lines[0]} = ${lines.at(-1).split(" = ").slice(1).join(" = ")}`;
+    return `${backward ? "backward" : "forward"}: ${lines[0]} ${lines.at(-1).trim()}`;
   }
 
   toggle() {
