@@ -105,6 +105,11 @@ KINK_OUT_OF_REACH = Architecture.parse(
 KINK_SEED = 6599  # random_instance's seed
 
 SMALL_DIGITS_SPEC = "conv 8x3x3 pad 1, relu, maxpool 2, conv 16x3x3 pad 1, relu, maxpool 2, dense 10, softmax"
+# A ResNet basic block on the digits, and a block whose 1x1 shortcut conv halves the map (on the seed's image).
+RESIDUAL = ("conv 4x3x3 pad 1, relu, residual(conv 4x3x3 pad 1, batchnorm, relu, conv 4x3x3 pad 1, batchnorm), relu, "
+            "globalavgpool, dense 10, softmax")  # fmt: skip
+PROJECTED = ("conv 2x3x3 pad 1, relu, residual(conv 3x3x3 stride 2 pad 1, relu, conv 3x3x3 pad 1), relu, dense 2, "
+             "softmax")  # fmt: skip
 
 
 def seed_family(image_size=5, channels=1, filters=1, kernel=3, stride=1, padding=0, pool=2, pool_stride=1):

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import test_page
+from conftest import PROJECTED, RESIDUAL
 from test_page import PAGES, open_page, python_result
 
 from cnn_backprop import walkthrough
@@ -16,12 +17,13 @@ browser = test_page.browser  # the explorer's tests' Chromium, one per module
 
 LENET = ("conv 6x5x5 pad 2, sigmoid, avgpool 2, conv 16x5x5, sigmoid, avgpool 2, dense 120, sigmoid, dense 84, "
          "sigmoid, dense 10, softmax")  # fmt: skip
-# The seed's, a 4-filter digits network, the digits network we train, and LeNet-5 on a 3x32x32 image.
+# The seed's, a 4-filter digits network, the digits network we train, LeNet-5 on a 3x32x32 image, and the block.
 NETWORKS = {
     **PAGES,
     "lenet": lambda: walkthrough.complete_given(
         {"net": LENET, "image": np.random.default_rng(0).random((3, 32, 32)).tolist(), "label": 3}, 0
     ),
+    "residual": lambda: walkthrough.complete_given({"net": RESIDUAL}, 0, source="digits"),
 }
 
 BOX = "(n) => { const r = n.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }"
@@ -271,3 +273,65 @@ def test_the_pass_plays_forward_then_backward_along_the_overview(browser, tmp_pa
     assert tab.evaluate(duration) != "0s"
     tab.emulate_media(reduced_motion="reduce")
     assert tab.evaluate(duration) == "0s" and tab.errors == []
+
+
+def skip_arrows(tab):
+    """Each shortcut arrow: [from, to, its path's box, lit]."""
+    return tab.eval_on_selector_all(
+        ".overview .skip", f"(ns) => ns.map((n) => [n.dataset.from, n.dataset.to, ({BOX})(n.querySelector('path')), "
+        "n.classList.contains('now')])"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("spec, source, ends", [(RESIDUAL, "digits", ("conv1_relu", "res")),
+                                                (PROJECTED, "shapes", ("conv1_relu", "res"))])  # fmt: skip
+@pytest.mark.parametrize("width", [1280, 400])
+def test_a_residual_blocks_shortcut_is_an_arrow_from_its_input_column_to_its_add(browser, tmp_path, spec, source,
+                                                                                   ends, width):  # fmt: skip
+    """Side by side the arrow runs over the columns from the middle of the block input's to the add's; stacked, down
+    their left side from the one to the other; nothing else is an arrow, and the page is no wider than the window."""
+    given = starting_given(walkthrough.complete_given({"net": spec}, 0, source=source))
+    tab = open_page(browser, tmp_path, given, width=width)
+    [(start, end, (left, top, right, bottom), lit)] = skip_arrows(tab)
+    assert (start, end, lit) == (*ends, False)
+    a, b = (boxes(tab, f'.glance[data-layer="{name}"]')[0] for name in ends)
+    if width == 1280:  # above the columns, down into them (its head 4 px to either side)
+        assert abs(left - (a[0] + a[2]) / 2) < 1 and abs(right - 4 - (b[0] + b[2]) / 2) < 1
+        assert bottom == pytest.approx(a[1], abs=1) and top < a[1] - 8
+    else:  # beside the columns, into them
+        assert abs(top - (a[1] + a[3]) / 2) < 1 and abs(bottom - 4 - (b[1] + b[3]) / 2) < 1
+        assert right == pytest.approx(a[0], abs=1) and left < a[0] - 8
+    assert tab.evaluate("document.documentElement.scrollWidth") <= width
+    if spec == PROJECTED and width == 1280:
+        assert tab.text_content(".overview .skip text") == "shortcut: res_shortcut"
+    assert tab.errors == []
+
+
+def test_the_backward_pass_carries_both_gradients_to_the_block_input_and_adds_them(browser, tmp_path):
+    """Stepping backward, the shortcut is lit from the add's column to the block input's, and at the block input
+    the step says the two gradients meet and writes their sum with the values of the Python pass's parts."""
+    given = starting_given(NETWORKS["residual"]())
+    result = python_result(given)
+    tab = open_page(browser, tmp_path, given)
+    columns = tab.eval_on_selector_all(".overview .glance", "(ns) => ns.map((n) => n.dataset.layer)")
+    steps = [*columns, "loss", "loss", *columns[::-1]]
+    lit = {}
+    for layer in steps:
+        tab.click("#pass-step")
+        lit[layer] = skip_arrows(tab)[0][3]  # the last time each column is current: backward
+        said = tab.inner_text("#pass-said")
+        if layer == "conv1_relu" and said.startswith("backward"):  # the block's input
+            break
+    inside = columns[columns.index("conv1_relu") : columns.index("res") + 1]
+    assert [layer for layer, on in lit.items() if on] == inside
+    grad = np.asarray(result["backward"]["conv1_relu"])
+    at = np.unravel_index(np.argmax(np.abs(grad)), grad.shape)
+    parts = [np.asarray(result["parts"]["conv1_relu"][layer])[at] for layer in ("res", "conv2")]
+    head = f"backward, two gradients add: dL/dconv1_relu[{','.join(map(str, at))}] = "
+    assert said.startswith(head), said
+    paths, added, total = said.removeprefix(head).split(" = ")
+    assert paths == "(via res) + (via conv2)"
+    assert [float(v.strip("()")) for v in added.split(" + ")] == pytest.approx(parts, abs=5e-5)
+    assert float(total) == pytest.approx(grad[at], abs=5e-5) and sum(parts) == pytest.approx(grad[at], abs=1e-12)
+    tab.click("#pass-step")
+    assert not skip_arrows(tab)[0][3] and tab.errors == []

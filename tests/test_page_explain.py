@@ -4,6 +4,7 @@ error, and each explanation's numbers are those of ``cb.explain_value`` (the sam
 import re
 
 import pytest
+from conftest import PROJECTED
 from test_page import CHROMIUM, browser, open_page  # noqa: F401 - the fixture
 
 import cnn_backprop as cb
@@ -120,14 +121,33 @@ def assert_same_numbers(ours, theirs, value, where):
             assert abs(a - b) <= off_a + off_b, (where, ours, theirs)
         return bool(ours_)
     assert page is not None, (where, "Python adds up terms the page does not write", ours, theirs)
-    left = list(python[0])
-    for number, off in page[0]:
-        nearest = min(range(len(left)), key=lambda k: abs(left[k][0] - number), default=None)
-        assert nearest is not None and abs(left[nearest][0] - number) <= off + left[nearest][1], (where, number, ours)
-        left.pop(nearest)
+    paired = pairs(page[0], python[0])
+    assert len(paired) == len(page[0]), (where, "terms the page writes that Python does not", ours, theirs)
+    left = [term for k, term in enumerate(python[0]) if k not in paired]
     assert all(abs(n) <= o for n, o in left), (where, "terms the page leaves out are not 0", left, ours, theirs)
     assert len(left) >= page[1], (where, ours, theirs)
     return True
+
+
+def pairs(ours, theirs):
+    """{index in ``theirs``: index in ``ours``}: each of our terms paired with one of theirs that it equals to both's
+    precision, as many as can be (two terms a rounding apart, 4.5e-3*(-0.0958) and 0.0456*(-0.0096), would be paired
+    wrongly by the nearest first)."""
+    fits = [[k for k, (b, off_b) in enumerate(theirs) if abs(a - b) <= off_a + off_b] for a, off_a in ours]
+    owner = {}
+
+    def place(i, seen):  # an augmenting path: a term of theirs for ours i, moving earlier pairs along
+        for k in fits[i]:
+            if k not in seen:
+                seen.add(k)
+                if k not in owner or place(owner[k], seen):
+                    owner[k] = i
+                    return True
+        return False
+
+    for i in range(len(ours)):
+        place(i, set())
+    return owner
 
 
 def python_line(pass_, quantity, index):
@@ -141,7 +161,12 @@ def python_line(pass_, quantity, index):
     return lines[-1] if backward else lines[0]
 
 
-@pytest.mark.parametrize("name", list(KINDS))
+# Every kind's example network, and a residual block whose shortcut is a 1x1 conv at stride 2 (the add's example
+# has the identity): a block input's gradient is explained as each path's part, then their sum.
+NETS = {**{name: kind.example_net for name, kind in KINDS.items()}, "projected residual": PROJECTED}
+
+
+@pytest.mark.parametrize("name", list(NETS))
 def test_every_number_of_the_kinds_example_hovers_and_explains_as_python_does(browser, tmp_path, name):  # noqa: F811
     """Every number of the kind's example network, forward and backward: its explanation has no page error and ends
     in the number shown, and in the number ``cb.explain_value`` ends in, each to its precision; where both add up
@@ -149,7 +174,7 @@ def test_every_number_of_the_kinds_example_hovers_and_explains_as_python_does(br
     mouseenter event and focused in one evaluate (Playwright's hover and focus of all 3,000 numbers of the
     examples, each waiting for its cell to be still and unobstructed, would take minutes); a real hover and a real
     focus of a sample show the very same text, so what the events run is what a person's pointer and keyboard run."""
-    given = starting_given(walkthrough.complete_given({"net": KINDS[name].example_net}, seed=3))
+    given = starting_given(walkthrough.complete_given({"net": NETS[name]}, seed=3))
     pass_ = walkthrough.run(walkthrough.complete_given(given))
     tab = open_page(browser, tmp_path, given)
     against_python = compared = 0
@@ -187,4 +212,35 @@ def test_every_number_of_the_kinds_example_hovers_and_explains_as_python_does(br
                 act()
                 assert tab.evaluate("document.getElementById('lines').textContent") == text, (quantity, index)
     assert compared >= 0.9 * against_python  # their terms or steps, not only their results
+    assert tab.errors == []
+
+
+@pytest.mark.parametrize("spec", [KINDS["add"].example_net, PROJECTED])
+def test_a_gradient_two_layers_pass_back_is_each_paths_part_then_their_sum(browser, tmp_path, spec):  # noqa: F811
+    """dL/d(a block's input) on the page: each reader's own arithmetic ending in its part, then the sum of the parts,
+    whose terms and result are the Python pass's parts and gradient, at every entry."""
+    given = starting_given(walkthrough.complete_given({"net": spec}, seed=3))
+    pass_ = walkthrough.run(walkthrough.complete_given(given))
+    [(name, parts)] = pass_.parts.items()
+    tab = open_page(browser, tmp_path, given)
+    tab.check("#gradients")
+    explain = """(name) => [...document.querySelectorAll(`.flow [data-quantity="backward.${name}"][data-value]`)]
+        .map((cell) => { cell.dispatchEvent(new MouseEvent('mouseenter'));
+                         return [cell.dataset.index, document.getElementById('lines').textContent]; })"""
+    explained = tab.evaluate(explain, name)
+    assert len(explained) == pass_.grads[name].size
+    for index, text in explained:
+        at = tuple(int(i) for i in index.split(","))
+        full = (0,) * (pass_.grads[name].ndim - len(at)) + at
+        lines = text.split("\n")
+        starts = [next(k for k, line in enumerate(lines) if line.startswith(f"dL/d{name} via {layer} ")) for layer in
+                  parts]  # fmt: skip
+        for part, end in zip(parts.values(), [*starts[1:], len(lines) - 2]):  # each path's arithmetic ends in its part
+            assert float(lines[end - 1].rsplit(" = ", 1)[1]) == pytest.approx(part[full], rel=5e-4, abs=5e-5), text
+        paths = " + ".join(f"(via {layer})" for layer in parts)
+        assert lines[-1].startswith(f"dL/d{name} = {paths} = "), text
+        _, _, added, total = lines[-1].split(" = ")
+        values = [float(v.strip("()")) for v in added.split(" + ")]
+        assert values == pytest.approx([part[full] for part in parts.values()], rel=5e-4, abs=5e-5), (index, text)
+        assert float(total) == pytest.approx(pass_.grads[name][full], rel=5e-4, abs=5e-5)
     assert tab.errors == []

@@ -73,14 +73,23 @@ def modules():
 
 
 def compact(source):
-    """``source`` without its indentation and its comment lines, each line kept (an error's line number is the
-    file's): the page must fit in 300 KB, and the comments are for the files.  A module where a line may lie in a
-    template literal or a string that goes on to the next line is left whole, as the text would change."""
+    """``source`` without its indentation and its comments, each line kept (an error's line number is the file's):
+    the page must fit in 300 KB, and the comments are for the files.  A module where a line may lie in a template
+    literal or a string that goes on to the next line is left whole, as the text would change."""
     lines = source.split("\n")
     code = [line for line in lines if not line.lstrip().startswith("//")]
     if any(line.count("`") % 2 or line.endswith("\\") for line in code):
         return source
-    return "\n".join("" if line.lstrip().startswith("//") else line.strip() for line in lines)
+    return "\n".join("" if line.lstrip().startswith("//") else _uncommented(line.strip()) for line in lines)
+
+
+def _uncommented(line):
+    """``line`` without the comment at its end, where nothing before it may be an open string (an odd count of any
+    quote: "it's" in a string keeps its line whole)."""
+    at = line.find(" // ")
+    if at < 0 or any(line.count(quote, 0, at) % 2 for quote in "\"'`"):
+        return line
+    return line[:at].rstrip()
 
 
 def compact_css(css):

@@ -34,7 +34,8 @@ const DEFAULTS = {
   givenBuffers: [], // what an evaluation-mode given holds for it besides parameters, as NAME_KEY (bn_running_mean)
   givenDraws: [], // what it draws at random in training mode, which a training-mode given holds (a dropout's mask)
   joins: false, // ends a block written WORD(LAYERS) (a residual add): reads the block's last output and its input, or
-  // its shortcut(inShape, outShape) layer's output, which a spec implies where the block changes the shape
+  // its shortcut(inShape, outShape) layer's output, which a spec implies where the block changes the shape; and
+  // branchMistakes(total, shortcut) {mistake id: dL/d(the block's input)} from its gradient and the shortcut's part
   reshapes: false, // only reshapes (flatten): its output is not in the JSON's forward and backward but its length
   // is in "shapes" (under the output's name), it is not drawn, and explain and the quiz read its input instead
   // Its part in the page's panel of the seed notebook's mistakes, shown where every kind with a part is in the

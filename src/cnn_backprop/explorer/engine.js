@@ -201,9 +201,11 @@ export function pass(given, options = {}) {
   });
   const out = layers[layers.length - 1];
   const loss = out.loss(given.label);
-  // A value that feeds several layers (a residual block's input) gets the sum of what each passes back.
-  const grads = {}, arrived = {};
-  const add = (name, part) => {
+  // A value that feeds several layers (a residual block's input) gets the sum of what each passes back; ``parts``
+  // keeps those, {value: {the layer it came back through: its part}} (as the Python pass's parts).
+  const grads = {}, arrived = {}, parts = {};
+  const add = (name, part, reader) => {
+    (parts[name] ||= {})[reader] = part;
     arrived[name] = arrived[name] ? { shape: part.shape, data: arrived[name].data.map((v, k) => v + part.data[k]) } : part;
   };
   for (let i = arch.length - 1; i >= 0; i--) {
@@ -214,11 +216,12 @@ export function pass(given, options = {}) {
       grads[entry.output] = arrived[entry.output];
       back = (options.backward?.[entry.layer.kind] || ((l, g) => l.backward(g)))(layers[i], grads[entry.output]);
     }
-    inputs.forEach((name, k) => add(name, inputs.length > 1 ? back[k] : back));
+    inputs.forEach((name, k) => add(name, inputs.length > 1 ? back[k] : back, entry.name));
     for (const key of Object.keys(entry.params)) grads[key] = layers[i].grads[key.slice(entry.name.length + 1)];
   }
   grads.image = arrived.image;
-  return { arch, params, values, grads, extras, argmax: extras, loss };
+  for (const name of Object.keys(parts)) if (Object.keys(parts[name]).length < 2) delete parts[name];
+  return { arch, params, values, grads, extras, argmax: extras, loss, parts };
 }
 
 // How many trailing axes each quantity keeps in the JSON layout (as walkthrough.keep_axes).

@@ -2,7 +2,7 @@
 // Indices are full ones (channel first, no batch); each kind writes its own arithmetic (valueArithmetic,
 // inputGradientArithmetic, paramGradientArithmetic in its kinds/ module).
 
-import { fmt, get, squeezed, unravel } from "cnn-backprop/arrays.js";
+import { factor, fmt, get, squeezed, unravel } from "cnn-backprop/arrays.js";
 import { keepAxes, kindOf } from "cnn-backprop/engine.js";
 
 // ``quantity[index]`` as the --json layout indexes it (the leading axes of length 1 dropped).
@@ -53,7 +53,7 @@ export function forwardArithmetic(state, quantity, index) {
 }
 
 // {lines, sources} for the gradient dL/d(quantity)[index]: of a parameter, from its layer; of a value, from the
-// layer that reads it.
+// layer that reads it, or where several do (a residual block's input), each one's part and then their sum.
 export function backwardArithmetic(state, quantity, index) {
   const value = get(state.grads[quantity], index);
   const title = `dL/d${named(state, quantity, index)}`;
@@ -62,8 +62,26 @@ export function backwardArithmetic(state, quantity, index) {
     const key = quantity.slice(owner.name.length + 1), up = state.grads[owner.output];
     return titled(state, title, kindOf(owner.layer).paramGradientArithmetic({ state, entry: owner, quantity, key, index, value, up }));
   }
+  if (state.parts?.[quantity]) return titled(state, title, branchArithmetic(state, quantity, index, value));
   const reader = readerOf(state, quantity);
   if (!reader) return { lines: [title, `dL/d${quantity} = ${fmt(value)}`], sources: [] };
   const found = kindOf(reader.layer).inputGradientArithmetic({ state, entry: reader, quantity, index, value, up: state.grads[reader.output] });
   return titled(state, title, found);
+}
+
+// dL/d(a value several layers read)[index]: what each passes back, by its own arithmetic, then their sum (as
+// `--explain` writes it).
+function branchArithmetic(state, quantity, index, value) {
+  const lines = [], sources = [], paths = Object.entries(state.parts[quantity]);
+  for (const [layer, part] of paths) {
+    const entry = state.arch.find((e) => e.name === layer), via = `dL/d${quantity} via ${layer}`;
+    const found = kindOf(entry.layer).inputGradientArithmetic({ state, entry, quantity, index, value: get(part, index), up: state.grads[entry.output] });
+    lines.push(...found.lines.map((line, k) => (k ? line : line.replace(`dL/d${quantity}`, via))));
+    sources.push(...found.sources);
+  }
+  lines.push(
+    `${quantity} feeds ${paths.length} layers: the chain rule adds what each passes back`,
+    `dL/d${quantity} = ${paths.map(([layer]) => `(via ${layer})`).join(" + ")} = ${paths.map(([, part]) => factor(get(part, index))).join(" + ")} = ${fmt(value)}`,
+  );
+  return { lines, sources };
 }

@@ -48,6 +48,7 @@ export class Motion {
     this.app.overview.lit = new Map(); // what was lit was lit on the forward values
     this.app.overview.update(arrays, "not computed yet");
     for (const glance of this.app.overview.node.querySelectorAll(".glance")) glance.classList.toggle("now", glance.dataset.layer === layer);
+    this.app.overview.carrying(backward ? layer : null, steps.slice(0, at("loss")).map(([l]) => l));
     this.said.textContent = this.said.title = this.text(layer, backward);
   }
 
@@ -61,6 +62,8 @@ export class Motion {
     const full = unravel(largestAt(array.data), array.shape);
     const { lines } = (backward ? backwardArithmetic : forwardArithmetic)(state, quantity, full);
     this.app.explained.textContent = lines.join("\n"); // the whole of it, where the explanation is docked
+    // where a block's two gradients meet, their sum alone: the line is one row
+    if (backward && state.parts[quantity]) return `backward, two gradients add: ${lines[0]} = ${lines.at(-1).split(" = ").slice(1).join(" = ")}`;
     return `${backward ? "backward" : "forward"}: ${lines[0]} ${lines.at(-1).trim()}`;
   }
 
@@ -92,6 +95,7 @@ export class Motion {
     this.at = -1;
     this.said.textContent = "";
     this.app.overview.node.querySelectorAll(".now").forEach((n) => n.classList.remove("now"));
+    this.app.overview.carrying(null, []);
   }
 
   // The page changed (an edit, a step, a quiz): the pass starts again; no playing while a quiz is on.

@@ -3,6 +3,7 @@
 // columns stand side by side within the window's height, the maps as large as that allows; where it is narrow (a
 // phone, a notebook cell; the style sheet's container query says which) they stack, each as wide as the box.
 // A click on a column or a map, or Enter on its heading, opens that layer's numbers (``open``).
+// A residual block's shortcut is an arrow around the block, from the column of its input to its add's column.
 
 import { offsetOf, unravel } from "cnn-backprop/arrays.js";
 import { Bank, el } from "cnn-backprop/flow.js";
@@ -32,10 +33,12 @@ function arrangement(shape, side, room, stacked) {
 }
 
 export class Overview {
-  // ``columns``: [{name, written, banks: [[quantity, shape]]}], the image first; ``open(layer, quantity, full)``.
-  constructor(columns, open) {
+  // ``columns``: [{name, written, banks: [[quantity, shape]]}], the image first; ``open(layer, quantity, full)``;
+  // ``skips``: [{from, to, via}], a block's input column, its add's, and its 1x1 shortcut conv (or none).
+  constructor(columns, open, skips = []) {
     this.banks = [];
-    this.strip = el("div", { class: "strip" });
+    this.skips = skips;
+    this.strip = el("div", { class: skips.length ? "strip skipping" : "strip" });
     for (const { name, written, banks } of columns) {
       const heading = el("button", { type: "button", class: "open", "aria-label": `${name} (${written}): open its numbers` }, name, " ", el("small", {}, written));
       const maps = el("div", { class: "maps" });
@@ -54,6 +57,8 @@ export class Overview {
       });
       this.strip.append(column);
     }
+    if (skips.length) this.strip.insertAdjacentHTML("beforeend", '<svg class="lines skips" aria-hidden="true"></svg>');
+    this.skipLayer = skips.length && this.strip.lastChild;
     this.node = el("section", { class: "overview", "aria-label": "the network at a glance: a column per layer; open one for its numbers" }, this.strip);
     this.width = 0;
     new ResizeObserver(() => {
@@ -96,6 +101,32 @@ export class Overview {
       }
     }
     if (this.arrays) this.update(this.arrays);
+    this.drawSkips(stacked);
+  }
+
+  // Each shortcut as an arrow in the strip's margin, into the add: over the columns where they stand side by side,
+  // beside them where they stack (there ``flip`` swaps x and y: [along the strip, across it]).
+  drawSkips(stacked) {
+    if (!this.skipLayer) return;
+    const strip = this.strip.getBoundingClientRect(), flip = (a, b) => (stacked ? `${b} ${a}` : `${a} ${b}`);
+    this.skipLayer.innerHTML = this.skips.map(({ from, to, via }) => {
+      const [a, b] = [from, to].map((name) => {
+        const r = this.strip.querySelector(`.glance[data-layer="${name}"]`).getBoundingClientRect();
+        return stacked ? [r.top + r.height / 2 - strip.top, r.left - strip.left] : [r.left + r.width / 2 - strip.left + this.strip.scrollLeft, r.top - strip.top];
+      });
+      const d = `M${flip(...a)}L${flip(a[0], 4)}L${flip(b[0], 4)}L${flip(...b)}l${flip(-4, -6)}m${flip(4, 6)}l${flip(4, -6)}`;
+      return `<g class="skip" data-from="${from}" data-to="${to}"><path d="${d}"/><text x="${(a[0] + b[0]) / 2}" y="${a[1] - 2}">shortcut${via ? `: ${via}` : ""}</text></g>`;
+    }).join("");
+    this.carrying(...(this.carried || [null, []]));
+  }
+
+  // Lights the shortcuts the backward pass is on at column ``layer`` (null: none) of the columns ``order``: a
+  // block's own, from its add's column to its input's, where the two gradients meet.
+  carrying(layer, order) {
+    this.carried = [layer, order];
+    const at = order.indexOf(layer);
+    for (const node of this.strip.querySelectorAll(".skip"))
+      node.classList.toggle("now", at >= 0 && order.indexOf(node.dataset.from) <= at && at <= order.indexOf(node.dataset.to));
   }
 
   // ``arrays``: {quantity: array (a gradient: {shape, data, gradient: true}), or null where it is not shown, ``why``}.

@@ -83,7 +83,12 @@ export class Explorer {
       const maps = Object.entries(entry.params).filter(([, shape]) => shape.length > 1);
       glances.push({ name: entry.name, written, banks: [...maps, [entry.output, entry.outShape]] });
     }
-    this.overview = new Overview(glances, (layer, quantity, full) => this.open(layer, quantity, full));
+    // each residual block's shortcut: from the column that makes the block's input (through its 1x1 conv if any)
+    const skips = this.arch.filter((entry) => kindOf(entry.layer).joins).map((entry) => {
+      const via = entry.layer.projection && this.arch.find((e) => e.output === entry.inputs[1]);
+      return { from: this.arch.find((e) => e.output === (via || entry).inputs.at(-1))?.name || "image", to: entry.name, via: via?.name };
+    });
+    this.overview = new Overview(glances, (layer, quantity, full) => this.open(layer, quantity, full), skips);
     this.drawable(image, this.overview.banks[0]);
     this.motion = new Motion(this);
     this.overview.node.prepend(this.motion.node);

@@ -46,14 +46,15 @@ function candidates(key, part, name, stores) {
   const found = {};
   for (const inputs of [...stores, [key.values, key.grads]]) {
     const step = part === "forward" ? forwardStep(key, name, ...inputs) : backwardStep(key, name, ...inputs);
-    for (const [label, value] of Object.entries(step)) (found[label] ||= []).push(layout(value, key.keep[name] ?? 0));
+    // a step may give a mistake's answer in two ways (a mistake in either path to a value two layers read)
+    for (const [label, value] of Object.entries(step)) (found[label] ||= []).push(...[value].flat().map((v) => layout(v, key.keep[name] ?? 0)));
   }
   found.carried = found.carried.slice(0, stores.length);
   return found;
 }
 
-// The asked (part, name)s the step making part.name reads, as check.Key.inputs_of: a value's layer input, and for a
-// gradient the upstream gradient too.
+// The asked (part, name)s the step making part.name reads, as check.Key.inputs_of: a value's layer inputs, and for a
+// gradient the upstream gradient too (every reader's, where several layers read the value).
 function inputsOf(key, part, name) {
   const value = (entry) => {
     const source = key.arch.find((e) => e.output === entry.input);
@@ -61,27 +62,33 @@ function inputsOf(key, part, name) {
   };
   let read = [];
   if (part === "forward") {
-    read = name === "loss" ? [["forward", "output"]] : [["forward", value(key.arch.find((e) => e.output === name))]];
+    const entry = key.arch.find((e) => e.output === name);
+    read = name === "loss" ? [["forward", "output"]] : entry.inputs.length > 1 ? entry.inputs.map((n) => ["forward", n]) : [["forward", value(entry)]];
   } else if (part === "backward") {
     const owner = key.arch.find((e) => Object.hasOwn(e.params, name));
     const reader = owner ? null : readerOf(key, name);
     if (owner) read = [["forward", value(owner)], ["backward", owner.output]];
-    else read = kindOf(reader.layer).isOutput ? [["forward", "output"]] : [["forward", value(reader)], ["backward", reader.output]];
+    else if (kindOf(reader.layer).isOutput) read = [["forward", "output"]];
+    else read = [["forward", value(reader)], ["backward", reader.output], ...readersOf(key, name).filter(([e]) => e !== reader).map(([e]) => ["backward", e.output])];
   }
   return read.filter(([p, n]) => Object.hasOwn(key.result[p], n));
 }
 
-// What ``entry`` reads, through a layer that only reshapes (the flatten before a dense layer).
+// What ``entry`` reads, through a layer that only reshapes (the flatten before a dense layer); an add: what it adds.
 function inputOf(key, values, entry) {
+  if (entry.inputs.length > 1) return entry.inputs.map((name) => values[name]);
   const source = key.arch.find((e) => e.output === entry.input);
   return source && kindOf(source.layer).reshapes ? { shape: [values[source.input].data.length], data: values[source.input].data } : values[entry.input];
 }
 
-// The layer that reads ``name``, through a layer that only reshapes.
+// The layer that reads ``name`` (the first, where several do), through a layer that only reshapes.
 function readerOf(key, name) {
-  const reader = key.arch.find((e) => e.input === name);
+  const reader = readersOf(key, name)[0][0];
   return kindOf(reader.layer).reshapes ? readerOf(key, reader.output) : reader;
 }
+
+// [[each layer that reads ``name``, where among its inputs]], in the order of the network: a block's input has two.
+const readersOf = (key, name) => key.arch.flatMap((e) => (e.inputs.includes(name) ? [[e, e.inputs.indexOf(name)]] : []));
 
 // The right rule and each mistaken one for a forward value: its layer's own mistakes, and the layer after it
 // applied too early (post-activation).
@@ -96,7 +103,7 @@ function forwardStep(key, name, values) {
   const rerun = (changes) => key.single(entry, changes).forward(x); // one layer's forward, options changed
   const right = rerun({});
   const found = { carried: right, ...kindOf(entry.layer).forwardMistakes({ key, entry, x, right, rerun }) };
-  const following = key.arch.find((e) => e.input === name);
+  const following = key.arch.findLast((e) => e.input === name); // as check.py's read_by: the last
   const after = following && kindOf(following.layer).postActivation(following.layer, key.values[name]);
   if (after) found["post-activation"] = after;
   return found;
@@ -127,20 +134,38 @@ function backwardStep(key, name, values, grads) {
     const stride = strideOne(key, owner, x, up);
     return { carried: grad, ...kindOf(owner.layer).paramMistakes({ key, entry: owner, param, grad, strideOne: stride }) };
   }
-  const reader = readerOf(key, name), kind = kindOf(reader.layer);
-  const shape = values[name].shape;
-  if (kind.isOutput) {
+  const reader = readerOf(key, name), shape = values[name].shape;
+  if (kindOf(reader.layer).isOutput) {
     // dL/dz = output - target, from the student's own output.
-    const output = { shape, data: values.output.data }, target = kind.target(output, key.label);
+    const kind = kindOf(reader.layer), output = { shape, data: values.output.data }, target = kind.target(output, key.label);
     return { carried: { shape, data: output.data.map((v, k) => v - target[k]) }, ...kind.logitMistakes(output, target) };
   }
-  const layer = key.single(reader);
-  const x = inputOf(key, values, reader);
+  // A value several layers read: the sum of what each passes back, a mistake in one path with the others' parts right.
+  const readers = readersOf(key, name).length > 1 ? readersOf(key, name) : [[reader, 0]];
+  const parts = readers.map(([entry, position]) => backwardPart(key, entry, position, values, grads, shape));
+  const total = { shape, data: parts[0].carried.data.map((v, k) => parts.slice(1).reduce((sum, part) => sum + part.carried.data[k], v)) };
+  const found = { carried: total };
+  for (const part of parts)
+    for (const [label, value] of Object.entries(part))
+      if (label !== "carried" && value.data.some((v, k) => v !== part.carried.data[k]))
+        (found[label] ||= []).push({ shape, data: total.data.map((t, k) => t - part.carried.data[k] + value.data[k]) });
+  // the shortcut's part left out: where the path is an add's second input, or a shortcut conv's that an add reads so
+  readers.forEach(([entry, position], k) => {
+    const onward = kindOf(entry.layer).joins ? [[entry, position]] : readersOf(key, entry.output);
+    for (const [join] of onward.filter(([e, at]) => kindOf(e.layer).joins && at > 0).slice(0, parts.length - 1))
+      Object.assign(found, kindOf(join.layer).branchMistakes(total, parts[k].carried));
+  });
+  return found;
+}
+
+// {carried or a mistake: what ``entry``'s backward passes to its input at ``position``}, from the student's own
+// values and the gradient of its output (check.Key._backward_part).
+function backwardPart(key, entry, position, values, grads, shape) {
+  const layer = key.single(entry), x = inputOf(key, values, entry), grad = grads[entry.output];
   layer.forward(x);
-  const grad = grads[reader.output];
-  const right = { shape, data: layer.backward(grad).data };
-  const stride = strideOne(key, reader, x, grad);
-  return { carried: right, ...kind.backwardMistakes({ key, entry: reader, layer, x, grad, shape, right, strideOne: stride }) };
+  const right = layer.backward(grad), at = (v) => ({ shape, data: (entry.inputs.length > 1 ? v[position] : v).data });
+  const found = { carried: right, ...kindOf(entry.layer).backwardMistakes({ key, entry, layer, x, grad, shape, right: at(right), strideOne: strideOne(key, entry, x, grad) }) };
+  return Object.fromEntries(Object.entries(found).map(([label, value]) => [label, at(value)]));
 }
 
 // The key of a given: its pass, its walkthrough layout (``result``), and one of its layers rebuilt (with a change).

@@ -55,8 +55,11 @@ export default kind({
     sources: [[`backward.${entry.output}`, index]],
   }),
 
-  backwardMistakes: ({ grad }) => ({
-    "shortcut-gradient-dropped": [grad, { shape: grad.shape, data: grad.data.map(() => 0) }],
-    "add-gradient-halved": [0, 1].map(() => ({ shape: grad.shape, data: grad.data.map((g) => g / 2) })),
+  // As kinds/add.py: a halved gradient in each input's part; the shortcut's part left out of the block input's sum.
+  backwardMistakes: ({ x, grad }) => ({
+    "add-gradient-halved": x.map(() => ({ shape: grad.shape, data: grad.data.map((g) => g / 2) })),
+  }),
+  branchMistakes: (total, shortcut) => ({
+    "shortcut-gradient-dropped": { shape: total.shape, data: total.data.map((t, k) => t - shortcut.data[k]) },
   }),
 });
