@@ -132,8 +132,15 @@ def assert_same_numbers(ours, theirs, value, where):
 def pairs(ours, theirs):
     """{index in ``theirs``: index in ``ours``}: each of our terms paired with one of theirs that it equals to both's
     precision, as many as can be (two terms a rounding apart, 4.5e-3*(-0.0958) and 0.0456*(-0.0096), would be paired
-    wrongly by the nearest first)."""
-    fits = [[k for k, (b, off_b) in enumerate(theirs) if abs(a - b) <= off_a + off_b] for a, off_a in ours]
+    wrongly by the nearest first alone); each tries the nearest first, so that a small term is not paired with a 0
+    it equals to the 0's precision while its own goes unpaired."""
+    fits = [
+        sorted(
+            (k for k, (b, off_b) in enumerate(theirs) if abs(a - b) <= off_a + off_b),
+            key=lambda k: abs(a - theirs[k][0]),
+        )
+        for a, off_a in ours
+    ]
     owner = {}
 
     def place(i, seen):  # an augmenting path: a term of theirs for ours i, moving earlier pairs along
