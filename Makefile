@@ -28,7 +28,7 @@ test: $(VENV)/.installed-dev
 	@scripts/ensure_chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 notebook: $(VENV)/.installed-notebook
 	$(BIN)/jupyter lab notebooks/
