@@ -242,8 +242,8 @@ def pass_parts(batch, most):
     One pass if the batch fits, on the caller's thread: split among the cores,
     a pass that fits spends more on handing Python's lock between the threads,
     at each of its NumPy calls, than the second core gives (the default digits
-    batch of 32 took 3.2 ms a step as two passes of 16 on an idle machine, 1.4 ms
-    as one).  Otherwise as many passes as it takes, rounded up to a multiple of
+    batch of 32 took 3.2 ms a step as two passes of 16 on an idle machine, about
+    2 ms as one: docs/performance.md).  Otherwise as many passes as it takes, rounded up to a multiple of
     the cores, of one size, so that no core waits for another.
     """
     needed = -(-batch // most)
